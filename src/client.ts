@@ -1,0 +1,472 @@
+// The public facade. Everything log() does happens on the caller's thread in well under a
+// microsecond: check the arguments, encode the record into the shared ring, publish it.
+// Batching, HTTP, retries and waiting live in the worker (worker/).
+
+import { EventEmitter } from "node:events";
+import { MessageChannel, type MessagePort } from "node:worker_threads";
+import { Piscina } from "piscina";
+import { KeyTableWriter, type Region, jsonSize, numericSize, writeJson, writeNumeric } from "./codec.js";
+import { ClosedError, InvalidArgError, TrackioError, type WireError, fromWire, toWire } from "./errors.js";
+import { type ExitParticipant, registerExit, unregisterExit } from "./exit.js";
+import {
+  type ClientOptions,
+  type ResolvedOptions,
+  type WorkerSettings,
+  checkProjectName,
+  generateRunName,
+  parseServerUrl,
+  randomHex,
+  resolveOptions,
+} from "./options.js";
+import { Overflow } from "./overflow.js";
+import {
+  COUNTER_FAILED,
+  COUNTER_REQUESTS,
+  COUNTER_RETRIED,
+  COUNTER_SENT,
+  CTL_DONE_SEQ,
+  CTL_FLUSH_SEQ,
+  CTL_KEYS_LEN,
+  CTL_STATE,
+  RingViews,
+  RingWriter,
+  createRing,
+} from "./ring.js";
+import type { WorkerMessage, WorkerTask, WorkerTaskResult } from "./tasks.js";
+import { type Metrics, metricsToJson } from "./values.js";
+
+export type { ClientOptions } from "./options.js";
+
+/** Counters from `client.stats()`. */
+export interface ClientStats {
+  /** Records accepted by log(). */
+  logged: number;
+  /** Records the server acknowledged. */
+  sent: number;
+  /** Records logged but neither acknowledged nor failed yet. */
+  pending: number;
+  /** Retried requests. */
+  retried: number;
+  /** Records given up on after retries (each also reported as an error). */
+  failed: number;
+  /** HTTP requests made to the server (including retries). */
+  requests: number;
+  /** Records that waited on the main thread because the ring was full. */
+  overflowed: number;
+  /** Records waiting on the main thread right now. */
+  overflowPending: number;
+  /** Highest number of bytes held on the main thread at once. */
+  overflowPeakBytes: number;
+  /** Time log() spent blocked because the overflow was full, in ms. */
+  blockedMs: number;
+  /** log() calls refused with ERR_TRACKIO_OVERFLOW. */
+  rejected: number;
+}
+
+const KEY_TABLE_BYTES = 256 * 1024;
+const INITIAL_SCRATCH = 64;
+/** A record larger than this share of the ring is refused rather than stall the ring. */
+const MAX_RECORD_SHARE = 4;
+
+const STATE_NEW = 0;
+const STATE_RUNNING = 1;
+const STATE_CLOSED = 2;
+
+function defaultWorkerFile(): URL {
+  // Under tsx the sources run as .ts; once built, as .js beside each other in dist/.
+  const ext = import.meta.url.endsWith(".ts") ? "ts" : "js";
+  return new URL(`../worker/index.${ext}`, import.meta.url);
+}
+
+function signedDiff(a: number, b: number): number {
+  return (a - b) | 0;
+}
+
+export class Client extends EventEmitter implements ExitParticipant {
+  #opts: ResolvedOptions;
+  #state = STATE_NEW;
+  #settings: WorkerSettings | null = null;
+  #views: RingViews | null = null;
+  #writer: RingWriter | null = null;
+  #keys: KeyTableWriter | null = null;
+  #overflow: Overflow | null = null;
+  #pool: Piscina | null = null;
+  #events: MessagePort | null = null;
+  #maxRecordBytes = 0;
+  #nextStep = 0;
+  #seq = 0;
+  #values: Float64Array<ArrayBuffer> = new Float64Array(INITIAL_SCRATCH);
+  #ids: Uint16Array<ArrayBuffer> = new Uint16Array(INITIAL_SCRATCH);
+  #warnedClosed = false;
+  #closing: Promise<void> | null = null;
+  #exitFlush: Promise<void> | null = null;
+
+  constructor(options: ClientOptions = {}) {
+    super();
+    this.#opts = resolveOptions(options);
+  }
+
+  /** Use another server. Only before the first log(). */
+  withBaseUrl(url: string): this {
+    this.#assertNotStarted("withBaseUrl");
+    const parsed = parseServerUrl(url);
+    this.#opts = { ...this.#opts, ...parsed, writeToken: parsed.writeToken ?? this.#opts.writeToken };
+    return this;
+  }
+
+  /** Log to another project. Only before the first log(). */
+  withProject(project: string): this {
+    this.#assertNotStarted("withProject");
+    if (typeof project !== "string" || project === "") throw new InvalidArgError("withProject() needs a non-empty string");
+    this.#opts = { ...this.#opts, project };
+    return this;
+  }
+
+  /** Log under another run name. Only before the first log(). */
+  withRun(run: string): this {
+    this.#assertNotStarted("withRun");
+    if (typeof run !== "string" || run === "") throw new InvalidArgError("withRun() needs a non-empty string");
+    this.#opts = { ...this.#opts, run };
+    return this;
+  }
+
+  /** The project, once known. */
+  get project(): string | undefined {
+    return this.#settings?.project ?? this.#opts.project;
+  }
+
+  /** The run name (generated at the first log() when none was given). */
+  get run(): string | undefined {
+    return this.#settings?.run ?? this.#opts.run;
+  }
+
+  /** The run's identity on the server, fixed at the first log(). */
+  get runId(): string | undefined {
+    return this.#settings?.runId;
+  }
+
+  /** The server URL, without credentials. */
+  get url(): string {
+    return this.#opts.displayUrl;
+  }
+
+  /** The dashboard URL for this client's project. */
+  get dashboardUrl(): string {
+    const project = this.project;
+    return project === undefined ? this.url : `${this.url}?project=${encodeURIComponent(project)}`;
+  }
+
+  /**
+   * Queue one record. Synchronous, never waits on the network.
+   * @param metrics metric name → value: numbers (NaN and ±Infinity included), strings, booleans, null, arrays, plain objects
+   * @param step non-negative integer; default: one past the highest step logged so far (0 first)
+   * @param timestamp when the values were observed (Date or ms since the epoch); default: now
+   */
+  log(metrics: Metrics, step?: number, timestamp?: number | Date): void {
+    if (this.#state !== STATE_RUNNING && !this.#start()) return;
+    if (typeof metrics !== "object" || metrics === null || Array.isArray(metrics)) {
+      throw new InvalidArgError(`log(): metrics must be a plain object, got ${metrics === null ? "null" : Array.isArray(metrics) ? "an array" : typeof metrics}`);
+    }
+    let s: number;
+    if (step === undefined) {
+      s = this.#nextStep;
+    } else {
+      if (!Number.isSafeInteger(step) || step < 0) {
+        throw new InvalidArgError(`log(): step must be a non-negative integer, got ${String(step)}`);
+      }
+      s = step;
+    }
+    const time = timestamp === undefined ? Date.now() : checkTime(timestamp);
+
+    // Numeric fast path: collect values and key ids in scratch arrays, then one copy.
+    const keys = this.#keys as KeyTableWriter;
+    let values = this.#values;
+    let ids = this.#ids;
+    let n = 0;
+    let numeric = true;
+    for (const k in metrics) {
+      const v = metrics[k];
+      if (typeof v !== "number") {
+        numeric = false;
+        break;
+      }
+      const id = keys.id(k);
+      if (id < 0) {
+        numeric = false;
+        break;
+      }
+      if (n === values.length) {
+        values = this.#values = growF64(values);
+        ids = this.#ids = growU16(ids);
+      }
+      values[n] = v;
+      ids[n] = id;
+      n++;
+    }
+
+    if (numeric) {
+      const size = numericSize(n);
+      if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
+      const { region, off, inRing } = this.#place(size);
+      writeNumeric(region, off, s, time, this.#seq, n, values, ids);
+      this.#publish(size, inRing);
+    } else {
+      const text = metricsToJson(metrics);
+      const byteLength = Buffer.byteLength(text);
+      const size = jsonSize(byteLength);
+      if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
+      const { region, off, inRing } = this.#place(size);
+      writeJson(region, off, s, time, this.#seq, text, byteLength);
+      this.#publish(size, inRing);
+    }
+    this.#seq++;
+    if (s >= this.#nextStep) this.#nextStep = s + 1;
+  }
+
+  // Where the next record goes: the ring, unless it is full or older records still wait in
+  // the overflow (they must reach the worker first, to keep the order).
+  #place(size: number): { region: Region; off: number; inRing: boolean } {
+    const overflow = this.#overflow as Overflow;
+    const writer = this.#writer as RingWriter;
+    if (overflow.empty || overflow.moveToRing()) {
+      const off = writer.reserve(size);
+      if (off >= 0) return { region: writer.views, off, inRing: true };
+    }
+    const { region, off } = overflow.reserve(size);
+    return { region, off, inRing: false };
+  }
+
+  #publish(size: number, inRing: boolean): void {
+    if (inRing) (this.#writer as RingWriter).commit(size);
+    else (this.#overflow as Overflow).commit(size);
+  }
+
+  /**
+   * Resolves once every record logged before the call is stored by the server; rejects with
+   * the first delivery error since the previous flush.
+   */
+  async flush(): Promise<void> {
+    if (this.#state !== STATE_RUNNING) return this.#closing ?? undefined;
+    await this.#drainOverflow();
+    const target = (this.#writer as RingWriter).seq;
+    const result = (await (this.#pool as Piscina).run({ op: "flush", target } satisfies WorkerTask)) as WorkerTaskResult;
+    if (!result.ok) throw fromWire(result.error);
+  }
+
+  /** Flush, stop the worker, release the process. Later log() calls are ignored. */
+  close(): Promise<void> {
+    if (this.#closing === null) this.#closing = this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const wasRunning = this.#state === STATE_RUNNING;
+    this.#state = STATE_CLOSED;
+    if (!wasRunning) return;
+    const pool = this.#pool as Piscina;
+    const views = this.#views as RingViews;
+    let result: WorkerTaskResult;
+    try {
+      await this.#drainOverflow();
+      Atomics.store(views.ctl, CTL_STATE, 1);
+      result = (await pool.run({ op: "close", target: (this.#writer as RingWriter).seq } satisfies WorkerTask)) as WorkerTaskResult;
+    } catch (err) {
+      result = { ok: false, error: toWire(err) };
+    } finally {
+      unregisterExit(this);
+      this.#events?.close();
+      await pool.destroy();
+    }
+    if (!result.ok) throw fromWire(result.error);
+  }
+
+  stats(): ClientStats {
+    const overflow = this.#overflow;
+    const views = this.#views;
+    if (views === null || overflow === null) {
+      return { logged: 0, sent: 0, pending: 0, retried: 0, failed: 0, requests: 0, overflowed: 0, overflowPending: 0, overflowPeakBytes: 0, blockedMs: 0, rejected: 0 };
+    }
+    const c = views.counters;
+    const sent = Number(Atomics.load(c, COUNTER_SENT));
+    const failed = Number(Atomics.load(c, COUNTER_FAILED));
+    return {
+      logged: this.#seq,
+      sent,
+      pending: this.#seq - sent - failed,
+      retried: Number(Atomics.load(c, COUNTER_RETRIED)),
+      failed,
+      requests: Number(Atomics.load(c, COUNTER_REQUESTS)),
+      overflowed: overflow.overflowed,
+      overflowPending: overflow.records,
+      overflowPeakBytes: overflow.peakBytes,
+      blockedMs: overflow.blockedMs,
+      rejected: overflow.rejected,
+    };
+  }
+
+  #assertNotStarted(method: string): void {
+    if (this.#state !== STATE_NEW) {
+      throw new InvalidArgError(`${method}() must be called before the first log()`);
+    }
+  }
+
+  // Freeze the options, allocate the ring and start the worker. Returns false when closed.
+  #start(): boolean {
+    if (this.#state === STATE_CLOSED) {
+      if (!this.#warnedClosed) {
+        this.#warnedClosed = true;
+        process.emitWarning("log() called after close(); the record was ignored", { code: ClosedError.code });
+      }
+      return false;
+    }
+    const o = this.#opts;
+    if (o.project === undefined) {
+      throw new InvalidArgError("log(): no project: pass { project } to new Client(), call withProject(), or set TRACKIO_PROJECT");
+    }
+    checkProjectName(o.project);
+    let run = o.run;
+    if (run === undefined) {
+      run = generateRunName();
+      process.stderr.write(`trackio: no run name given, logging to run "${run}" of project "${o.project}"\n`);
+    }
+    const settings: WorkerSettings = {
+      origin: o.origin,
+      basePath: o.basePath,
+      displayUrl: o.displayUrl,
+      project: o.project,
+      run,
+      runId: randomHex(16),
+      clientId: randomHex(8),
+      writeToken: o.writeToken,
+      hfToken: o.hfToken,
+      timeoutMs: o.timeoutMs,
+      maxBatch: o.maxBatch,
+      flushIntervalMs: o.flushIntervalMs,
+      maxRecordsPerRequest: o.maxRecordsPerRequest,
+      retryDeadlineMs: o.retryDeadlineMs,
+      configJson: o.configJson,
+    };
+    const layout = createRing(o.ringBytes, KEY_TABLE_BYTES);
+    const views = new RingViews(layout);
+    const writer = new RingWriter(views);
+    const pool = new Piscina({
+      filename: (o.workerFile ?? defaultWorkerFile()).toString(),
+      minThreads: 1,
+      maxThreads: 1,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      // The worker runs its own loop between tasks (timers, sockets): piscina must not park
+      // its thread in Atomics.wait while no task runs.
+      atomics: "disabled",
+      // flush and close tasks wait on the loop; several may be outstanding at once.
+      concurrentTasksPerWorker: 64,
+      workerData: { settings, layout },
+    });
+    // A worker that dies is replaced by piscina; the new one starts again from the ring's
+    // released position. Until then its death must not become an uncaught 'error'.
+    pool.on("error", (err: unknown) => this.#report(toWire(err)));
+    pool.on("workerCreate", () => {
+      if (this.#events !== null) this.#attachEvents(pool);
+    });
+    this.#settings = settings;
+    this.#views = views;
+    this.#writer = writer;
+    this.#keys = new KeyTableWriter(views.keys, views.ctl, CTL_KEYS_LEN);
+    this.#overflow = new Overflow(writer, o.maxOverflowBytes, o.overflowTimeoutMs);
+    this.#maxRecordBytes = Math.floor(o.ringBytes / MAX_RECORD_SHARE);
+    this.#pool = pool;
+    this.#state = STATE_RUNNING;
+    this.#attachEvents(pool);
+    registerExit(this);
+    return true;
+  }
+
+  // Worker → main messages (background errors) come over a port of their own, unref'd so
+  // that listening for errors never keeps the process alive.
+  #attachEvents(pool: Piscina): void {
+    this.#events?.close();
+    const { port1, port2 } = new MessageChannel();
+    port1.on("message", (msg: WorkerMessage) => {
+      if (msg.type === "error") this.#report(msg.error);
+      else process.emitWarning(msg.message, { code: "TRACKIO_RESERVED_KEY" });
+    });
+    port1.unref();
+    this.#events = port1;
+    pool.run({ op: "attach", port: port2 } satisfies WorkerTask, { transferList: [port2] }).catch((err: unknown) => this.#report(toWire(err)));
+  }
+
+  #report(error: WireError): void {
+    if (this.listenerCount("error") > 0) this.emit("error", fromWire(error));
+  }
+
+  async #drainOverflow(): Promise<void> {
+    const overflow = this.#overflow as Overflow;
+    while (!overflow.moveToRing(Number.POSITIVE_INFINITY)) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+
+  /** @internal exit.ts */
+  onBeforeExit(): void {
+    if (this.#state !== STATE_RUNNING || this.#exitFlush !== null || !this.#hasPending()) return;
+    this.#exitFlush = this.flush()
+      .catch((err: unknown) => this.#report(toWire(err)))
+      .finally(() => {
+        this.#exitFlush = null;
+      });
+  }
+
+  /** @internal exit.ts */
+  onExit(): void {
+    if (this.#state !== STATE_RUNNING) return;
+    const views = this.#views as RingViews;
+    const writer = this.#writer as RingWriter;
+    const overflow = this.#overflow as Overflow;
+    const deadline = performance.now() + this.#opts.exitTimeoutMs;
+    while (!overflow.moveToRing(Number.POSITIVE_INFINITY) && performance.now() < deadline) {
+      writer.waitForSpace(20);
+    }
+    const target = writer.seq;
+    Atomics.store(views.ctl, CTL_FLUSH_SEQ, target);
+    writer.wake();
+    for (;;) {
+      const done = Atomics.load(views.ctl, CTL_DONE_SEQ);
+      if (signedDiff(done, target) >= 0) return;
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        process.stderr.write(`trackio: exit deadline reached with ${signedDiff(target, done)} records not delivered\n`);
+        return;
+      }
+      Atomics.wait(views.ctl, CTL_DONE_SEQ, done, Math.min(left, 50));
+    }
+  }
+
+  #hasPending(): boolean {
+    const views = this.#views as RingViews;
+    const done = Atomics.load(views.ctl, CTL_DONE_SEQ);
+    return signedDiff((this.#writer as RingWriter).seq, done) !== 0 || !(this.#overflow as Overflow).empty;
+  }
+}
+
+function checkTime(t: number | Date): number {
+  const ms = t instanceof Date ? t.getTime() : t;
+  if (typeof ms !== "number" || !Number.isFinite(ms)) {
+    throw new InvalidArgError(`log(): timestamp must be a Date or finite ms since the epoch, got ${String(t)}`);
+  }
+  return ms;
+}
+
+function tooLarge(size: number, max: number): TrackioError {
+  return new InvalidArgError(`log(): record of ${size} bytes exceeds the limit of ${max} bytes (a quarter of ringBytes)`);
+}
+
+function growF64(a: Float64Array): Float64Array<ArrayBuffer> {
+  const b = new Float64Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+function growU16(a: Uint16Array): Uint16Array<ArrayBuffer> {
+  const b = new Uint16Array(a.length * 2);
+  b.set(a);
+  return b;
+}

@@ -1,0 +1,15 @@
+export { Client, type ClientStats } from "./client.js";
+export type { ClientOptions } from "./options.js";
+export type { Metrics, MetricValue } from "./values.js";
+export {
+  AuthError,
+  ClosedError,
+  HttpError,
+  InvalidArgError,
+  NoEndpointError,
+  NotFoundError,
+  OverflowError,
+  StatusError,
+  TrackioError,
+  type TrackioErrorCode,
+} from "./errors.js";

@@ -1,0 +1,212 @@
+// Options, their environment fallbacks and defaults, checked once at construction so that a
+// typo fails at the line that made it rather than in the worker minutes later.
+
+import { randomBytes } from "node:crypto";
+import { InvalidArgError } from "./errors.js";
+import { metricsToJson } from "./values.js";
+
+export interface ClientOptions {
+  /** Trackio server URL; `?write_token=…` in it is used as the write token. Env `TRACKIO_SERVER_URL`, default `http://127.0.0.1:7860`. */
+  baseUrl?: string;
+  /** Project name. Env `TRACKIO_PROJECT`. Required by the first `log()`. */
+  project?: string;
+  /** Run name. Env `TRACKIO_RUN`; a readable name is generated when absent. */
+  run?: string;
+  /** The server's write token. Env `TRACKIO_WRITE_TOKEN`. */
+  writeToken?: string;
+  /** A Hugging Face token, sent only to `*.hf.space` hosts. Env `HF_TOKEN`. */
+  hfToken?: string;
+  /** Per-request timeout in ms. Env `TRACKIO_TIMEOUT_MS`, default 5000. */
+  timeoutMs?: number;
+  /** Records waiting in the worker that trigger a send. Env `TRACKIO_MAX_BATCH`, default 128. */
+  maxBatch?: number;
+  /** The longest a record waits in the worker before it is sent, in ms. Env `TRACKIO_FLUSH_INTERVAL_MS`, default 500. */
+  flushIntervalMs?: number;
+  /** Hyperparameters, stored with the run (sent with its first record). */
+  config?: Record<string, unknown>;
+  /** Most records in one request when a backlog is sent, default 2048. */
+  maxRecordsPerRequest?: number;
+  /** How long one batch is retried before it counts as failed, in ms, default 30000. */
+  retryDeadlineMs?: number;
+  /** Size of the shared ring in bytes, a power of two, default 16 MiB. */
+  ringBytes?: number;
+  /** Bytes held on the main thread when the ring is full, default 256 MiB. */
+  maxOverflowBytes?: number;
+  /** How long log() may block once the overflow is full too, in ms, default 30000. */
+  overflowTimeoutMs?: number;
+  /** How long the process may be held at exit to deliver what was logged, in ms, default 5000. */
+  exitTimeoutMs?: number;
+  /** Path or URL of the worker entry, for bundlers that move it. */
+  workerFile?: string | URL;
+}
+
+export const DEFAULT_URL = "http://127.0.0.1:7860";
+
+/** Everything the worker needs, as structured-clonable data. */
+export interface WorkerSettings {
+  /** Origin of the server, e.g. `http://127.0.0.1:7860`. */
+  origin: string;
+  /** Path prefix ending in `/`, e.g. `/` or `/trackio/`. */
+  basePath: string;
+  /** The URL without credentials, for messages. */
+  displayUrl: string;
+  project: string;
+  run: string;
+  runId: string;
+  clientId: string;
+  writeToken: string | null;
+  hfToken: string | null;
+  timeoutMs: number;
+  maxBatch: number;
+  flushIntervalMs: number;
+  maxRecordsPerRequest: number;
+  retryDeadlineMs: number;
+  /** The run config as JSON text, sent with the run's first record. */
+  configJson: string;
+}
+
+export interface ResolvedOptions extends Omit<WorkerSettings, "project" | "run" | "runId" | "clientId"> {
+  project: string | undefined;
+  run: string | undefined;
+  ringBytes: number;
+  maxOverflowBytes: number;
+  overflowTimeoutMs: number;
+  exitTimeoutMs: number;
+  workerFile: string | URL | undefined;
+}
+
+function envInt(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return undefined;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    throw new InvalidArgError(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function positiveInt(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new InvalidArgError(`options.${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function optionalString(name: string, value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string") {
+    throw new InvalidArgError(`options.${name} must be a string, got ${typeof value}`);
+  }
+  return value === "" ? undefined : value;
+}
+
+export interface ParsedUrl {
+  origin: string;
+  basePath: string;
+  displayUrl: string;
+  writeToken: string | null;
+}
+
+/**
+ * Split a server URL the way Trackio's Python client does: the `write_token` query parameter
+ * is a credential, the rest of the query and the fragment are dropped, and the path gets a
+ * trailing slash so that `api/<name>` resolves below it.
+ */
+export function parseServerUrl(raw: string): ParsedUrl {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new InvalidArgError(`baseUrl is not a valid URL: ${JSON.stringify(redact(raw))}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new InvalidArgError(`baseUrl must be an http(s) URL, got ${url.protocol}`);
+  }
+  const writeToken = url.searchParams.get("write_token");
+  const basePath = url.pathname.endsWith("/") ? url.pathname : `${url.pathname}/`;
+  return {
+    origin: url.origin,
+    basePath,
+    displayUrl: `${url.origin}${basePath}`,
+    writeToken: writeToken === null || writeToken === "" ? null : writeToken,
+  };
+}
+
+/** A URL as it may appear in a message: never with its write token. */
+export function redact(raw: string): string {
+  return raw.replace(/([?&]write_token=)[^&#]*/g, "$1***");
+}
+
+export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
+  if (typeof opts !== "object" || opts === null) {
+    throw new InvalidArgError("options must be an object");
+  }
+  const env = process.env;
+  const url = parseServerUrl(optionalString("baseUrl", opts.baseUrl) ?? env.TRACKIO_SERVER_URL ?? DEFAULT_URL);
+  const ringBytes = positiveInt("ringBytes", opts.ringBytes, 16 * 1024 * 1024);
+  if ((ringBytes & (ringBytes - 1)) !== 0 || ringBytes < 4096 || ringBytes > 2 ** 30) {
+    throw new InvalidArgError("options.ringBytes must be a power of two between 4096 and 2^30");
+  }
+  return {
+    ...url,
+    writeToken: optionalString("writeToken", opts.writeToken) ?? url.writeToken ?? env.TRACKIO_WRITE_TOKEN ?? null,
+    hfToken: optionalString("hfToken", opts.hfToken) ?? env.HF_TOKEN ?? null,
+    project: optionalString("project", opts.project) ?? (env.TRACKIO_PROJECT || undefined),
+    run: optionalString("run", opts.run) ?? (env.TRACKIO_RUN || undefined),
+    configJson: runConfigJson(opts.config),
+    timeoutMs: positiveInt("timeoutMs", opts.timeoutMs, envInt("TRACKIO_TIMEOUT_MS") ?? 5000),
+    maxBatch: positiveInt("maxBatch", opts.maxBatch, envInt("TRACKIO_MAX_BATCH") ?? 128),
+    flushIntervalMs: positiveInt("flushIntervalMs", opts.flushIntervalMs, envInt("TRACKIO_FLUSH_INTERVAL_MS") ?? 500),
+    maxRecordsPerRequest: positiveInt("maxRecordsPerRequest", opts.maxRecordsPerRequest, 2048),
+    retryDeadlineMs: positiveInt("retryDeadlineMs", opts.retryDeadlineMs, 30_000),
+    ringBytes,
+    maxOverflowBytes: positiveInt("maxOverflowBytes", opts.maxOverflowBytes, 256 * 1024 * 1024),
+    overflowTimeoutMs: positiveInt("overflowTimeoutMs", opts.overflowTimeoutMs, 30_000),
+    exitTimeoutMs: positiveInt("exitTimeoutMs", opts.exitTimeoutMs, 5000),
+    workerFile: opts.workerFile,
+  };
+}
+
+const ADJECTIVES = ["brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "kind", "lively", "proud", "quiet", "swift", "witty", "bold", "bright", "clever"];
+const NOUNS = ["sunset", "river", "forest", "meadow", "falcon", "otter", "comet", "harbor", "canyon", "breeze", "glacier", "lantern", "maple", "orbit", "pebble", "summit"];
+
+/** A readable run name in the style of Trackio's own (`brave-sunset-42`). */
+export function generateRunName(): string {
+  const b = randomBytes(3);
+  return `${ADJECTIVES[b[0] % ADJECTIVES.length]}-${NOUNS[b[1] % NOUNS.length]}-${b[2]}`;
+}
+
+export function randomHex(bytes: number): string {
+  return randomBytes(bytes).toString("hex");
+}
+
+/**
+ * The checks Trackio's Python client makes on a project name before logging (the server
+ * makes none): names that would collide with its own side tables are refused.
+ */
+export function checkProjectName(project: string): void {
+  const canonical = [...project].filter((c) => /[\p{L}\p{N}_-]/u.test(c)).join("") || "default";
+  const reservedSuffixes = ["_system", "_configs", "_traces", "_artifacts", "_artifact_versions", "_artifact_aliases", "_run_artifact_links"];
+  if (canonical.startsWith("registry-") || reservedSuffixes.some((s) => canonical.endsWith(s))) {
+    throw new InvalidArgError(`project name ${JSON.stringify(project)} is reserved by Trackio; choose another`);
+  }
+}
+
+/**
+ * The config as Trackio's Python client stores it: the user's keys (none may start with `_`)
+ * plus `_Username`, `_Created` and `_Group`, which the dashboard shows.
+ */
+export function runConfigJson(config: unknown): string {
+  if (config !== undefined && (typeof config !== "object" || config === null || Array.isArray(config))) {
+    throw new InvalidArgError("options.config must be a plain object");
+  }
+  const user = (config ?? {}) as Record<string, unknown>;
+  for (const key of Object.keys(user)) {
+    if (key.startsWith("_")) {
+      throw new InvalidArgError(`options.config: key ${JSON.stringify(key)} starts with "_", which Trackio reserves`);
+    }
+  }
+  const created = new Date().toISOString().replace("Z", "000+00:00");
+  return metricsToJson({ ...user, _Username: null, _Created: created, _Group: null });
+}

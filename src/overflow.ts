@@ -1,0 +1,119 @@
+// Where records go while the ring is full: main-thread chunks with the ring's own record
+// layout, moved into the ring in order as the worker frees space. The policy, in order:
+//   1. ring has room            -> the record goes into the ring
+//   2. ring full                -> the record goes into a chunk here (counted: `overflowed`)
+//   3. chunks hold maxBytes     -> log() blocks in short Atomics.wait slices while the worker
+//                                  drains (counted: `blockedMs`)
+//   4. still full after timeout -> log() throws OverflowError; that record is not queued,
+//                                  every record queued before it is kept (counted: `rejected`)
+// Nothing is dropped silently and nothing blocks without a bound.
+
+import { type Region, regionOf } from "./codec.js";
+import { OverflowError } from "./errors.js";
+import type { RingWriter } from "./ring.js";
+
+const CHUNK_BYTES = 1024 * 1024;
+/** Bytes moved into the ring per log() call, so one call never copies megabytes. */
+const MOVE_BUDGET = 64 * 1024;
+const WAIT_SLICE_MS = 50;
+
+interface Chunk {
+  region: Region;
+  used: number;
+  read: number;
+}
+
+export class Overflow {
+  private readonly chunks: Chunk[] = [];
+  private bytes = 0;
+  /** Records currently held here. */
+  records = 0;
+  /** Records that ever went through here. */
+  overflowed = 0;
+  rejected = 0;
+  blockedMs = 0;
+  peakBytes = 0;
+
+  constructor(
+    private readonly writer: RingWriter,
+    private readonly maxBytes: number,
+    private readonly timeoutMs: number,
+  ) {}
+
+  get empty(): boolean {
+    return this.records === 0;
+  }
+
+  /**
+   * Room for a record of `size` bytes at the end of the last chunk. Blocks (bounded) when
+   * the overflow is at its cap; throws OverflowError past the bound.
+   */
+  reserve(size: number): { region: Region; off: number } {
+    if (this.bytes + size > this.maxBytes) this.waitForRoom(size);
+    let last = this.chunks[this.chunks.length - 1];
+    if (last === undefined || last.used + size > last.region.u8.length) {
+      last = { region: regionOf(new ArrayBuffer(Math.max(CHUNK_BYTES, size))), used: 0, read: 0 };
+      this.chunks.push(last);
+    }
+    return { region: last.region, off: last.used };
+  }
+
+  commit(size: number): void {
+    const last = this.chunks[this.chunks.length - 1];
+    last.used += size;
+    this.bytes += size;
+    this.records++;
+    this.overflowed++;
+    if (this.bytes > this.peakBytes) this.peakBytes = this.bytes;
+    this.writer.wake();
+  }
+
+  /** Move records into the ring, oldest first, up to `budget` bytes; false if some remain. */
+  moveToRing(budget = MOVE_BUDGET): boolean {
+    const views = this.writer.views;
+    let moved = 0;
+    while (this.chunks.length > 0) {
+      const c = this.chunks[0];
+      if (c.read === c.used) {
+        // Keep the last chunk for reuse; it may be written to again.
+        if (this.chunks.length === 1) {
+          c.read = 0;
+          c.used = 0;
+          break;
+        }
+        this.chunks.shift();
+        continue;
+      }
+      const size = c.region.i32[c.read >> 2];
+      if (moved > 0 && moved + size > budget) return false;
+      const off = this.writer.reserve(size);
+      if (off < 0) return false;
+      views.u8.set(c.region.u8.subarray(c.read, c.read + size), off);
+      this.writer.commit(size);
+      c.read += size;
+      moved += size;
+      this.bytes -= size;
+      this.records--;
+    }
+    return true;
+  }
+
+  private waitForRoom(size: number): void {
+    const start = performance.now();
+    try {
+      while (this.bytes + size > this.maxBytes) {
+        this.moveToRing(Number.POSITIVE_INFINITY);
+        if (this.bytes + size <= this.maxBytes) return;
+        if (performance.now() - start >= this.timeoutMs) {
+          this.rejected++;
+          throw new OverflowError(
+            `log() could not queue a record: the ring and ${this.maxBytes} bytes of overflow stayed full for ${this.timeoutMs} ms (is the server reachable?). Records logged before this one are kept.`,
+          );
+        }
+        this.writer.waitForSpace(WAIT_SLICE_MS);
+      }
+    } finally {
+      this.blockedMs += performance.now() - start;
+    }
+  }
+}

@@ -1,0 +1,244 @@
+// Talking to a Trackio server: discovery of its HTTP API, auth headers, one keep-alive
+// undici pool, and the retry policy. Runs only in the worker thread.
+
+import pRetry from "p-retry";
+import { Pool } from "undici";
+import {
+  AuthError,
+  HttpError,
+  NoEndpointError,
+  NotFoundError,
+  StatusError,
+  type TrackioError,
+} from "../src/errors.js";
+import type { WorkerSettings } from "../src/options.js";
+
+/**
+ * The retry policy, written out. Why each status is (not) retried:
+ * - no answer at all (refused, reset, timeout): the server may be starting or restarting.
+ * - 429, 502, 503, 504: a proxy or an overloaded server (Trackio answers 503 while writes are
+ *   paused); Retry-After is honoured.
+ * - 500: Trackio's catch-all for handler exceptions, which can be transient (a locked SQLite
+ *   database) or permanent (a malformed entry), so only a few are retried.
+ * - 400, 404 and the rest: the same request will fail the same way.
+ * Retrying a batch the server may already have stored is safe: its log_ids make the server
+ * ignore the duplicates.
+ */
+export const RETRY_POLICY = {
+  retryStatuses: [429, 502, 503, 504] as readonly number[],
+  max500Retries: 3,
+  minTimeoutMs: 200,
+  maxTimeoutMs: 5000,
+  factor: 2,
+  maxRetryAfterMs: 30_000,
+};
+
+const retryAfterOf = new WeakMap<Error, number>();
+
+/** Retry-After as ms: delta-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (raw === undefined || raw.trim() === "") return undefined;
+  const seconds = Number(raw);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function errorText(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { error?: unknown };
+    if (typeof parsed?.error === "string") return parsed.error;
+  } catch {
+    // not JSON: use the raw text
+  }
+  return body.length > 300 ? `${body.slice(0, 300)}…` : body;
+}
+
+function causeText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" ? `${code} (${err.message})` : err.message;
+}
+
+export interface TransportHooks {
+  onRequest(): void;
+  onRetry(): void;
+}
+
+export class Transport {
+  readonly #s: WorkerSettings;
+  readonly #pool: Pool;
+  readonly #headers: Record<string, string>;
+  readonly #hfToken: string | null;
+  readonly #hooks: TransportHooks;
+  #discovered = false;
+  #noEndpoint: NoEndpointError | null = null;
+  // After a send exhausted its retries, the next ones try once: a server that stays down
+  // should not hold every later batch for a full deadline.
+  #healthy = true;
+  serverVersion: string | null = null;
+
+  constructor(settings: WorkerSettings, hooks: TransportHooks) {
+    this.#s = settings;
+    this.#hooks = hooks;
+    this.#pool = new Pool(settings.origin, {
+      connections: 2,
+      pipelining: 1,
+      keepAliveTimeout: 4000,
+      // undici's own defaults are 300 s, which would hold close() for minutes on a dead server.
+      headersTimeout: settings.timeoutMs,
+      bodyTimeout: settings.timeoutMs,
+      connect: { timeout: settings.timeoutMs },
+    });
+    // Trackio's Python client sends a Hugging Face token only to *.hf.space hosts, so that a
+    // self-hosted server never sees it; so do we.
+    const onSpace = new URL(settings.origin).hostname.endsWith(".hf.space");
+    this.#hfToken = onSpace ? settings.hfToken : null;
+    this.#headers = { "content-type": "application/json" };
+    if (settings.writeToken !== null) this.#headers["x-trackio-write-token"] = settings.writeToken;
+    if (this.#hfToken !== null) this.#headers.authorization = `Bearer ${this.#hfToken}`;
+  }
+
+  /** The `hf_token` argument every write endpoint requires (null when self-hosted). */
+  get hfTokenJson(): string {
+    return this.#hfToken === null ? "null" : JSON.stringify(this.#hfToken);
+  }
+
+  /** POST a JSON body to `api/<name>`, with discovery first and retries per RETRY_POLICY. */
+  async call(name: string, body: string): Promise<string> {
+    let fiveHundreds = 0;
+    const result = await pRetry(
+      async () => {
+        await this.#discover();
+        return this.#post(name, body);
+      },
+      {
+        retries: this.#healthy ? Number.POSITIVE_INFINITY : 0,
+        maxRetryTime: this.#s.retryDeadlineMs,
+        minTimeout: RETRY_POLICY.minTimeoutMs,
+        maxTimeout: RETRY_POLICY.maxTimeoutMs,
+        factor: RETRY_POLICY.factor,
+        randomize: true,
+        onFailedAttempt: async ({ error }) => {
+          const wait = retryAfterOf.get(error);
+          if (wait !== undefined) await sleep(Math.min(wait, RETRY_POLICY.maxRetryAfterMs));
+        },
+        shouldConsumeRetry: ({ error }) => !retryAfterOf.has(error),
+        shouldRetry: ({ error }) => {
+          if (!isTransient(error)) return false;
+          if (error instanceof StatusError && error.status === 500 && ++fiveHundreds > RETRY_POLICY.max500Retries) return false;
+          this.#hooks.onRetry();
+          return true;
+        },
+      },
+    ).catch((err: unknown) => {
+      if (isTransient(err)) this.#healthy = false;
+      throw err;
+    });
+    this.#healthy = true;
+    return result;
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+
+  async #discover(): Promise<void> {
+    if (this.#discovered) return;
+    if (this.#noEndpoint !== null) throw this.#noEndpoint;
+    const where = `${this.#s.displayUrl}version`;
+    const { status, headers, text } = await this.#request("GET", `${this.#s.basePath}version`, undefined, `GET ${where}`);
+    const contentType = String(headers["content-type"] ?? "");
+    if (status === 200 && contentType.includes("json")) {
+      let info: { api_version?: unknown; version?: unknown } = {};
+      try {
+        info = JSON.parse(text);
+      } catch {
+        // fall through to the error below
+      }
+      if (info.api_version === 1) {
+        this.#discovered = true;
+        this.serverVersion = typeof info.version === "string" ? info.version : null;
+        return;
+      }
+      throw this.#permanentNoEndpoint(
+        `GET ${where} answered api_version ${JSON.stringify(info.api_version)}; this client speaks api_version 1 (Trackio 0.24 or newer). Upgrade the server with \`pip install -U trackio\`.`,
+      );
+    }
+    if (status === 404 || (status === 200 && !contentType.includes("json"))) {
+      throw this.#permanentNoEndpoint(
+        `${this.#s.displayUrl} does not offer Trackio's HTTP API: GET /version answered ${status} ${contentType || "(no content type)"}. Point baseUrl (or TRACKIO_SERVER_URL) at a Trackio 0.24+ server, e.g. one started with \`trackio show\`.`,
+      );
+    }
+    throw statusError(status, text, headers, `GET ${where}`);
+  }
+
+  #permanentNoEndpoint(message: string): NoEndpointError {
+    this.#noEndpoint = new NoEndpointError(message);
+    return this.#noEndpoint;
+  }
+
+  async #post(name: string, body: string): Promise<string> {
+    const what = `POST ${this.#s.displayUrl}api/${name}`;
+    const { status, headers, text } = await this.#request("POST", `${this.#s.basePath}api/${name}`, body, what);
+    if (status === 200) return text;
+    throw statusError(status, text, headers, what);
+  }
+
+  async #request(
+    method: "GET" | "POST",
+    path: string,
+    body: string | undefined,
+    what: string,
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+    this.#hooks.onRequest();
+    try {
+      const res = await this.#pool.request({ method, path, body, headers: this.#headers });
+      const text = await res.body.text();
+      return { status: res.statusCode, headers: res.headers, text };
+    } catch (err) {
+      throw new HttpError(`${what} got no answer: ${causeText(err)}`, { cause: err });
+    }
+  }
+}
+
+function statusError(
+  status: number,
+  body: string,
+  headers: Record<string, string | string[] | undefined>,
+  what: string,
+): TrackioError {
+  const detail = errorText(body);
+  if (isAuthFailure(status, detail)) {
+    return new AuthError(
+      `${what} was refused (HTTP ${status}): ${detail} Pass { writeToken } to the Client, set TRACKIO_WRITE_TOKEN, or use the write-access URL that \`trackio show\` prints; on a Space, set HF_TOKEN to a token with write access.`,
+      status,
+      body,
+    );
+  }
+  if (status === 404) return new NotFoundError(`${what} answered 404: ${detail}`, body);
+  const err = new StatusError(`${what} answered HTTP ${status}: ${detail}`, status, body);
+  const retryAfter = parseRetryAfter(headers["retry-after"]);
+  if (retryAfter !== undefined && (status === 429 || status === 503)) retryAfterOf.set(err, retryAfter);
+  return err;
+}
+
+// Trackio answers a missing or wrong write token with 400 and a message naming write_token;
+// on Spaces a bad HF token surfaces as a 500 whose message names the token.
+function isAuthFailure(status: number, detail: string): boolean {
+  if (status === 401 || status === 403) return true;
+  if (status === 400) return /write_token/i.test(detail);
+  if (status === 500) return /hf_token|write permissions|HF_TOKEN/.test(detail);
+  return false;
+}
+
+export function isTransient(err: unknown): boolean {
+  if (err instanceof HttpError) return true;
+  if (err instanceof StatusError) return err.status === 500 || RETRY_POLICY.retryStatuses.includes(err.status);
+  return false;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
