@@ -1,5 +1,11 @@
 import { Client } from "../src/index.js";
-const c = new Client({ baseUrl: "http://127.0.0.1:7861?write_token=tok", project: "smoke", run: "r1", config: { lr: 0.1 } });
+
+const c = new Client({
+  baseUrl: "http://127.0.0.1:7861?write_token=tok",
+  project: "smoke",
+  run: "r1",
+  config: { lr: 0.1 },
+});
 c.on("error", (e) => console.log("error event", e.code, e.message));
 const t0 = performance.now();
 for (let i = 0; i < 100000; i++) c.log({ loss: 1 / (i + 1), acc: i / 1e5, lr: 0.001, g: Math.sin(i) });

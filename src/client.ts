@@ -5,18 +5,18 @@
 import { EventEmitter } from "node:events";
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { Piscina } from "piscina";
-import { KeyTableWriter, type Region, jsonSize, numericSize, writeJson, writeNumeric } from "./codec.js";
-import { ClosedError, InvalidArgError, TrackioError, type WireError, fromWire, toWire } from "./errors.js";
+import { jsonSize, KeyTableWriter, numericSize, type Region, writeJson, writeNumeric } from "./codec.js";
+import { ClosedError, fromWire, InvalidArgError, type TrackioError, toWire, type WireError } from "./errors.js";
 import { type ExitParticipant, registerExit, unregisterExit } from "./exit.js";
 import {
   type ClientOptions,
-  type ResolvedOptions,
-  type WorkerSettings,
   checkProjectName,
   generateRunName,
   parseServerUrl,
+  type ResolvedOptions,
   randomHex,
   resolveOptions,
+  type WorkerSettings,
 } from "./options.js";
 import { Overflow } from "./overflow.js";
 import {
@@ -28,9 +28,9 @@ import {
   CTL_FLUSH_SEQ,
   CTL_KEYS_LEN,
   CTL_STATE,
+  createRing,
   RingViews,
   RingWriter,
-  createRing,
 } from "./ring.js";
 import type { WorkerMessage, WorkerTask, WorkerTaskResult } from "./tasks.js";
 import { type Metrics, metricsToJson } from "./values.js";
@@ -117,7 +117,8 @@ export class Client extends EventEmitter implements ExitParticipant {
   /** Log to another project. Only before the first log(). */
   withProject(project: string): this {
     this.#assertNotStarted("withProject");
-    if (typeof project !== "string" || project === "") throw new InvalidArgError("withProject() needs a non-empty string");
+    if (typeof project !== "string" || project === "")
+      throw new InvalidArgError("withProject() needs a non-empty string");
     this.#opts = { ...this.#opts, project };
     return this;
   }
@@ -165,7 +166,9 @@ export class Client extends EventEmitter implements ExitParticipant {
   log(metrics: Metrics, step?: number, timestamp?: number | Date): void {
     if (this.#state !== STATE_RUNNING && !this.#start()) return;
     if (typeof metrics !== "object" || metrics === null || Array.isArray(metrics)) {
-      throw new InvalidArgError(`log(): metrics must be a plain object, got ${metrics === null ? "null" : Array.isArray(metrics) ? "an array" : typeof metrics}`);
+      throw new InvalidArgError(
+        `log(): metrics must be a plain object, got ${metrics === null ? "null" : Array.isArray(metrics) ? "an array" : typeof metrics}`,
+      );
     }
     let s: number;
     if (step === undefined) {
@@ -249,7 +252,10 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (this.#state !== STATE_RUNNING) return this.#closing ?? undefined;
     await this.#drainOverflow();
     const target = (this.#writer as RingWriter).seq;
-    const result = (await (this.#pool as Piscina).run({ op: "flush", target } satisfies WorkerTask)) as WorkerTaskResult;
+    const result = (await (this.#pool as Piscina).run({
+      op: "flush",
+      target,
+    } satisfies WorkerTask)) as WorkerTaskResult;
     if (!result.ok) throw fromWire(result.error);
   }
 
@@ -269,7 +275,10 @@ export class Client extends EventEmitter implements ExitParticipant {
     try {
       await this.#drainOverflow();
       Atomics.store(views.ctl, CTL_STATE, 1);
-      result = (await pool.run({ op: "close", target: (this.#writer as RingWriter).seq } satisfies WorkerTask)) as WorkerTaskResult;
+      result = (await pool.run({
+        op: "close",
+        target: (this.#writer as RingWriter).seq,
+      } satisfies WorkerTask)) as WorkerTaskResult;
     } catch (err) {
       result = { ok: false, error: toWire(err) };
     } finally {
@@ -284,7 +293,19 @@ export class Client extends EventEmitter implements ExitParticipant {
     const overflow = this.#overflow;
     const views = this.#views;
     if (views === null || overflow === null) {
-      return { logged: 0, sent: 0, pending: 0, retried: 0, failed: 0, requests: 0, overflowed: 0, overflowPending: 0, overflowPeakBytes: 0, blockedMs: 0, rejected: 0 };
+      return {
+        logged: 0,
+        sent: 0,
+        pending: 0,
+        retried: 0,
+        failed: 0,
+        requests: 0,
+        overflowed: 0,
+        overflowPending: 0,
+        overflowPeakBytes: 0,
+        blockedMs: 0,
+        rejected: 0,
+      };
     }
     const c = views.counters;
     const sent = Number(Atomics.load(c, COUNTER_SENT));
@@ -321,7 +342,9 @@ export class Client extends EventEmitter implements ExitParticipant {
     }
     const o = this.#opts;
     if (o.project === undefined) {
-      throw new InvalidArgError("log(): no project: pass { project } to new Client(), call withProject(), or set TRACKIO_PROJECT");
+      throw new InvalidArgError(
+        "log(): no project: pass { project } to new Client(), call withProject(), or set TRACKIO_PROJECT",
+      );
     }
     checkProjectName(o.project);
     let run = o.run;
@@ -391,7 +414,9 @@ export class Client extends EventEmitter implements ExitParticipant {
     });
     port1.unref();
     this.#events = port1;
-    pool.run({ op: "attach", port: port2 } satisfies WorkerTask, { transferList: [port2] }).catch((err: unknown) => this.#report(toWire(err)));
+    pool
+      .run({ op: "attach", port: port2 } satisfies WorkerTask, { transferList: [port2] })
+      .catch((err: unknown) => this.#report(toWire(err)));
   }
 
   #report(error: WireError): void {
@@ -456,7 +481,9 @@ function checkTime(t: number | Date): number {
 }
 
 function tooLarge(size: number, max: number): TrackioError {
-  return new InvalidArgError(`log(): record of ${size} bytes exceeds the limit of ${max} bytes (a quarter of ringBytes)`);
+  return new InvalidArgError(
+    `log(): record of ${size} bytes exceeds the limit of ${max} bytes (a quarter of ringBytes)`,
+  );
 }
 
 function growF64(a: Float64Array): Float64Array<ArrayBuffer> {

@@ -31,6 +31,7 @@ export class TrackioError extends Error {
     if (brand === undefined) return false;
     // `this` is the class on the right of instanceof: TrackioError accepts every code, a
     // subclass only its own.
+    // biome-ignore lint/complexity/noThisInStatic: `this` is deliberately the subclass here
     return this === TrackioError || brand === (this as unknown as { code: string }).code;
   }
 

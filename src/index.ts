@@ -1,6 +1,4 @@
 export { Client, type ClientStats } from "./client.js";
-export type { ClientOptions } from "./options.js";
-export type { Metrics, MetricValue } from "./values.js";
 export {
   AuthError,
   ClosedError,
@@ -13,3 +11,5 @@ export {
   TrackioError,
   type TrackioErrorCode,
 } from "./errors.js";
+export type { ClientOptions } from "./options.js";
+export type { Metrics, MetricValue } from "./values.js";

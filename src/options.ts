@@ -168,8 +168,42 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
   };
 }
 
-const ADJECTIVES = ["brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "kind", "lively", "proud", "quiet", "swift", "witty", "bold", "bright", "clever"];
-const NOUNS = ["sunset", "river", "forest", "meadow", "falcon", "otter", "comet", "harbor", "canyon", "breeze", "glacier", "lantern", "maple", "orbit", "pebble", "summit"];
+const ADJECTIVES = [
+  "brave",
+  "calm",
+  "eager",
+  "fancy",
+  "gentle",
+  "happy",
+  "jolly",
+  "kind",
+  "lively",
+  "proud",
+  "quiet",
+  "swift",
+  "witty",
+  "bold",
+  "bright",
+  "clever",
+];
+const NOUNS = [
+  "sunset",
+  "river",
+  "forest",
+  "meadow",
+  "falcon",
+  "otter",
+  "comet",
+  "harbor",
+  "canyon",
+  "breeze",
+  "glacier",
+  "lantern",
+  "maple",
+  "orbit",
+  "pebble",
+  "summit",
+];
 
 /** A readable run name in the style of Trackio's own (`brave-sunset-42`). */
 export function generateRunName(): string {
@@ -187,7 +221,15 @@ export function randomHex(bytes: number): string {
  */
 export function checkProjectName(project: string): void {
   const canonical = [...project].filter((c) => /[\p{L}\p{N}_-]/u.test(c)).join("") || "default";
-  const reservedSuffixes = ["_system", "_configs", "_traces", "_artifacts", "_artifact_versions", "_artifact_aliases", "_run_artifact_links"];
+  const reservedSuffixes = [
+    "_system",
+    "_configs",
+    "_traces",
+    "_artifacts",
+    "_artifact_versions",
+    "_artifact_aliases",
+    "_run_artifact_links",
+  ];
   if (canonical.startsWith("registry-") || reservedSuffixes.some((s) => canonical.endsWith(s))) {
     throw new InvalidArgError(`project name ${JSON.stringify(project)} is reserved by Trackio; choose another`);
   }

@@ -3,8 +3,8 @@
 
 import type { MessagePort } from "node:worker_threads";
 import type { WireError } from "./errors.js";
-import type { RingLayout } from "./ring.js";
 import type { WorkerSettings } from "./options.js";
+import type { RingLayout } from "./ring.js";
 
 /** What the worker module finds in `workerData` when its thread starts. */
 export interface WorkerBoot {

@@ -5,14 +5,14 @@
 
 import type { MessagePort } from "node:worker_threads";
 import {
-  KIND_NUMERIC,
-  KeyTableReader,
-  type RecordView,
   jsonMetricsText,
+  KeyTableReader,
+  KIND_NUMERIC,
   numericMetricsJson,
+  type RecordView,
   readRecord,
 } from "../src/codec.js";
-import { type WireError, toWire } from "../src/errors.js";
+import { toWire, type WireError } from "../src/errors.js";
 import type { WorkerSettings } from "../src/options.js";
 import {
   COUNTER_FAILED,

@@ -3,14 +3,7 @@
 
 import pRetry from "p-retry";
 import { Pool } from "undici";
-import {
-  AuthError,
-  HttpError,
-  NoEndpointError,
-  NotFoundError,
-  StatusError,
-  type TrackioError,
-} from "../src/errors.js";
+import { AuthError, HttpError, NoEndpointError, NotFoundError, StatusError, type TrackioError } from "../src/errors.js";
 import type { WorkerSettings } from "../src/options.js";
 
 /**
@@ -127,7 +120,8 @@ export class Transport {
         shouldConsumeRetry: ({ error }) => !retryAfterOf.has(error),
         shouldRetry: ({ error }) => {
           if (!isTransient(error)) return false;
-          if (error instanceof StatusError && error.status === 500 && ++fiveHundreds > RETRY_POLICY.max500Retries) return false;
+          if (error instanceof StatusError && error.status === 500 && ++fiveHundreds > RETRY_POLICY.max500Retries)
+            return false;
           this.#hooks.onRetry();
           return true;
         },
@@ -148,7 +142,12 @@ export class Transport {
     if (this.#discovered) return;
     if (this.#noEndpoint !== null) throw this.#noEndpoint;
     const where = `${this.#s.displayUrl}version`;
-    const { status, headers, text } = await this.#request("GET", `${this.#s.basePath}version`, undefined, `GET ${where}`);
+    const { status, headers, text } = await this.#request(
+      "GET",
+      `${this.#s.basePath}version`,
+      undefined,
+      `GET ${where}`,
+    );
     const contentType = String(headers["content-type"] ?? "");
     if (status === 200 && contentType.includes("json")) {
       let info: { api_version?: unknown; version?: unknown } = {};
