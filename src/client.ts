@@ -95,6 +95,8 @@ export class Client extends EventEmitter implements ExitParticipant {
   #maxRecordBytes = 0;
   #nextStep = 0;
   #seq = 0;
+  #overflowEmpty = true;
+  #slowOff = 0;
   #values: Float64Array<ArrayBuffer> = new Float64Array(INITIAL_SCRATCH);
   #ids: Uint16Array<ArrayBuffer> = new Uint16Array(INITIAL_SCRATCH);
   #warnedClosed = false;
@@ -186,16 +188,15 @@ export class Client extends EventEmitter implements ExitParticipant {
     let values = this.#values;
     let ids = this.#ids;
     let n = 0;
-    let numeric = true;
     for (const k in metrics) {
       const v = metrics[k];
       if (typeof v !== "number") {
-        numeric = false;
+        n = -1;
         break;
       }
-      const id = keys.id(k);
+      const id = keys.idAt(n, k);
       if (id < 0) {
-        numeric = false;
+        n = -1;
         break;
       }
       if (n === values.length) {
@@ -207,41 +208,56 @@ export class Client extends EventEmitter implements ExitParticipant {
       n++;
     }
 
-    if (numeric) {
+    const writer = this.#writer as RingWriter;
+    if (n >= 0) {
       const size = numericSize(n);
-      if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
-      const { region, off, inRing } = this.#place(size);
-      writeNumeric(region, off, s, time, this.#seq, n, values, ids);
-      this.#publish(size, inRing);
+      let off = this.#overflowEmpty ? writer.reserve(size) : -1;
+      if (off >= 0) {
+        writeNumeric(writer.views, off, s, time, this.#seq, n, values, ids);
+        writer.commit(size);
+      } else {
+        if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
+        const region = this.#reserveSlow(size);
+        off = this.#slowOff;
+        writeNumeric(region, off, s, time, this.#seq, n, values, ids);
+        this.#commitSlow(size, region);
+      }
     } else {
       const text = metricsToJson(metrics);
       const byteLength = Buffer.byteLength(text);
       const size = jsonSize(byteLength);
       if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
-      const { region, off, inRing } = this.#place(size);
-      writeJson(region, off, s, time, this.#seq, text, byteLength);
-      this.#publish(size, inRing);
+      const region = this.#reserveSlow(size);
+      writeJson(region, this.#slowOff, s, time, this.#seq, text, byteLength);
+      this.#commitSlow(size, region);
     }
     this.#seq++;
     if (s >= this.#nextStep) this.#nextStep = s + 1;
   }
 
-  // Where the next record goes: the ring, unless it is full or older records still wait in
-  // the overflow (they must reach the worker first, to keep the order).
-  #place(size: number): { region: Region; off: number; inRing: boolean } {
+  // Room for a record off the fast path: in the ring unless it is full or older records still
+  // wait in the overflow (they must reach the worker first, to keep the order). The offset
+  // goes to #slowOff, so that nothing is allocated per call.
+  #reserveSlow(size: number): Region {
     const overflow = this.#overflow as Overflow;
     const writer = this.#writer as RingWriter;
     if (overflow.empty || overflow.moveToRing()) {
       const off = writer.reserve(size);
-      if (off >= 0) return { region: writer.views, off, inRing: true };
+      if (off >= 0) {
+        this.#slowOff = off;
+        return writer.views;
+      }
     }
-    const { region, off } = overflow.reserve(size);
-    return { region, off, inRing: false };
+    const region = overflow.reserve(size);
+    this.#slowOff = overflow.reserveOffset;
+    return region;
   }
 
-  #publish(size: number, inRing: boolean): void {
-    if (inRing) (this.#writer as RingWriter).commit(size);
-    else (this.#overflow as Overflow).commit(size);
+  #commitSlow(size: number, region: Region): void {
+    const overflow = this.#overflow as Overflow;
+    if (region === (this.#writer as RingWriter).views) (this.#writer as RingWriter).commit(size);
+    else overflow.commit(size);
+    this.#overflowEmpty = overflow.empty;
   }
 
   /**
@@ -428,6 +444,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     while (!overflow.moveToRing(Number.POSITIVE_INFINITY)) {
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
+    this.#overflowEmpty = true;
   }
 
   /** @internal exit.ts */
@@ -450,6 +467,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     while (!overflow.moveToRing(Number.POSITIVE_INFINITY) && performance.now() < deadline) {
       writer.waitForSpace(20);
     }
+    this.#overflowEmpty = overflow.empty;
     const target = writer.seq;
     Atomics.store(views.ctl, CTL_FLUSH_SEQ, target);
     writer.wake();

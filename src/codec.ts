@@ -171,6 +171,20 @@ export class KeyTableWriter {
     this.lenIndex = lenIndex;
   }
 
+  // The keys and ids of the previous record, by position: a training loop logs the same keys
+  // in the same order every step, and comparing interned strings is cheaper than hashing.
+  private readonly lastKeys: string[] = [];
+  private readonly lastIds: number[] = [];
+
+  /** The id of `key`, the i-th key of its record; defines it if new; -1 when the table is full. */
+  idAt(i: number, key: string): number {
+    if (this.lastKeys[i] === key) return this.lastIds[i];
+    const id = this.id(key);
+    this.lastKeys[i] = key;
+    this.lastIds[i] = id;
+    return id;
+  }
+
   /** The id of `key`, defining it if new; -1 when the table is full (use the JSON path). */
   id(key: string): number {
     const id = this.ids.get(key);

@@ -48,14 +48,19 @@ export class Overflow {
    * Room for a record of `size` bytes at the end of the last chunk. Blocks (bounded) when
    * the overflow is at its cap; throws OverflowError past the bound.
    */
-  reserve(size: number): { region: Region; off: number } {
+  reserve(size: number): Region {
     if (this.bytes + size > this.maxBytes) this.waitForRoom(size);
     let last = this.chunks[this.chunks.length - 1];
     if (last === undefined || last.used + size > last.region.u8.length) {
       last = { region: regionOf(new ArrayBuffer(Math.max(CHUNK_BYTES, size))), used: 0, read: 0 };
       this.chunks.push(last);
     }
-    return { region: last.region, off: last.used };
+    return last.region;
+  }
+
+  /** Offset of the room found by the last reserve(). */
+  get reserveOffset(): number {
+    return this.chunks[this.chunks.length - 1].used;
   }
 
   commit(size: number): void {

@@ -14,14 +14,14 @@
 /* Control word indices (Int32Array over the header). */
 // producer line
 export const CTL_W = 0; // bytes published
-export const CTL_WSEQ = 1; // records published
+// (word 1 is unused: the producer counts records privately, see RingWriter.seq)
 export const CTL_KEYS_LEN = 2; // bytes of the key table in use
 export const CTL_STATE = 3; // 0 open, 1 closing
 export const CTL_FLUSH_SEQ = 4; // the worker should send every record below this seq now
 // consumer line
 export const CTL_R = 16; // bytes released (the producer may overwrite up to here)
 export const CTL_DONE_SEQ = 17; // records acknowledged or given up on
-export const CTL_WAKE_AT = 18; // nonzero: the worker sleeps until WSEQ >= WAKE_AT - 1
+export const CTL_WAKE_AT = 18; // nonzero: the worker sleeps until record WAKE_AT - 1 is published
 export const CTL_PRODUCER_WAITS = 19; // nonzero: the producer sleeps on R for space
 
 /* Counter indices (BigInt64Array over [256, 512)). */
@@ -101,7 +101,7 @@ export class RingWriter {
   constructor(views: RingViews) {
     this.views = views;
     this.w = Atomics.load(views.ctl, CTL_W);
-    this.wseq = Atomics.load(views.ctl, CTL_WSEQ);
+    this.wseq = Atomics.load(views.ctl, CTL_DONE_SEQ);
     this.rCache = Atomics.load(views.ctl, CTL_R);
   }
 
@@ -124,21 +124,24 @@ export class RingWriter {
     return off;
   }
 
-  /** Publish the record of `size` bytes just written at the last reserved offset. */
+  /**
+   * Publish the record of `size` bytes just written at the last reserved offset: one
+   * sequentially consistent store of W, then a load to see whether the worker asked to be
+   * woken. The worker counts records itself, so no record counter is shared.
+   */
   commit(size: number): void {
     const ctl = this.views.ctl;
     this.w = (this.w + size) | 0;
     this.wseq = (this.wseq + 1) | 0;
     Atomics.store(ctl, CTL_W, this.w);
-    Atomics.store(ctl, CTL_WSEQ, this.wseq);
     const wakeAt = Atomics.load(ctl, CTL_WAKE_AT);
     if (wakeAt !== 0 && ((this.wseq - (wakeAt - 1)) | 0) >= 0) {
       Atomics.store(ctl, CTL_WAKE_AT, 0);
-      Atomics.notify(ctl, CTL_WSEQ);
+      Atomics.notify(ctl, CTL_W);
     }
   }
 
-  /** Records published so far (wraps at 2^32). */
+  /** Records published so far (wraps at 2^32), in the numbering of CTL_DONE_SEQ. */
   get seq(): number {
     return this.wseq;
   }
@@ -152,7 +155,7 @@ export class RingWriter {
   /** Wake the worker whatever its WAKE_AT says (flush, close, exit, overflow). */
   wake(): void {
     Atomics.store(this.views.ctl, CTL_WAKE_AT, 0);
-    Atomics.notify(this.views.ctl, CTL_WSEQ);
+    Atomics.notify(this.views.ctl, CTL_W);
   }
 
   /** Block the calling thread until R moves past `r0` or `timeoutMs` passes. */

@@ -257,3 +257,73 @@ describe("errors", () => {
     assert.equal((await runRows(server.url, p, client.runId as string)).rows, 1);
   });
 });
+
+describe("a full ring", () => {
+  test("records wait on the main thread in order and all arrive", async () => {
+    const p = project();
+    const client = new Client({ baseUrl: server.writeUrl, project: p, run: "tiny-ring", ringBytes: 4096 });
+    const N = 20_000;
+    for (let i = 0; i < N; i++) {
+      if (i % 1000 === 999) client.log({ note: `mixed ${i}`, i }, i);
+      else client.log({ i, half: i / 2 }, i);
+    }
+    const before = client.stats();
+    assert.ok(before.overflowed > 0, "the 4 KiB ring overflowed");
+    await client.close();
+    const runId = client.runId as string;
+    assert.deepEqual(
+      await runSteps(server.url, p, runId),
+      Array.from({ length: N }, (_, k) => k),
+    );
+    const [check] = await queryProject(
+      server.url,
+      p,
+      `SELECT COUNT(*) AS n, SUM(json_extract(metrics, '$.i') = step) AS same FROM metrics WHERE run_id = '${runId}'`,
+    );
+    assert.deepEqual(check, { n: N, same: N });
+    assert.equal(client.stats().overflowPending, 0);
+  });
+
+  test("when the overflow is full too, log() blocks for a bounded time, then throws ERR_TRACKIO_OVERFLOW", async () => {
+    // A server that accepts connections and never answers: the worker can send nothing.
+    const { createServer } = await import("node:net");
+    const sockets: import("node:net").Socket[] = [];
+    const silent = createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    const port = (silent.address() as import("node:net").AddressInfo).port;
+    const client = new Client({
+      baseUrl: `http://127.0.0.1:${port}/`,
+      project: project(),
+      run: "stalled",
+      ringBytes: 4096,
+      maxOverflowBytes: 64 * 1024,
+      overflowTimeoutMs: 200,
+      timeoutMs: 500,
+      retryDeadlineMs: 500,
+    });
+    client.on("error", () => {});
+    let thrown: unknown = null;
+    let logged = 0;
+    for (let i = 0; i < 100_000 && thrown === null; i++) {
+      try {
+        client.log({ i });
+        logged++;
+      } catch (err) {
+        thrown = err;
+      }
+    }
+    assert.ok(thrown instanceof TrackioError);
+    assert.equal((thrown as TrackioError).code, "ERR_TRACKIO_OVERFLOW");
+    const stats = client.stats();
+    assert.equal(stats.logged, logged);
+    assert.equal(stats.rejected, 1);
+    assert.ok(stats.overflowPending > 0);
+    assert.ok(stats.blockedMs >= 200);
+    await client.close().catch(() => {});
+    // Every record was either acknowledged or reported as failed: none vanished.
+    const end = client.stats();
+    assert.equal(end.sent + end.failed, logged);
+    for (const s of sockets) s.destroy();
+    silent.close();
+  });
+});

@@ -25,7 +25,6 @@ import {
   CTL_STATE,
   CTL_W,
   CTL_WAKE_AT,
-  CTL_WSEQ,
   type RingLayout,
   RingReader,
   RingViews,
@@ -217,15 +216,17 @@ export class Flusher {
   async #sleep(n: number): Promise<void> {
     const ctl = this.#views.ctl;
     const timeout = n > 0 ? Math.max(0, this.#firstReadAt + this.#s.flushIntervalMs - performance.now()) : IDLE_MS;
-    // Ask the producer for a notify once enough records for a full batch are published.
-    const wakeAt = (this.#done + this.#s.maxBatch + 1) | 0;
+    // Ask the producer for a notify when the first record arrives (idle) or when a full
+    // batch is waiting; records in between cost the producer one load and nothing more.
+    const target = this.#done + (n === 0 ? 1 : this.#s.maxBatch);
+    const wakeAt = (target + 1) | 0;
     Atomics.store(ctl, CTL_WAKE_AT, wakeAt === 0 ? 1 : wakeAt);
-    const seen = Atomics.load(ctl, CTL_WSEQ);
-    if (this.#reader.pos !== Atomics.load(ctl, CTL_W)) {
+    const seen = Atomics.load(ctl, CTL_W);
+    if (this.#reader.pos !== seen) {
       Atomics.store(ctl, CTL_WAKE_AT, 0);
       return;
     }
-    const wait = Atomics.waitAsync(ctl, CTL_WSEQ, seen, timeout);
+    const wait = Atomics.waitAsync(ctl, CTL_W, seen, timeout);
     if (wait.async) {
       // On Node 20 a pending waitAsync alone may not wake an idle event loop; a timer does.
       const timer = setTimeout(() => this.#wake(), timeout + 5);
@@ -236,7 +237,7 @@ export class Flusher {
   }
 
   #wake(): void {
-    Atomics.notify(this.#views.ctl, CTL_WSEQ);
+    Atomics.notify(this.#views.ctl, CTL_W);
   }
 
   #emit(msg: WorkerMessage): void {
