@@ -19,14 +19,19 @@ import {
   type WorkerSettings,
 } from "./options.js";
 import { Overflow } from "./overflow.js";
+import { spoolDirFor } from "./paths.js";
 import {
   COUNTER_FAILED,
+  COUNTER_INBOXED,
+  COUNTER_REPLAYED,
   COUNTER_REQUESTS,
   COUNTER_RETRIED,
   COUNTER_SENT,
+  COUNTER_SPOOLED,
   CTL_DONE_SEQ,
   CTL_FLUSH_SEQ,
   CTL_KEYS_LEN,
+  CTL_SPOOL_REQ,
   CTL_STATE,
   createRing,
   RingViews,
@@ -43,11 +48,17 @@ export interface ClientStats {
   logged: number;
   /** Records the server acknowledged. */
   sent: number;
-  /** Records logged but neither acknowledged nor failed yet. */
+  /** Records logged whose fate (sent, spooled, inboxed, failed) is not settled yet. */
   pending: number;
   /** Retried requests. */
   retried: number;
-  /** Records given up on after retries (each also reported as an error). */
+  /** Records the server could not take, kept in the spool for a later replay. */
+  spooled: number;
+  /** Spooled records (from this or an earlier process) the server has since acknowledged. */
+  replayed: number;
+  /** Records written to the local Trackio inbox because no server answered. */
+  inboxed: number;
+  /** Records lost: undeliverable with the spool off or unwritable (each reported as an error). */
   failed: number;
   /** HTTP requests made to the server (including retries). */
   requests: number;
@@ -112,7 +123,13 @@ export class Client extends EventEmitter implements ExitParticipant {
   withBaseUrl(url: string): this {
     this.#assertNotStarted("withBaseUrl");
     const parsed = parseServerUrl(url);
-    this.#opts = { ...this.#opts, ...parsed, writeToken: parsed.writeToken ?? this.#opts.writeToken };
+    // A URL the user chose is never replaced by the local inbox.
+    this.#opts = {
+      ...this.#opts,
+      ...parsed,
+      writeToken: parsed.writeToken ?? this.#opts.writeToken,
+      fallbackInbox: null,
+    };
     return this;
   }
 
@@ -266,12 +283,11 @@ export class Client extends EventEmitter implements ExitParticipant {
    */
   async flush(): Promise<void> {
     if (this.#state !== STATE_RUNNING) return this.#closing ?? undefined;
+    // The target counts records still waiting in the overflow too: the worker sends without
+    // waiting for full batches while they move into the ring.
+    const task = (this.#pool as Piscina).run({ op: "flush", target: this.#seq | 0 } satisfies WorkerTask);
     await this.#drainOverflow();
-    const target = (this.#writer as RingWriter).seq;
-    const result = (await (this.#pool as Piscina).run({
-      op: "flush",
-      target,
-    } satisfies WorkerTask)) as WorkerTaskResult;
+    const result = (await task) as WorkerTaskResult;
     if (!result.ok) throw fromWire(result.error);
   }
 
@@ -289,12 +305,10 @@ export class Client extends EventEmitter implements ExitParticipant {
     const views = this.#views as RingViews;
     let result: WorkerTaskResult;
     try {
-      await this.#drainOverflow();
       Atomics.store(views.ctl, CTL_STATE, 1);
-      result = (await pool.run({
-        op: "close",
-        target: (this.#writer as RingWriter).seq,
-      } satisfies WorkerTask)) as WorkerTaskResult;
+      const task = pool.run({ op: "close", target: this.#seq | 0 } satisfies WorkerTask);
+      await this.#drainOverflow();
+      result = (await task) as WorkerTaskResult;
     } catch (err) {
       result = { ok: false, error: toWire(err) };
     } finally {
@@ -314,6 +328,9 @@ export class Client extends EventEmitter implements ExitParticipant {
         sent: 0,
         pending: 0,
         retried: 0,
+        spooled: 0,
+        replayed: 0,
+        inboxed: 0,
         failed: 0,
         requests: 0,
         overflowed: 0,
@@ -324,13 +341,19 @@ export class Client extends EventEmitter implements ExitParticipant {
       };
     }
     const c = views.counters;
-    const sent = Number(Atomics.load(c, COUNTER_SENT));
-    const failed = Number(Atomics.load(c, COUNTER_FAILED));
+    const count = (i: number) => Number(Atomics.load(c, i));
+    const sent = count(COUNTER_SENT);
+    const spooled = count(COUNTER_SPOOLED);
+    const inboxed = count(COUNTER_INBOXED);
+    const failed = count(COUNTER_FAILED);
     return {
       logged: this.#seq,
       sent,
-      pending: this.#seq - sent - failed,
-      retried: Number(Atomics.load(c, COUNTER_RETRIED)),
+      pending: this.#seq - sent - spooled - inboxed - failed,
+      retried: count(COUNTER_RETRIED),
+      spooled,
+      replayed: count(COUNTER_REPLAYED),
+      inboxed,
       failed,
       requests: Number(Atomics.load(c, COUNTER_REQUESTS)),
       overflowed: overflow.overflowed,
@@ -383,6 +406,8 @@ export class Client extends EventEmitter implements ExitParticipant {
       flushIntervalMs: o.flushIntervalMs,
       maxRecordsPerRequest: o.maxRecordsPerRequest,
       retryDeadlineMs: o.retryDeadlineMs,
+      spoolDir: o.spoolRoot === null ? null : spoolDirFor(o.spoolRoot, o.displayUrl),
+      inboxDir: o.fallbackInbox,
       configJson: o.configJson,
     };
     const layout = createRing(o.ringBytes, KEY_TABLE_BYTES);
@@ -403,9 +428,8 @@ export class Client extends EventEmitter implements ExitParticipant {
     // A worker that dies is replaced by piscina; the new one starts again from the ring's
     // released position. Until then its death must not become an uncaught 'error'.
     pool.on("error", (err: unknown) => this.#report(toWire(err)));
-    pool.on("workerCreate", () => {
-      if (this.#events !== null) this.#attachEvents(pool);
-    });
+    // Each worker, the first and any replacement, gets its own event port once it is up.
+    pool.on("workerCreate", () => this.#attachEvents(pool));
     this.#settings = settings;
     this.#views = views;
     this.#writer = writer;
@@ -414,7 +438,6 @@ export class Client extends EventEmitter implements ExitParticipant {
     this.#maxRecordBytes = Math.floor(o.ringBytes / MAX_RECORD_SHARE);
     this.#pool = pool;
     this.#state = STATE_RUNNING;
-    this.#attachEvents(pool);
     registerExit(this);
     return true;
   }
@@ -448,6 +471,11 @@ export class Client extends EventEmitter implements ExitParticipant {
   }
 
   /** @internal exit.ts */
+  get handlesSignals(): boolean {
+    return this.#opts.handleSignals;
+  }
+
+  /** @internal exit.ts */
   onBeforeExit(): void {
     if (this.#state !== STATE_RUNNING || this.#exitFlush !== null || !this.#hasPending()) return;
     this.#exitFlush = this.flush()
@@ -457,30 +485,41 @@ export class Client extends EventEmitter implements ExitParticipant {
       });
   }
 
-  /** @internal exit.ts */
+  /**
+   * @internal exit.ts. The process is ending and the event loop will not turn again: wait
+   * synchronously while the worker sends; shortly before the deadline, have it keep on disk
+   * whatever the server has not acknowledged, and wait for that.
+   */
   onExit(): void {
     if (this.#state !== STATE_RUNNING) return;
     const views = this.#views as RingViews;
     const writer = this.#writer as RingWriter;
     const overflow = this.#overflow as Overflow;
-    const deadline = performance.now() + this.#opts.exitTimeoutMs;
-    while (!overflow.moveToRing(Number.POSITIVE_INFINITY) && performance.now() < deadline) {
+    const start = performance.now();
+    const deadline = start + this.#opts.exitTimeoutMs;
+    const keepAt = deadline - Math.min(1000, this.#opts.exitTimeoutMs / 2);
+    while (!overflow.moveToRing(Number.POSITIVE_INFINITY) && performance.now() < keepAt) {
       writer.waitForSpace(20);
     }
     this.#overflowEmpty = overflow.empty;
     const target = writer.seq;
     Atomics.store(views.ctl, CTL_FLUSH_SEQ, target);
     writer.wake();
+    let asked = false;
     for (;;) {
       const done = Atomics.load(views.ctl, CTL_DONE_SEQ);
-      if (signedDiff(done, target) >= 0) return;
-      const left = deadline - performance.now();
-      if (left <= 0) {
-        process.stderr.write(`trackio: exit deadline reached with ${signedDiff(target, done)} records not delivered\n`);
-        return;
+      if (signedDiff(done, target) >= 0) break;
+      const now = performance.now();
+      if (!asked && now >= keepAt) {
+        asked = true;
+        Atomics.add(views.ctl, CTL_SPOOL_REQ, 1);
+        Atomics.notify(views.ctl, CTL_SPOOL_REQ);
       }
-      Atomics.wait(views.ctl, CTL_DONE_SEQ, done, Math.min(left, 50));
+      if (now >= deadline) break;
+      Atomics.wait(views.ctl, CTL_DONE_SEQ, done, Math.min(deadline - now, asked ? 20 : keepAt - now, 50));
     }
+    const left = signedDiff(target, Atomics.load(views.ctl, CTL_DONE_SEQ)) + overflow.records;
+    if (left > 0) process.stderr.write(`trackio: exiting with ${left} records neither delivered nor kept on disk\n`);
   }
 
   #hasPending(): boolean {
@@ -492,8 +531,11 @@ export class Client extends EventEmitter implements ExitParticipant {
 
 function checkTime(t: number | Date): number {
   const ms = t instanceof Date ? t.getTime() : t;
-  if (typeof ms !== "number" || !Number.isFinite(ms)) {
-    throw new InvalidArgError(`log(): timestamp must be a Date or finite ms since the epoch, got ${String(t)}`);
+  // Years 1 to 9999: what Trackio's timestamps (Python datetimes) can hold.
+  if (typeof ms !== "number" || !(ms >= -62135596800000 && ms <= 253402300799999)) {
+    throw new InvalidArgError(
+      `log(): timestamp must be a Date or ms since the epoch within years 1-9999, got ${String(t)}`,
+    );
   }
   return ms;
 }

@@ -27,12 +27,15 @@ export class TrackioError extends Error {
 
   static override [Symbol.hasInstance](value: unknown): boolean {
     if (typeof value !== "object" || value === null) return false;
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
     const brand = (value as Record<symbol, unknown>)[kBrand];
     if (brand === undefined) return false;
     // `this` is the class on the right of instanceof: TrackioError accepts every code, a
     // subclass only its own.
     // biome-ignore lint/complexity/noThisInStatic: `this` is deliberately the subclass here
-    return this === TrackioError || brand === (this as unknown as { code: string }).code;
+    return (
+      this === TrackioError || (Object.hasOwn(this, "code") && brand === (this as unknown as { code: string }).code)
+    );
   }
 
   get [kBrand](): string {

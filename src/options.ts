@@ -3,6 +3,7 @@
 
 import { randomBytes } from "node:crypto";
 import { InvalidArgError } from "./errors.js";
+import { defaultSpoolRoot, inboxDir } from "./paths.js";
 import { metricsToJson } from "./values.js";
 
 export interface ClientOptions {
@@ -38,6 +39,20 @@ export interface ClientOptions {
   exitTimeoutMs?: number;
   /** Path or URL of the worker entry, for bundlers that move it. */
   workerFile?: string | URL;
+  /**
+   * Where undeliverable records are kept until they can be sent: a directory of Trackio inbox
+   * fragments per server. Env `TRACKIO_SPOOL_DIR`, default `~/.cache/trackio-node/spool`.
+   * `false` turns the spool off (undeliverable records are then counted as failed).
+   */
+  spoolDir?: string | false;
+  /**
+   * With no server configured (no baseUrl, no TRACKIO_SERVER_URL) and none answering at the
+   * default URL, write records into the local Trackio inbox (`$TRACKIO_DIR/inbox`), where
+   * `trackio show` imports them. Default true.
+   */
+  localFallback?: boolean;
+  /** Deliver (or spool) on SIGINT and SIGTERM before the signal takes effect. Default true. */
+  handleSignals?: boolean;
 }
 
 export const DEFAULT_URL = "http://127.0.0.1:7860";
@@ -61,11 +76,16 @@ export interface WorkerSettings {
   flushIntervalMs: number;
   maxRecordsPerRequest: number;
   retryDeadlineMs: number;
+  /** This server's spool directory, or null when spooling is off. */
+  spoolDir: string | null;
+  /** The local Trackio inbox to fall back to when no server answers, or null. */
+  inboxDir: string | null;
   /** The run config as JSON text, sent with the run's first record. */
   configJson: string;
 }
 
-export interface ResolvedOptions extends Omit<WorkerSettings, "project" | "run" | "runId" | "clientId"> {
+export interface ResolvedOptions
+  extends Omit<WorkerSettings, "project" | "run" | "runId" | "clientId" | "spoolDir" | "inboxDir"> {
   project: string | undefined;
   run: string | undefined;
   ringBytes: number;
@@ -73,6 +93,11 @@ export interface ResolvedOptions extends Omit<WorkerSettings, "project" | "run" 
   overflowTimeoutMs: number;
   exitTimeoutMs: number;
   workerFile: string | URL | undefined;
+  handleSignals: boolean;
+  /** Root of the per-server spool directories, or null when spooling is off. */
+  spoolRoot: string | null;
+  /** The local inbox to fall back to while the URL is the default one, or null. */
+  fallbackInbox: string | null;
 }
 
 function envInt(name: string): number | undefined {
@@ -143,7 +168,17 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
     throw new InvalidArgError("options must be an object");
   }
   const env = process.env;
-  const url = parseServerUrl(optionalString("baseUrl", opts.baseUrl) ?? env.TRACKIO_SERVER_URL ?? DEFAULT_URL);
+  const givenUrl = optionalString("baseUrl", opts.baseUrl) ?? (env.TRACKIO_SERVER_URL || undefined);
+  const url = parseServerUrl(givenUrl ?? DEFAULT_URL);
+  if (
+    opts.spoolDir !== undefined &&
+    opts.spoolDir !== false &&
+    (typeof opts.spoolDir !== "string" || opts.spoolDir === "")
+  ) {
+    throw new InvalidArgError("options.spoolDir must be a directory path or false");
+  }
+  const spoolRoot =
+    opts.spoolDir === false ? null : (opts.spoolDir ?? (env.TRACKIO_SPOOL_DIR || defaultSpoolRoot(env)));
   const ringBytes = positiveInt("ringBytes", opts.ringBytes, 16 * 1024 * 1024);
   if ((ringBytes & (ringBytes - 1)) !== 0 || ringBytes < 4096 || ringBytes > 2 ** 30) {
     throw new InvalidArgError("options.ringBytes must be a power of two between 4096 and 2^30");
@@ -165,6 +200,9 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
     overflowTimeoutMs: positiveInt("overflowTimeoutMs", opts.overflowTimeoutMs, 30_000),
     exitTimeoutMs: positiveInt("exitTimeoutMs", opts.exitTimeoutMs, 5000),
     workerFile: opts.workerFile,
+    handleSignals: opts.handleSignals !== false,
+    spoolRoot,
+    fallbackInbox: givenUrl === undefined && opts.localFallback !== false ? inboxDir(env) : null,
   };
 }
 

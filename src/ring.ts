@@ -18,6 +18,7 @@ export const CTL_W = 0; // bytes published
 export const CTL_KEYS_LEN = 2; // bytes of the key table in use
 export const CTL_STATE = 3; // 0 open, 1 closing
 export const CTL_FLUSH_SEQ = 4; // the worker should send every record below this seq now
+export const CTL_SPOOL_REQ = 5; // bumped at an exit deadline: the worker spools everything unsent, now
 // consumer line
 export const CTL_R = 16; // bytes released (the producer may overwrite up to here)
 export const CTL_DONE_SEQ = 17; // records acknowledged or given up on
@@ -29,6 +30,9 @@ export const COUNTER_SENT = 0;
 export const COUNTER_FAILED = 1;
 export const COUNTER_RETRIED = 2;
 export const COUNTER_REQUESTS = 3;
+export const COUNTER_SPOOLED = 4; // records written to the spool
+export const COUNTER_REPLAYED = 5; // spooled records the server later acknowledged
+export const COUNTER_INBOXED = 6; // records written to the local Trackio inbox
 
 export const HEADER_BYTES = 256;
 export const COUNTERS_BYTES = 256;
@@ -161,7 +165,8 @@ export class RingWriter {
   /** Block the calling thread until R moves past `r0` or `timeoutMs` passes. */
   waitForSpace(timeoutMs: number): void {
     const ctl = this.views.ctl;
-    const r0 = Atomics.load(ctl, CTL_R);
+    // The R that reserve() last saw: if the worker released space since, the wait returns at once.
+    const r0 = this.rCache;
     Atomics.store(ctl, CTL_PRODUCER_WAITS, 1);
     this.wake();
     Atomics.wait(ctl, CTL_R, r0, timeoutMs);
@@ -206,8 +211,10 @@ export class RingReader {
   /** Give the bytes up to `pos` back to the producer. */
   release(pos: number, doneRecords: number): void {
     const ctl = this.views.ctl;
-    Atomics.store(ctl, CTL_R, pos);
+    // DONE before R: a worker killed between the two stores makes its successor resend
+    // records the server already has (ignored by log_id), never wait for ones it lost.
     Atomics.add(ctl, CTL_DONE_SEQ, doneRecords);
+    Atomics.store(ctl, CTL_R, pos);
     Atomics.notify(ctl, CTL_DONE_SEQ);
     if (Atomics.load(ctl, CTL_PRODUCER_WAITS) !== 0) Atomics.notify(ctl, CTL_R);
   }

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { runRows } from "./support/read-api.js";
@@ -13,6 +16,7 @@ after(async () => {
 });
 
 const child = new URL("./fixtures/exit-child.ts", import.meta.url).pathname;
+const spoolRoot = mkdtempSync(join(tmpdir(), "trackio-spool-"));
 
 function runChild(
   mode: string,
@@ -21,7 +25,7 @@ function runChild(
 ): Promise<{ code: number | null; runId: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, ["--import", "tsx", child, mode, String(n)], {
-      env: { ...process.env, TEST_TRACKIO_URL: server.writeUrl, TEST_PROJECT: project },
+      env: { ...process.env, TEST_TRACKIO_URL: server.writeUrl, TEST_PROJECT: project, TRACKIO_SPOOL_DIR: spoolRoot },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";

@@ -1,13 +1,18 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { promisify } from "node:util";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { runRows } from "./support/read-api.js";
 
 const root = new URL("..", import.meta.url).pathname;
+// Asynchronous on purpose: a test that blocks its event loop for seconds finds its
+// keep-alive connections to the server closed under it.
+const run = async (cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }) =>
+  (await promisify(execFile)(cmd, args, { ...opts, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 })).stdout;
 let server: TrackioServer;
 let dir: string;
 
@@ -24,7 +29,7 @@ test("the packed tarball installs into an empty project and delivers from plain 
   timeout: 240_000,
 }, async () => {
   // prepack builds dist/; the tarball must carry the worker entry too.
-  const packed = execFileSync("npm", ["pack", "--json", "--pack-destination", dir], { cwd: root, encoding: "utf8" });
+  const packed = await run("npm", ["pack", "--json", "--pack-destination", dir], { cwd: root });
   const [{ filename, files }] = JSON.parse(packed.slice(packed.indexOf("["))) as {
     filename: string;
     files: { path: string }[];
@@ -36,12 +41,9 @@ test("the packed tarball installs into an empty project and delivers from plain 
   assert.ok(!paths.some((p) => p.startsWith("test/") || p.startsWith("src/")), "only dist/ ships");
 
   const app = join(dir, "app");
-  execFileSync("mkdir", ["-p", app]);
+  mkdirSync(app, { recursive: true });
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
-  execFileSync("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(dir, filename)], {
-    cwd: app,
-    stdio: "ignore",
-  });
+  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(dir, filename)], { cwd: app });
   writeFileSync(
     join(app, "main.mjs"),
     `import { Client, TrackioError } from "trackio";
@@ -51,11 +53,7 @@ await client.close();
 console.log(JSON.stringify({ runId: client.runId, sent: client.stats().sent, isError: new TypeError() instanceof TrackioError }));
 `,
   );
-  const out = execFileSync(process.execPath, ["main.mjs"], {
-    cwd: app,
-    env: { ...process.env, URL: server.writeUrl },
-    encoding: "utf8",
-  });
+  const out = await run(process.execPath, ["main.mjs"], { cwd: app, env: { ...process.env, URL: server.writeUrl } });
   const result = JSON.parse(out.trim().split("\n").pop() as string) as {
     runId: string;
     sent: number;

@@ -8,7 +8,7 @@ import type { WorkerSettings } from "../src/options.js";
  * renamed to `__<key>`, as the Python client does, so they cannot shadow `step` or `timestamp`.
  */
 const RESERVED = new Set(["project", "run", "timestamp", "step", "time", "metrics"]);
-const RESERVED_IN_TEXT = /"(?:project|run|timestamp|step|time|metrics|__[^"]*)"\s*:/;
+const RESERVED_IN_TEXT = /"(?:project|run|timestamp|step|time|metrics|__(?:[^"\\]|\\.)*)"\s*:/;
 
 export function safeKey(key: string): string {
   return RESERVED.has(key) || key.startsWith("__") ? `__${key}` : key;
@@ -31,21 +31,45 @@ export function renameReservedKeys(text: string, onRename: (from: string) => voi
   return renamed ? JSON.stringify(out) : text;
 }
 
+/**
+ * A time as Python's `datetime.isoformat()` writes it for UTC, which is how Trackio stores
+ * timestamps and compares them (as strings): `2026-11-27T00:15:15.452000+00:00`, without the
+ * fraction when it is zero.
+ */
+export function isoTimestamp(ms: number): string {
+  let whole = Math.floor(ms);
+  let micros = Math.round((ms - whole) * 1000);
+  if (micros === 1000) {
+    whole += 1;
+    micros = 0;
+  }
+  const second = Math.floor(whole / 1000) * 1000;
+  micros += (whole - second) * 1000;
+  const base = new Date(second).toISOString().slice(0, 19);
+  return micros === 0 ? `${base}+00:00` : `${base}.${String(micros).padStart(6, "0")}+00:00`;
+}
+
+/**
+ * The entries of one request, kept as text. Each entry is a complete inbox fragment record
+ * (`{"v":1,"kind":"metric",…}`): the HTTP API reads the fields it knows and ignores the
+ * rest, so the very same lines can be sent, spooled to disk, or dropped into a server's
+ * inbox without re-encoding.
+ */
 export class BatchBuilder {
   readonly #prefix: string;
   readonly #logIdPrefix: string;
   readonly #configJson: string;
-  #parts: string[] = [];
+  #lines: string[] = [];
   bytes = 0;
 
   constructor(s: WorkerSettings) {
-    this.#prefix = `{"project":${JSON.stringify(s.project)},"run":${JSON.stringify(s.run)},"run_id":${JSON.stringify(s.runId)},"metrics":`;
+    this.#prefix = `{"v":1,"kind":"metric","project":${JSON.stringify(s.project)},"run":${JSON.stringify(s.run)},"run_id":${JSON.stringify(s.runId)},"metrics":`;
     this.#logIdPrefix = `${s.clientId}-`;
     this.#configJson = s.configJson;
   }
 
   get count(): number {
-    return this.#parts.length;
+    return this.#lines.length;
   }
 
   /**
@@ -53,21 +77,23 @@ export class BatchBuilder {
    * per project, free to make on the hot path, and the same on every retry. The first record
    * of the run carries the config, so a retry of that batch carries it too.
    */
-  add(metricsJson: string, step: number, seq: number): void {
-    let entry = `${this.#prefix}${metricsJson},"step":${step},"log_id":"${this.#logIdPrefix}${seq}"`;
-    if (seq === 0) entry += `,"config":${this.#configJson}`;
-    entry += "}";
-    this.#parts.push(entry);
-    this.bytes += entry.length;
+  add(metricsJson: string, step: number, time: number, seq: number): void {
+    const config = seq === 0 ? this.#configJson : "null";
+    const line = `${this.#prefix}${metricsJson},"step":${step},"timestamp":"${isoTimestamp(time)}","config":${config},"log_id":"${this.#logIdPrefix}${seq}"}`;
+    this.#lines.push(line);
+    this.bytes += line.length;
   }
 
-  /** The request body, with named arguments only (Trackio's positional binding is broken). */
-  body(hfTokenJson: string): string {
-    return `{"kwargs":{"logs":[${this.#parts.join(",")}],"hf_token":${hfTokenJson}}}`;
-  }
-
-  reset(): void {
-    this.#parts = [];
+  /** Take the lines out, leaving the builder empty. */
+  take(): string[] {
+    const lines = this.#lines;
+    this.#lines = [];
     this.bytes = 0;
+    return lines;
   }
+}
+
+/** A `bulk_log` request body, with named arguments only (Trackio's positional binding is broken). */
+export function bulkLogBody(lines: readonly string[], hfTokenJson: string): string {
+  return `{"kwargs":{"logs":[${lines.join(",")}],"hf_token":${hfTokenJson}}}`;
 }

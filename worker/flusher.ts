@@ -1,27 +1,18 @@
-// The worker's loop: read records from the ring, batch them, send each batch, then release
-// its bytes. It runs from the moment the worker module loads, independent of piscina tasks
-// and of the main thread's event loop, so it delivers while the main thread spins in a loop
-// that never yields. Tasks (flush, close) only wait on it.
+// The worker's loop: read records from the ring, batch them, deliver each batch, then
+// release its bytes. It runs from the moment the worker module loads, independent of
+// piscina tasks and of the main thread's event loop, so it delivers while the main thread
+// spins in a loop that never yields. Tasks (flush, close) only wait on it.
 
 import type { MessagePort } from "node:worker_threads";
-import {
-  jsonMetricsText,
-  KeyTableReader,
-  KIND_NUMERIC,
-  numericMetricsJson,
-  type RecordView,
-  readRecord,
-} from "../src/codec.js";
 import { toWire, type WireError } from "../src/errors.js";
 import type { WorkerSettings } from "../src/options.js";
 import {
-  COUNTER_FAILED,
   COUNTER_REQUESTS,
   COUNTER_RETRIED,
-  COUNTER_SENT,
   CTL_DONE_SEQ,
   CTL_FLUSH_SEQ,
-  CTL_KEYS_LEN,
+  CTL_R,
+  CTL_SPOOL_REQ,
   CTL_STATE,
   CTL_W,
   CTL_WAKE_AT,
@@ -30,7 +21,9 @@ import {
   RingViews,
 } from "../src/ring.js";
 import type { WorkerMessage, WorkerTaskResult } from "../src/tasks.js";
-import { BatchBuilder, renameReservedKeys, safeKey } from "./batch.js";
+import { BatchBuilder } from "./batch.js";
+import { RecordDecoder } from "./decoder.js";
+import { Delivery } from "./delivery.js";
 import { Transport } from "./transport.js";
 
 /** Longest sleep with nothing to do; the loop also wakes on every notify. */
@@ -44,38 +37,48 @@ function diff(a: number, b: number): number {
   return (a - b) | 0;
 }
 
+/** A batch between the ring and its fate. */
+interface InFlight {
+  lines: string[];
+  endPos: number;
+  /** Set when an exit deadline spooled these lines while the request was still running. */
+  kept: boolean;
+}
+
 export class Flusher {
   readonly #s: WorkerSettings;
   readonly #views: RingViews;
   readonly #reader: RingReader;
-  readonly #keys: KeyTableReader;
-  readonly #keyJson: string[] = [];
+  readonly #decoder: RecordDecoder;
   readonly #batch: BatchBuilder;
   readonly #transport: Transport;
-  readonly #record: RecordView = { size: 0, kind: 0, step: 0, time: 0, seq: 0 };
+  readonly #delivery: Delivery;
   #firstReadAt = 0;
-  /** Records acknowledged or given up on (mirrors CTL_DONE_SEQ). */
+  /** Records delivered, kept or given up on (mirrors CTL_DONE_SEQ). */
   #done: number;
   /** Every record below this must be sent without waiting for a full batch. */
   #flushTarget: number;
   #closing = false;
   #stopped: Promise<void> | null = null;
+  #inFlight: InFlight | null = null;
   #waiters: { target: number; resolve: () => void }[] = [];
-  #unreported: WireError | null = null;
   #port: MessagePort | null = null;
   #queued: WorkerMessage[] = [];
-  #warnedKeys = new Set<string>();
 
   constructor(settings: WorkerSettings, layout: RingLayout) {
     this.#s = settings;
     this.#views = new RingViews(layout);
     this.#reader = new RingReader(this.#views);
-    this.#keys = new KeyTableReader(this.#views.keys, this.#views.ctl, CTL_KEYS_LEN);
+    this.#decoder = new RecordDecoder(this.#views, this.#reader, (message) => this.#emit({ type: "warning", message }));
     this.#batch = new BatchBuilder(settings);
     const counters = this.#views.counters;
     this.#transport = new Transport(settings, {
       onRequest: () => Atomics.add(counters, COUNTER_REQUESTS, 1n),
       onRetry: () => Atomics.add(counters, COUNTER_RETRIED, 1n),
+    });
+    this.#delivery = new Delivery(settings, this.#transport, counters, {
+      error: (error) => this.#emit({ type: "error", error }),
+      warning: (message) => this.#emit({ type: "warning", message }),
     });
     this.#done = Atomics.load(this.#views.ctl, CTL_DONE_SEQ);
     this.#flushTarget = this.#done;
@@ -89,6 +92,7 @@ export class Flusher {
       this.#stopped = null;
       setTimeout(() => this.start(), 1000);
     });
+    void this.#watchExitDeadline(Atomics.load(this.#views.ctl, CTL_SPOOL_REQ));
   }
 
   attach(port: MessagePort): void {
@@ -111,12 +115,12 @@ export class Flusher {
     this.#wake();
     await this.#stopped;
     await this.#transport.close();
-    return result;
+    // A failure while replaying the spool during close is reported too.
+    return result.ok ? this.#result() : result;
   }
 
   #result(): WorkerTaskResult {
-    const error = this.#unreported;
-    this.#unreported = null;
+    const error: WireError | null = this.#delivery.takeUnreported();
     return error === null ? { ok: true } : { ok: false, error };
   }
 
@@ -135,6 +139,10 @@ export class Flusher {
         continue;
       }
       const closing = this.#closing || Atomics.load(ctl, CTL_STATE) !== 0;
+      if (n === 0 && this.#delivery.replayDue(performance.now(), closing)) {
+        await this.#delivery.replayOne();
+        continue;
+      }
       if (closing && n === 0 && this.#reader.drained() && this.#waiters.length === 0) return;
       await this.#sleep(n);
     }
@@ -144,73 +152,69 @@ export class Flusher {
     if (n >= this.#s.maxBatch || n >= this.#s.maxRecordsPerRequest || this.#batch.bytes >= MAX_BODY_CHARS) return true;
     if (performance.now() - this.#firstReadAt >= this.#s.flushIntervalMs) return true;
     if (this.#closing) return true;
+    // A ring more than half full means the producer may soon wait: send now.
+    const v = this.#views;
+    if (((Atomics.load(v.ctl, CTL_W) - Atomics.load(v.ctl, CTL_R)) | 0) > v.capacity >> 1) return true;
     const exitTarget = Atomics.load(this.#views.ctl, CTL_FLUSH_SEQ);
     if (diff(exitTarget, this.#flushTarget) > 0) this.#flushTarget = exitTarget;
     return diff(this.#flushTarget, this.#done) > 0;
   }
 
   #read(): void {
-    const v = this.#views;
-    const batch = this.#batch;
-    const rec = this.#record;
-    while (batch.count < this.#s.maxRecordsPerRequest && batch.bytes < MAX_BODY_CHARS) {
-      const off = this.#reader.next();
-      if (off < 0) return;
-      readRecord(v, off, rec);
-      let metrics: string;
-      if (rec.kind === KIND_NUMERIC) {
-        // The producer wrote every key of this record to the table before publishing it.
-        if (this.#keys.refresh() > this.#keyJson.length) this.#syncKeys();
-        metrics = numericMetricsJson(v, off, this.#keyJson);
-      } else {
-        metrics = renameReservedKeys(jsonMetricsText(v, off), (key) => this.#warnRenamed(key));
-      }
-      if (batch.count === 0) this.#firstReadAt = performance.now();
-      batch.add(metrics, rec.step, rec.seq);
-      this.#reader.advance(rec.size);
-    }
-  }
-
-  #syncKeys(): void {
-    const names = this.#keys.names;
-    for (let i = this.#keyJson.length; i < names.length; i++) {
-      const safe = safeKey(names[i]);
-      if (safe !== names[i]) this.#warnRenamed(names[i]);
-      this.#keyJson.push(JSON.stringify(safe));
-    }
-  }
-
-  #warnRenamed(key: string): void {
-    if (this.#warnedKeys.has(key)) return;
-    this.#warnedKeys.add(key);
-    this.#emit({
-      type: "warning",
-      message: `metric name ${JSON.stringify(key)} is reserved by Trackio; it is stored as ${JSON.stringify(`__${key}`)}`,
-    });
+    const before = this.#batch.count;
+    this.#decoder.readInto(this.#batch, this.#s.maxRecordsPerRequest, MAX_BODY_CHARS);
+    if (before === 0 && this.#batch.count > 0) this.#firstReadAt = performance.now();
   }
 
   async #send(): Promise<void> {
-    const n = this.#batch.count;
-    const endPos = this.#reader.pos;
-    const counters = this.#views.counters;
-    try {
-      await this.#transport.call("bulk_log", this.#batch.body(this.#transport.hfTokenJson));
-      Atomics.add(counters, COUNTER_SENT, BigInt(n));
-    } catch (err) {
-      Atomics.add(counters, COUNTER_FAILED, BigInt(n));
-      const error = toWire(err);
-      error.message = `${n} records not delivered: ${error.message}`;
-      if (this.#unreported === null) this.#unreported = error;
-      this.#emit({ type: "error", error });
-    }
-    this.#batch.reset();
+    const flight: InFlight = { lines: this.#batch.take(), endPos: this.#reader.pos, kept: false };
+    this.#inFlight = flight;
+    await this.#delivery.deliver(flight.lines, this.#closing);
+    this.#inFlight = null;
+    // An exit deadline kept these lines while the request ran, and released them already.
+    if (!flight.kept) this.#release(flight.endPos, flight.lines.length);
+  }
+
+  #release(pos: number, n: number): void {
     this.#done = (this.#done + n) | 0;
-    this.#reader.release(endPos, n);
+    this.#reader.release(pos, n);
     this.#waiters = this.#waiters.filter((w) => {
       if (diff(this.#done, w.target) < 0) return true;
       w.resolve();
       return false;
     });
+  }
+
+  /**
+   * The main thread is about to exit and will not wait for HTTP any longer: keep everything
+   * not yet acknowledged (the request in flight, the batch, the rest of the ring) on disk,
+   * synchronously. If the request in flight succeeds after all, replaying its lines later
+   * adds nothing: the server ignores log_ids it has.
+   */
+  #keepEverything(): void {
+    const lines: string[] = [];
+    const flight = this.#inFlight;
+    if (flight !== null && !flight.kept) {
+      flight.kept = true;
+      lines.push(...flight.lines);
+    }
+    for (;;) {
+      this.#read();
+      if (this.#batch.count === 0) break;
+      lines.push(...this.#batch.take());
+    }
+    this.#delivery.keepNow(lines);
+    if (lines.length > 0) this.#release(this.#reader.pos, lines.length);
+  }
+
+  async #watchExitDeadline(seen: number): Promise<void> {
+    const ctl = this.#views.ctl;
+    for (;;) {
+      const wait = Atomics.waitAsync(ctl, CTL_SPOOL_REQ, seen);
+      if (wait.async) await wait.value;
+      seen = Atomics.load(ctl, CTL_SPOOL_REQ);
+      this.#keepEverything();
+    }
   }
 
   async #sleep(n: number): Promise<void> {

@@ -30,10 +30,10 @@ const retryAfterOf = new WeakMap<Error, number>();
 
 /** Retry-After as ms: delta-seconds or an HTTP date. */
 export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
-  const raw = Array.isArray(value) ? value[0] : value;
-  if (raw === undefined || raw.trim() === "") return undefined;
-  const seconds = Number(raw);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const raw = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (raw === undefined || raw === "") return undefined;
+  if (/^\d+$/.test(raw)) return Number(raw) * 1000;
+  if (!/^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)/.test(raw)) return undefined;
   const date = Date.parse(raw);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
@@ -98,26 +98,31 @@ export class Transport {
     return this.#hfToken === null ? "null" : JSON.stringify(this.#hfToken);
   }
 
-  /** POST a JSON body to `api/<name>`, with discovery first and retries per RETRY_POLICY. */
-  async call(name: string, body: string): Promise<string> {
+  /**
+   * POST a JSON body to `api/<name>`, with discovery first and retries per RETRY_POLICY.
+   * `once` makes a single attempt (used to find out whether any server is there at all).
+   */
+  async call(name: string, body: string, once = false): Promise<string> {
     let fiveHundreds = 0;
+    const start = performance.now();
     const result = await pRetry(
       async () => {
         await this.#discover();
         return this.#post(name, body);
       },
       {
-        retries: this.#healthy ? Number.POSITIVE_INFINITY : 0,
+        retries: this.#healthy && !once ? Number.POSITIVE_INFINITY : 0,
         maxRetryTime: this.#s.retryDeadlineMs,
         minTimeout: RETRY_POLICY.minTimeoutMs,
         maxTimeout: RETRY_POLICY.maxTimeoutMs,
         factor: RETRY_POLICY.factor,
         randomize: true,
-        onFailedAttempt: async ({ error }) => {
-          const wait = retryAfterOf.get(error);
-          if (wait !== undefined) await sleep(Math.min(wait, RETRY_POLICY.maxRetryAfterMs));
+        onFailedAttempt: async ({ error, retriesLeft }) => {
+          const wait = retryAfterOf.get(error) ?? 0;
+          const left = this.#s.retryDeadlineMs - (performance.now() - start);
+          if (wait > 0 && retriesLeft > 0 && left > 0) await sleep(Math.min(wait, RETRY_POLICY.maxRetryAfterMs, left));
         },
-        shouldConsumeRetry: ({ error }) => !retryAfterOf.has(error),
+        shouldConsumeRetry: ({ error }) => (retryAfterOf.get(error) ?? 0) === 0,
         shouldRetry: ({ error }) => {
           if (!isTransient(error)) return false;
           if (error instanceof StatusError && error.status === 500 && ++fiveHundreds > RETRY_POLICY.max500Retries)

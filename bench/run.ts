@@ -1,0 +1,207 @@
+// npm run bench [-- --quick] [-- --profile]
+// Narrowing, for investigation: --only w1,w3  --target trackio,sink  --client worker,inline,floor
+// --n <steps> (every group)  --warmup <steps>
+// Starts a real Trackio server and a discarding sink, runs every (workload, target, client)
+// in a child process of its own, prints the tables and writes bench/results/<date>-<mode>.json.
+// --profile instead runs workload 1 with the worker client under --cpu-prof and prints the
+// main thread's self time per function.
+
+import { spawn } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
+import { cpuSnapshot, otherProcessCpuMs, processCpuNs } from "./measure.js";
+import { runProfile } from "./profile.js";
+import { machine, report } from "./report.js";
+import { startSink } from "./sink.js";
+import type { ChildResult, ChildSpec, ClientKind, TargetKind, WorkloadName } from "./types.js";
+import { calibrateSpin } from "./workloads.js";
+
+interface Group {
+  workload: WorkloadName;
+  target: TargetKind;
+  clients: ClientKind[];
+  n: number;
+}
+
+const FULL: Group[] = [
+  { workload: "w1", target: "sink", clients: ["floor", "worker", "inline"], n: 1_000_000 },
+  { workload: "w1", target: "trackio", clients: ["worker", "inline"], n: 200_000 },
+  { workload: "w2", target: "trackio", clients: ["floor", "worker", "inline"], n: 50_000 },
+  { workload: "w3", target: "trackio", clients: ["floor", "worker", "inline"], n: 200_000 },
+  { workload: "w3", target: "sink", clients: ["worker", "inline"], n: 200_000 },
+  { workload: "w4", target: "trackio", clients: ["floor", "worker", "inline"], n: 100_000 },
+];
+
+const QUICK: Group[] = [
+  { workload: "w1", target: "sink", clients: ["floor", "worker", "inline"], n: 150_000 },
+  { workload: "w1", target: "trackio", clients: ["worker", "inline"], n: 30_000 },
+  { workload: "w2", target: "trackio", clients: ["floor", "worker", "inline"], n: 10_000 },
+  { workload: "w3", target: "trackio", clients: ["floor", "worker", "inline"], n: 20_000 },
+  { workload: "w4", target: "trackio", clients: ["floor", "worker", "inline"], n: 10_000 },
+];
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** A child that takes longer is killed and reported as failed; the others still run. */
+const CHILD_TIMEOUT_MS = Number(process.env.BENCH_CHILD_TIMEOUT_MS ?? 90_000);
+
+function runChild(spec: ChildSpec, extraNodeArgs: string[] = []): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "--expose-gc", ...extraNodeArgs, "bench/child.ts", JSON.stringify(spec)],
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (err += c.toString()));
+    const timer = setTimeout(() => {
+      err += `\n(killed after ${CHILD_TIMEOUT_MS} ms)`;
+      child.kill("SIGKILL");
+    }, CHILD_TIMEOUT_MS);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      const line = out.split("\n").find((l) => l.startsWith("BENCH_RESULT "));
+      if (process.env.BENCH_VERBOSE) process.stderr.write(err);
+      if (line !== undefined) resolve(JSON.parse(line.slice("BENCH_RESULT ".length)) as ChildResult);
+      else reject(new Error(`${label(spec)} failed (${signal ?? `exit ${code}`}):\n${out}${err}`));
+    });
+  });
+}
+
+function label(s: ChildSpec): string {
+  return `${s.workload}/${s.target}/${s.client}`;
+}
+
+function parseArgs(argv: string[]) {
+  const quick = argv.includes("--quick");
+  const profile = argv.includes("--profile");
+  const value = (flag: string): string | null => {
+    const at = argv.indexOf(flag);
+    return at >= 0 ? (argv[at + 1] ?? "") : null;
+  };
+  const list = (flag: string) => {
+    const v = value(flag);
+    return v === null ? null : new Set(v.split(","));
+  };
+  const num = (flag: string) => {
+    const v = value(flag);
+    return v === null ? null : Number(v);
+  };
+  return {
+    quick,
+    profile,
+    only: list("--only"),
+    targets: list("--target"),
+    clients: list("--client"),
+    n: num("--n"),
+    warmup: num("--warmup"),
+  };
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const args = parseArgs(process.argv.slice(2));
+  const mode = args.quick ? "quick" : "full";
+  const plan = (args.quick ? QUICK : FULL)
+    .filter((g) => (args.only === null || args.only.has(g.workload)) && (args.targets?.has(g.target) ?? true))
+    .map((g) => ({
+      ...g,
+      n: args.n ?? g.n,
+      clients: g.clients.filter((c) => args.clients?.has(c) ?? true),
+    }));
+  const workIters = calibrateSpin(1000);
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const sink = await startSink();
+  let server: TrackioServer | null = null;
+  try {
+    server = await startTrackio();
+    const base = {
+      warmup: args.warmup ?? (args.quick ? 10_000 : 20_000),
+      workIters,
+      sinkUrl: sink.writeUrl,
+    };
+    const specFor = (g: Group, client: ClientKind, tag = ""): ChildSpec => ({
+      ...base,
+      client,
+      // Long enough for both clients' flush timers (500 ms) to post step 0: the loop then
+      // starts with a warm connection and an existing project, i.e. in the steady state.
+      settleMs: client === "floor" ? 0 : 550,
+      workload: g.workload,
+      target: g.target,
+      n: g.n,
+      writeUrl: g.target === "trackio" ? (server as TrackioServer).writeUrl : sink.writeUrl,
+      readUrl: g.target === "trackio" ? (server as TrackioServer).url : sink.url,
+      project: `bench-${stamp}-${g.workload}-${g.target}-${client}${tag}`.replace(/[^A-Za-z0-9_-]/g, "-"),
+    });
+
+    if (args.profile) {
+      const profSpec = (workload: WorkloadName, target: TargetKind, n: number) =>
+        specFor({ workload, target, n, clients: [] }, "worker", "-prof");
+      await runProfile(ROOT, (s, a) => runChild(s, a), profSpec, stamp);
+      return;
+    }
+
+    const results: ChildResult[] = [];
+    const failures: { spec: ChildSpec; message: string }[] = [];
+    const snap0 = cpuSnapshot();
+    const server0 = otherProcessCpuMs(server.pid) ?? 0;
+    process.stderr.write(
+      `bench (${mode}): ${machine().cpu}, ${cpus().length} cores, Node ${process.version}; spin(${workIters}) ≈ 1 µs\n`,
+    );
+    const runsStarted = performance.now();
+    for (const g of plan) {
+      for (const client of g.clients) {
+        const t = performance.now();
+        const targetCpu = () =>
+          g.target === "trackio" ? otherProcessCpuMs((server as TrackioServer).pid) : processCpuNs() / 1e6;
+        const cpu0 = targetCpu();
+        const spec = specFor(g, client);
+        let note: string;
+        try {
+          const r = await runChild(spec);
+          const cpu1 = targetCpu();
+          r.targetCpuMs = client === "floor" || cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
+          results.push(r);
+          note = "";
+        } catch (err) {
+          const message = err instanceof Error ? err.message : String(err);
+          failures.push({ spec, message });
+          note = `  FAILED:\n${message}`;
+        }
+        process.stderr.write(
+          `  ${label(spec).padEnd(20)} n=${g.n.toLocaleString("en-US").padStart(9)}  ${((performance.now() - t) / 1000).toFixed(1)} s${note}\n`,
+        );
+      }
+    }
+    const totalSec = (performance.now() - started) / 1000;
+    // Other processes' share of the machine while the children ran: the noise indicator.
+    const snap1 = cpuSnapshot();
+    const serverMs = (otherProcessCpuMs(server.pid) ?? 0) - server0;
+    const runMs = (performance.now() - runsStarted) * cpus().length;
+    const otherCpuPct =
+      snap0 === null || snap1 === null
+        ? null
+        : (Math.max(0, snap1.busyMs - snap0.busyMs - (snap1.ownMs - snap0.ownMs) - serverMs) / runMs) * 100;
+    const { text, markdown, json } = report(results, failures, { mode, totalSec, workIters, otherCpuPct });
+    process.stdout.write(text);
+    mkdirSync(new URL("results/", import.meta.url), { recursive: true });
+    const file = new URL(`results/${stamp}-${mode}.json`, import.meta.url);
+    writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
+    writeFileSync(new URL(`results/${stamp}-${mode}.md`, import.meta.url), markdown);
+    process.stdout.write(`\nwrote ${fileURLToPath(file)} (${totalSec.toFixed(1)} s)\n`);
+  } finally {
+    await sink.stop();
+    if (server !== null) {
+      await server.stop();
+      rmSync(server.dataDir, { recursive: true, force: true });
+    }
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,71 @@
+// Reading ring records into batch lines: metric names from the shared key table (renamed
+// where Trackio reserves them), values as JSON text.
+
+import {
+  jsonMetricsText,
+  KeyTableReader,
+  KIND_NUMERIC,
+  numericMetricsJson,
+  type RecordView,
+  readRecord,
+} from "../src/codec.js";
+import { CTL_KEYS_LEN, type RingReader, type RingViews } from "../src/ring.js";
+import { type BatchBuilder, renameReservedKeys, safeKey } from "./batch.js";
+
+export class RecordDecoder {
+  readonly #views: RingViews;
+  readonly #reader: RingReader;
+  readonly #keys: KeyTableReader;
+  readonly #keyJson: string[] = [];
+  readonly #record: RecordView = { size: 0, kind: 0, step: 0, time: 0, seq: 0 };
+  readonly #warned = new Set<string>();
+  readonly #onWarning: (message: string) => void;
+
+  constructor(views: RingViews, reader: RingReader, onWarning: (message: string) => void) {
+    this.#views = views;
+    this.#reader = reader;
+    this.#keys = new KeyTableReader(views.keys, views.ctl, CTL_KEYS_LEN);
+    this.#onWarning = onWarning;
+  }
+
+  /** Move published records into `batch` until it holds `maxCount` or `maxChars`; returns how many. */
+  readInto(batch: BatchBuilder, maxCount: number, maxChars: number): number {
+    const v = this.#views;
+    const rec = this.#record;
+    let read = 0;
+    while (batch.count < maxCount && batch.bytes < maxChars) {
+      const off = this.#reader.next();
+      if (off < 0) break;
+      readRecord(v, off, rec);
+      let metrics: string;
+      if (rec.kind === KIND_NUMERIC) {
+        // The producer wrote every key of this record to the table before publishing it.
+        if (this.#keys.refresh() > this.#keyJson.length) this.#syncKeys();
+        metrics = numericMetricsJson(v, off, this.#keyJson);
+      } else {
+        metrics = renameReservedKeys(jsonMetricsText(v, off), (key) => this.#warnRenamed(key));
+      }
+      batch.add(metrics, rec.step, rec.time, rec.seq);
+      this.#reader.advance(rec.size);
+      read++;
+    }
+    return read;
+  }
+
+  #syncKeys(): void {
+    const names = this.#keys.names;
+    for (let i = this.#keyJson.length; i < names.length; i++) {
+      const safe = safeKey(names[i]);
+      if (safe !== names[i]) this.#warnRenamed(names[i]);
+      this.#keyJson.push(JSON.stringify(safe));
+    }
+  }
+
+  #warnRenamed(key: string): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    this.#onWarning(
+      `metric name ${JSON.stringify(key)} is reserved by Trackio; it is stored as ${JSON.stringify(`__${key}`)}`,
+    );
+  }
+}

@@ -1,0 +1,203 @@
+// Where a batch ends up. In order of preference:
+//   1. the server acknowledged it                          -> counted `sent`
+//   2. no server is configured and none answers            -> the local Trackio inbox
+//      (trackio show imports it)                              counted `inboxed`
+//   3. the server could not take it (down, retries spent,  -> a spool fragment, replayed
+//      auth refused …)                                        when the server answers again,
+//                                                             counted `spooled` / `replayed`
+//   4. the spool is off or the disk refuses               -> counted `failed`
+// Every failure is reported (the first of an outage as an 'error' event, each to the next
+// flush()), and nothing leaves the ring before one of these four has happened to it.
+
+import { HttpError, TrackioError, toWire, type WireError } from "../src/errors.js";
+import type { WorkerSettings } from "../src/options.js";
+import { COUNTER_FAILED, COUNTER_INBOXED, COUNTER_REPLAYED, COUNTER_SENT, COUNTER_SPOOLED } from "../src/ring.js";
+import { bulkLogBody } from "./batch.js";
+import { replayFragment } from "./replay.js";
+import { FragmentWriter, listFragments } from "./spool.js";
+import { isTransient, type Transport } from "./transport.js";
+
+/** The longest wait before a down server is tried again (by replaying the spool). */
+const MAX_PROBE_INTERVAL_MS = 15_000;
+
+export interface DeliveryEvents {
+  error(error: WireError): void;
+  warning(message: string): void;
+}
+
+export class Delivery {
+  readonly #s: WorkerSettings;
+  readonly #transport: Transport;
+  readonly #counters: BigInt64Array;
+  readonly #events: DeliveryEvents;
+  readonly #spool: FragmentWriter | null;
+  #inbox: FragmentWriter | null = null;
+  /** True until the first request got an answer: a refused connection then means "no server". */
+  #probing: boolean;
+  #outage = false;
+  #unreported: WireError | null = null;
+  #spoolPending: boolean;
+  #nextReplayAt = 0;
+  // While the server is down (a batch exhausted its retries), new batches go straight to the
+  // spool instead of each waiting out a timeout; replaying the spool is what probes the server
+  // again, and its first success ends the outage.
+  #downUntil = 0;
+  readonly #probeInterval: number;
+
+  constructor(settings: WorkerSettings, transport: Transport, counters: BigInt64Array, events: DeliveryEvents) {
+    this.#s = settings;
+    this.#transport = transport;
+    this.#counters = counters;
+    this.#events = events;
+    this.#spool = settings.spoolDir === null ? null : new FragmentWriter(settings.spoolDir);
+    this.#probing = settings.inboxDir !== null;
+    // Fragments left by an earlier process (or an earlier client) for this server.
+    this.#spoolPending = settings.spoolDir !== null && listFragments(settings.spoolDir).length > 0;
+    this.#probeInterval = Math.min(MAX_PROBE_INTERVAL_MS, Math.max(1000, settings.retryDeadlineMs));
+  }
+
+  /**
+   * Send a batch; on failure keep it on disk. Never throws. `closing` gives a down server one
+   * more try before the client goes away, so that records are not left in the spool of a
+   * server that has just come back.
+   */
+  async deliver(lines: string[], closing = false): Promise<void> {
+    if (this.#inbox !== null) {
+      this.#toInbox(lines);
+      return;
+    }
+    if (closing && !this.#triedAtClose) {
+      this.#triedAtClose = true;
+      this.#downUntil = 0;
+    }
+    if (this.#spool !== null && performance.now() < this.#downUntil) {
+      this.#fail(lines, this.#downReason);
+      return;
+    }
+    try {
+      await this.#transport.call("bulk_log", bulkLogBody(lines, this.#transport.hfTokenJson), this.#probing);
+      this.#probing = false;
+      Atomics.add(this.#counters, COUNTER_SENT, BigInt(lines.length));
+      this.#recovered();
+    } catch (err) {
+      if (this.#probing && isRefused(err)) {
+        this.#switchToInbox();
+        this.#toInbox(lines);
+        return;
+      }
+      this.#probing = false;
+      if (isTransient(err)) {
+        this.#downUntil = performance.now() + this.#probeInterval;
+        this.#downReason = err;
+      }
+      this.#fail(lines, err);
+    }
+  }
+
+  #downReason: unknown = null;
+  #triedAtClose = false;
+
+  #recovered(): void {
+    this.#downUntil = 0;
+    if (this.#outage) {
+      this.#outage = false;
+      this.#nextReplayAt = 0;
+    }
+  }
+
+  /** Keep lines on disk right now, synchronously (exit deadline). Never throws. */
+  keepNow(lines: string[]): void {
+    if (lines.length === 0) return;
+    if (this.#inbox !== null) this.#toInbox(lines);
+    else this.#fail(lines, new TrackioError("the process is exiting before the server acknowledged these records"));
+  }
+
+  /** The first failure since the last call, for flush() to reject with. */
+  takeUnreported(): WireError | null {
+    const e = this.#unreported;
+    this.#unreported = null;
+    return e;
+  }
+
+  /**
+   * Whether spooled fragments wait and it is time to try them (again). A closing client
+   * replays only while the server answers; it does not wait out an outage.
+   */
+  replayDue(now: number, closing: boolean): boolean {
+    if (closing && this.#outage) return false;
+    return this.#spoolPending && this.#inbox === null && now >= this.#nextReplayAt;
+  }
+
+  /** Replay the oldest spooled fragment. Never throws. */
+  async replayOne(): Promise<void> {
+    const dir = this.#s.spoolDir as string;
+    const [path] = listFragments(dir);
+    if (path === undefined) {
+      this.#spoolPending = false;
+      return;
+    }
+    const outcome = await replayFragment(path, this.#transport);
+    if (outcome.kind === "sent") {
+      Atomics.add(this.#counters, COUNTER_REPLAYED, BigInt(outcome.records));
+      this.#recovered();
+    } else if (outcome.kind === "rejected") {
+      this.#report(
+        toWire(outcome.error),
+        `the server refused ${outcome.records} spooled records (kept in ${path}.rejected)`,
+      );
+    } else if (outcome.kind === "failed") {
+      this.#nextReplayAt = performance.now() + this.#probeInterval;
+      if (isTransient(outcome.error)) this.#downUntil = this.#nextReplayAt;
+    }
+  }
+
+  #fail(lines: string[], err: unknown): void {
+    const n = lines.length;
+    const error = toWire(err);
+    let where: string;
+    try {
+      if (this.#spool === null) throw new Error("the spool is off (spoolDir: false)");
+      const path = this.#spool.write(lines);
+      Atomics.add(this.#counters, COUNTER_SPOOLED, BigInt(n));
+      if (!this.#spoolPending) this.#nextReplayAt = performance.now() + this.#probeInterval;
+      this.#spoolPending = true;
+      where = `${n} records kept in ${path}; they are sent when the server answers again, or with \`npx trackio sync\``;
+    } catch (spoolErr) {
+      Atomics.add(this.#counters, COUNTER_FAILED, BigInt(n));
+      where = `${n} records lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
+    }
+    this.#report(error, where);
+  }
+
+  #report(error: WireError, what: string): void {
+    error.message = `${error.message} (${what})`;
+    if (this.#unreported === null) this.#unreported = error;
+    // One 'error' event per outage, not one per batch while the server stays down.
+    if (!this.#outage) this.#events.error(error);
+    this.#outage = true;
+  }
+
+  #switchToInbox(): void {
+    const dir = this.#s.inboxDir as string;
+    this.#inbox = new FragmentWriter(dir);
+    this.#events.warning(
+      `no Trackio server answers at ${this.#s.displayUrl}; writing records to the local Trackio inbox ${dir}, which \`trackio show\` imports`,
+    );
+  }
+
+  #toInbox(lines: string[]): void {
+    try {
+      (this.#inbox as FragmentWriter).write(lines);
+      Atomics.add(this.#counters, COUNTER_INBOXED, BigInt(lines.length));
+    } catch (err) {
+      Atomics.add(this.#counters, COUNTER_FAILED, BigInt(lines.length));
+      this.#report(toWire(err), `${lines.length} records lost: the inbox could not be written`);
+    }
+  }
+}
+
+function isRefused(err: unknown): boolean {
+  if (!(err instanceof HttpError)) return false;
+  const cause = (err as { cause?: { code?: unknown } }).cause;
+  return cause?.code === "ECONNREFUSED";
+}
