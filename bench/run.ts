@@ -35,7 +35,7 @@ const FULL: Group[] = [
 ];
 
 const QUICK: Group[] = [
-  { workload: "w1", target: "sink", clients: ["floor", "worker", "inline"], n: 150_000 },
+  { workload: "w1", target: "sink", clients: ["floor", "worker", "inline"], n: 100_000 },
   { workload: "w1", target: "trackio", clients: ["worker", "inline"], n: 30_000 },
   { workload: "w2", target: "trackio", clients: ["floor", "worker", "inline"], n: 10_000 },
   { workload: "w3", target: "trackio", clients: ["floor", "worker", "inline"], n: 20_000 },
@@ -119,7 +119,7 @@ async function main(): Promise<void> {
   try {
     server = await startTrackio();
     const base = {
-      warmup: args.warmup ?? (args.quick ? 10_000 : 20_000),
+      warmup: args.warmup ?? (args.quick ? 5_000 : 20_000),
       workIters,
       sinkUrl: sink.writeUrl,
     };

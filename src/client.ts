@@ -364,6 +364,14 @@ export class Client extends EventEmitter implements ExitParticipant {
     };
   }
 
+  /**
+   * Test hook (not public API): terminate the worker thread as a crash would. piscina starts a
+   * replacement, which resumes from the ring's released position.
+   */
+  async [Symbol.for("trackio.terminateWorker")](): Promise<void> {
+    await Promise.all((this.#pool?.threads ?? []).map((t) => t.terminate()));
+  }
+
   #assertNotStarted(method: string): void {
     if (this.#state !== STATE_NEW) {
       throw new InvalidArgError(`${method}() must be called before the first log()`);

@@ -26,16 +26,16 @@ export class TrackioError extends Error {
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
+    // `this` is the class on the right of instanceof (deliberately the subclass, not
+    // TrackioError): TrackioError accepts every code, a subclass of ours only its own code,
+    // and a user's subclass what the prototype chain says.
+    // biome-ignore lint/complexity/noThisInStatic: see above
+    const cls = this as unknown as { code?: string } & ((...args: never[]) => unknown);
     if (typeof value !== "object" || value === null) return false;
-    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (Function.prototype[Symbol.hasInstance].call(cls, value)) return true;
     const brand = (value as Record<symbol, unknown>)[kBrand];
     if (brand === undefined) return false;
-    // `this` is the class on the right of instanceof: TrackioError accepts every code, a
-    // subclass only its own.
-    // biome-ignore lint/complexity/noThisInStatic: `this` is deliberately the subclass here
-    return (
-      this === TrackioError || (Object.hasOwn(this, "code") && brand === (this as unknown as { code: string }).code)
-    );
+    return (cls as unknown) === TrackioError || (Object.hasOwn(cls, "code") && brand === cls.code);
   }
 
   get [kBrand](): string {
