@@ -126,9 +126,7 @@ async function main(): Promise<void> {
     const specFor = (g: Group, client: ClientKind, tag = ""): ChildSpec => ({
       ...base,
       client,
-      // Long enough for both clients' flush timers (500 ms) to post step 0: the loop then
-      // starts with a warm connection and an existing project, i.e. in the steady state.
-      settleMs: client === "floor" ? 0 : 550,
+      settleMs: 50,
       workload: g.workload,
       target: g.target,
       n: g.n,

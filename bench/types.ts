@@ -22,10 +22,7 @@ export interface ChildSpec {
   /** The sink's write URL, for the warm-up client. */
   sinkUrl: string;
   project: string;
-  /**
-   * Least time between the first log() (which starts the client) and the timed loop, in ms;
-   * the loop also waits until the target has stored that first record.
-   */
+  /** Pause between flush() of the first record (stored by then) and the timed loop, in ms. */
   settleMs: number;
   /** Profiling mode: no per-call timers, just the loop. */
   bare?: boolean;
@@ -67,8 +64,10 @@ export interface ChildResult {
   processCpuMs: number;
   /** Event-loop delay (monitorEventLoopDelay, 10 ms resolution) over the run, ms. */
   eld: { p50: number; p99: number; max: number };
-  /** Records the target held when the loop started (step 0, posted during the settle pause). */
+  /** Records the target held when the loop started (step 0, flushed before it). */
   storedBeforeLoop: number | null;
+  /** Records the client saw acknowledged between loop start and loop end (client.stats().sent). */
+  ackedDuringLoop: number | null;
   /** Records the target held when the loop ended, read before any await. */
   storedAtLoopEnd: number | null;
   /** How long that synchronous read took, ms (part of drainMs). */

@@ -5,7 +5,7 @@
 import { EventEmitter } from "node:events";
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { Piscina } from "piscina";
-import { jsonSize, KeyTableWriter, numericSize, type Region, writeJson, writeNumeric } from "./codec.js";
+import { jsonSize, KeyTableWriter, KIND_ALERT, numericSize, type Region, writeJson, writeNumeric } from "./codec.js";
 import { ClosedError, fromWire, InvalidArgError, type TrackioError, toWire, type WireError } from "./errors.js";
 import { type ExitParticipant, registerExit, unregisterExit } from "./exit.js";
 import {
@@ -41,6 +41,14 @@ import type { WorkerMessage, WorkerTask, WorkerTaskResult } from "./tasks.js";
 import { type Metrics, metricsToJson } from "./values.js";
 
 export type { ClientOptions } from "./options.js";
+
+/** What `client.alert()` takes. */
+export interface AlertOptions {
+  title: string;
+  text?: string | null;
+  level?: "info" | "warn" | "error";
+  step?: number;
+}
 
 /** Counters from `client.stats()`. */
 export interface ClientStats {
@@ -275,6 +283,49 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (region === (this.#writer as RingWriter).views) (this.#writer as RingWriter).commit(size);
     else overflow.commit(size);
     this.#overflowEmpty = overflow.empty;
+  }
+
+  /**
+   * Raise an alert, shown in the dashboard's alerts panel (Trackio's `trackio.alert`).
+   * Queued like a record: synchronous, never waits on the network.
+   * @param alert.title short summary (required)
+   * @param alert.text details
+   * @param alert.level "info", "warn" (default) or "error"
+   * @param alert.step default: the step of the latest record (0 before any)
+   */
+  alert(alert: AlertOptions): void {
+    if (this.#state !== STATE_RUNNING && !this.#start()) return;
+    if (typeof alert !== "object" || alert === null)
+      throw new InvalidArgError("alert(): pass { title, text?, level? }");
+    const { title, text, level = "warn", step } = alert;
+    if (typeof title !== "string" || title === "")
+      throw new InvalidArgError("alert(): title must be a non-empty string");
+    if (text !== undefined && text !== null && typeof text !== "string") {
+      throw new InvalidArgError("alert(): text must be a string");
+    }
+    if (level !== "info" && level !== "warn" && level !== "error") {
+      throw new InvalidArgError(`alert(): level must be "info", "warn" or "error", got ${JSON.stringify(level)}`);
+    }
+    if (step !== undefined && (!Number.isSafeInteger(step) || step < 0)) {
+      throw new InvalidArgError(`alert(): step must be a non-negative integer, got ${String(step)}`);
+    }
+    const payload = JSON.stringify({ title, text: text ?? null, level });
+    const byteLength = Buffer.byteLength(payload);
+    const size = jsonSize(byteLength);
+    if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
+    const region = this.#reserveSlow(size);
+    writeJson(
+      region,
+      this.#slowOff,
+      step ?? Math.max(this.#nextStep - 1, 0),
+      Date.now(),
+      this.#seq,
+      payload,
+      byteLength,
+      KIND_ALERT,
+    );
+    this.#commitSlow(size, region);
+    this.#seq++;
   }
 
   /**

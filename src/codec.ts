@@ -2,7 +2,7 @@
 // that moving a record is one copy). Imported by both threads.
 //
 //   0  i32  size in bytes, a multiple of 8 (ring.ts: -1 marks a skipped tail instead)
-//   4  u8   kind: NUMERIC or JSON
+//   4  u8   kind: NUMERIC, JSON (metrics) or ALERT
 //   6  u16  NUMERIC: number of metrics
 //   8  f64  step
 //  16  f64  wall-clock time of the log() call, ms since the epoch
@@ -17,6 +17,8 @@
 
 export const KIND_NUMERIC = 1;
 export const KIND_JSON = 2;
+/** An alert: JSON text `{"title","text","level"}`, step and time as for metrics. */
+export const KIND_ALERT = 3;
 export const RECORD_HEADER = 32;
 
 /** Typed views over a byte region (the ring, or an overflow chunk). */
@@ -95,9 +97,10 @@ export function writeJson(
   seq: number,
   text: string,
   byteLength: number,
+  kind = KIND_JSON,
 ): number {
   const size = jsonSize(byteLength);
-  writeHeader(r, off, size, KIND_JSON, 0, step, time, seq);
+  writeHeader(r, off, size, kind, 0, step, time, seq);
   r.i32[(off + RECORD_HEADER) >> 2] = byteLength;
   const start = off + RECORD_HEADER + 4;
   encoder.encodeInto(text, r.u8.subarray(start, start + byteLength));
@@ -145,7 +148,7 @@ export function numberJson(x: number): string {
   return x > 0 ? '"Infinity"' : '"-Infinity"';
 }
 
-/** The metrics of a JSON record, as the main thread wrote them. */
+/** The JSON text of a JSON or ALERT record, as the main thread wrote it. */
 export function jsonMetricsText(r: Region, off: number): string {
   const len = r.i32[(off + RECORD_HEADER) >> 2];
   const start = r.u8.byteOffset + off + RECORD_HEADER + 4;

@@ -1,4 +1,4 @@
-export { Client, type ClientStats } from "./client.js";
+export { type AlertOptions, Client, type ClientStats } from "./client.js";
 export {
   AuthError,
   ClosedError,
@@ -11,5 +11,6 @@ export {
   TrackioError,
   type TrackioErrorCode,
 } from "./errors.js";
+export { Histogram, Markdown, Table } from "./media.js";
 export type { ClientOptions } from "./options.js";
 export type { Metrics, MetricValue } from "./values.js";

@@ -4,7 +4,15 @@
 import { InvalidArgError } from "./errors.js";
 
 /** A value Trackio stores: what its Python client accepts, in JSON terms. */
-export type MetricValue = number | string | boolean | null | MetricValue[] | { [key: string]: MetricValue };
+export type MetricValue =
+  | number
+  | string
+  | boolean
+  | null
+  | MetricValue[]
+  | { [key: string]: MetricValue }
+  // Histogram, Table, Markdown (and Date): encoded through their toJSON().
+  | { toJSON(): unknown };
 export type Metrics = Record<string, MetricValue>;
 
 function describe(value: unknown): string {

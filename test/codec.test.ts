@@ -383,16 +383,20 @@ describe("BatchBuilder", () => {
     ]);
   });
 
-  test("config only on seq 0, whatever its position in the batch", () => {
+  test("config only on the first metrics entry the builder makes, alerts never carry it", () => {
     const b = new BatchBuilder(settings());
-    b.add("{}", 5, T0, 5);
-    b.add("{}", 0, T0, 0);
-    b.add("{}", 6, T0, 6);
-    const logs = JSON.parse(bulkLogBody(b.take(), "null")).kwargs.logs;
+    b.addAlert('{"title":"t","text":null,"level":"warn"}', 0, T0, 0);
+    b.add("{}", 5, T0, 1);
+    b.add("{}", 6, T0, 2);
+    const lines = b.take();
+    assert.equal(JSON.parse(lines[0]).kind, "alert");
+    assert.equal(JSON.parse(lines[0]).config, undefined);
     assert.deepEqual(
-      logs.map((l: { config: unknown }) => l.config),
-      [null, { lr: 0.1, _Username: null }, null],
+      lines.slice(1).map((l) => JSON.parse(l).config),
+      [{ lr: 0.1, _Username: null }, null],
     );
+    b.add("{}", 7, T0, 3);
+    assert.equal(JSON.parse(b.take()[0]).config, null, "later batches carry no config");
   });
 
   test("project, run and run_id are JSON-escaped; the hf_token is passed through", () => {

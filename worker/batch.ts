@@ -55,16 +55,23 @@ export function isoTimestamp(ms: number): string {
  * rest, so the very same lines can be sent, spooled to disk, or dropped into a server's
  * inbox without re-encoding.
  */
+export const KIND_PREFIX = {
+  metric: '{"v":1,"kind":"metric",',
+  system: '{"v":1,"kind":"system_metric",',
+  alert: '{"v":1,"kind":"alert",',
+} as const;
+
 export class BatchBuilder {
-  readonly #prefix: string;
-  readonly #logIdPrefix: string;
+  readonly #run: string;
+  readonly #idPrefix: string;
   readonly #configJson: string;
+  #configSent = false;
   #lines: string[] = [];
   bytes = 0;
 
   constructor(s: WorkerSettings) {
-    this.#prefix = `{"v":1,"kind":"metric","project":${JSON.stringify(s.project)},"run":${JSON.stringify(s.run)},"run_id":${JSON.stringify(s.runId)},"metrics":`;
-    this.#logIdPrefix = `${s.clientId}-`;
+    this.#run = `"project":${JSON.stringify(s.project)},"run":${JSON.stringify(s.run)},"run_id":${JSON.stringify(s.runId)}`;
+    this.#idPrefix = `${s.clientId}-`;
     this.#configJson = s.configJson;
   }
 
@@ -73,13 +80,38 @@ export class BatchBuilder {
   }
 
   /**
-   * Add one entry. The log_id is the client's id and the record's sequence number: unique
-   * per project, free to make on the hot path, and the same on every retry. The first record
-   * of the run carries the config, so a retry of that batch carries it too.
+   * Add one metrics entry. The log_id is the client's id and the record's sequence number:
+   * unique per project, free to make on the hot path, and the same on every retry. The first
+   * metrics entry this worker builds carries the run's config (Trackio stores a config only
+   * with a metrics row), so a retry of that batch carries it too.
    */
   add(metricsJson: string, step: number, time: number, seq: number): void {
-    const config = seq === 0 ? this.#configJson : "null";
-    const line = `${this.#prefix}${metricsJson},"step":${step},"timestamp":"${isoTimestamp(time)}","config":${config},"log_id":"${this.#logIdPrefix}${seq}"}`;
+    let config = "null";
+    if (!this.#configSent) {
+      this.#configSent = true;
+      config = this.#configJson;
+    }
+    this.#push(
+      `${KIND_PREFIX.metric}${this.#run},"metrics":${metricsJson},"step":${step},"timestamp":"${isoTimestamp(time)}","config":${config},"log_id":"${this.#idPrefix}${seq}"}`,
+    );
+  }
+
+  /** Add one alert; `alertJson` is `{"title","text","level"}`. Its alert_id makes retries idempotent. */
+  addAlert(alertJson: string, step: number, time: number, seq: number): void {
+    const a = JSON.parse(alertJson) as { title: string; text: string | null; level: string };
+    this.#push(
+      `${KIND_PREFIX.alert}${this.#run},"title":${JSON.stringify(a.title)},"text":${JSON.stringify(a.text)},"level":${JSON.stringify(a.level)},"step":${step},"timestamp":"${isoTimestamp(time)}","alert_id":"${this.#idPrefix}${seq}"}`,
+    );
+  }
+
+  /** Add one system-metrics entry (sampled in the worker; no step, the timestamp is the x-axis). */
+  addSystem(metricsJson: string, time: number, id: string): void {
+    this.#push(
+      `${KIND_PREFIX.system}${this.#run},"metrics":${metricsJson},"timestamp":"${isoTimestamp(time)}","log_id":"${this.#idPrefix}${id}"}`,
+    );
+  }
+
+  #push(line: string): void {
     this.#lines.push(line);
     this.bytes += line.length;
   }
@@ -93,7 +125,31 @@ export class BatchBuilder {
   }
 }
 
-/** A `bulk_log` request body, with named arguments only (Trackio's positional binding is broken). */
+/** The endpoint and argument name for each kind of line, in the order Trackio's client sends them. */
+export const ENDPOINTS = [
+  { prefix: KIND_PREFIX.metric, api: "bulk_log", arg: "logs" },
+  { prefix: KIND_PREFIX.system, api: "bulk_log_system", arg: "logs" },
+  { prefix: KIND_PREFIX.alert, api: "bulk_alert", arg: "alerts" },
+] as const;
+
+export type Endpoint = (typeof ENDPOINTS)[number];
+
+/** Split lines by endpoint, keeping their order within each; lines of unknown kind go with metrics. */
+export function groupByEndpoint(lines: readonly string[]): { endpoint: Endpoint; lines: string[] }[] {
+  const groups = ENDPOINTS.map((endpoint) => ({ endpoint, lines: [] as string[] }));
+  for (const line of lines) {
+    const g = groups.find((x) => line.startsWith(x.endpoint.prefix)) ?? groups[0];
+    g.lines.push(line);
+  }
+  return groups.filter((g) => g.lines.length > 0);
+}
+
+/** A `bulk_*` request body, with named arguments only (Trackio's positional binding is broken). */
+export function bulkBody(endpoint: Endpoint, lines: readonly string[], hfTokenJson: string): string {
+  return `{"kwargs":{"${endpoint.arg}":[${lines.join(",")}],"hf_token":${hfTokenJson}}}`;
+}
+
+/** A `bulk_log` request body. */
 export function bulkLogBody(lines: readonly string[], hfTokenJson: string): string {
-  return `{"kwargs":{"logs":[${lines.join(",")}],"hf_token":${hfTokenJson}}}`;
+  return bulkBody(ENDPOINTS[0], lines, hfTokenJson);
 }

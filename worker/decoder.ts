@@ -4,6 +4,7 @@
 import {
   jsonMetricsText,
   KeyTableReader,
+  KIND_ALERT,
   KIND_NUMERIC,
   numericMetricsJson,
   type RecordView,
@@ -37,15 +38,16 @@ export class RecordDecoder {
       const off = this.#reader.next();
       if (off < 0) break;
       readRecord(v, off, rec);
-      let metrics: string;
       if (rec.kind === KIND_NUMERIC) {
         // The producer wrote every key of this record to the table before publishing it.
         if (this.#keys.refresh() > this.#keyJson.length) this.#syncKeys();
-        metrics = numericMetricsJson(v, off, this.#keyJson);
+        batch.add(numericMetricsJson(v, off, this.#keyJson), rec.step, rec.time, rec.seq);
+      } else if (rec.kind === KIND_ALERT) {
+        batch.addAlert(jsonMetricsText(v, off), rec.step, rec.time, rec.seq);
       } else {
-        metrics = renameReservedKeys(jsonMetricsText(v, off), (key) => this.#warnRenamed(key));
+        const metrics = renameReservedKeys(jsonMetricsText(v, off), (key) => this.#warnRenamed(key));
+        batch.add(metrics, rec.step, rec.time, rec.seq);
       }
-      batch.add(metrics, rec.step, rec.time, rec.seq);
       this.#reader.advance(rec.size);
       read++;
     }

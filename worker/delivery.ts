@@ -12,7 +12,7 @@
 import { HttpError, TrackioError, toWire, type WireError } from "../src/errors.js";
 import type { WorkerSettings } from "../src/options.js";
 import { COUNTER_FAILED, COUNTER_INBOXED, COUNTER_REPLAYED, COUNTER_SENT, COUNTER_SPOOLED } from "../src/ring.js";
-import { bulkLogBody } from "./batch.js";
+import { bulkBody, groupByEndpoint, KIND_PREFIX } from "./batch.js";
 import { replayFragment } from "./replay.js";
 import { FragmentWriter, listFragments } from "./spool.js";
 import { isTransient, type Transport } from "./transport.js";
@@ -70,28 +70,41 @@ export class Delivery {
       this.#triedAtClose = true;
       this.#downUntil = 0;
     }
-    if (this.#spool !== null && performance.now() < this.#downUntil) {
-      this.#fail(lines, this.#downReason);
-      return;
-    }
-    try {
-      await this.#transport.call("bulk_log", bulkLogBody(lines, this.#transport.hfTokenJson), this.#probing);
-      this.#probing = false;
-      Atomics.add(this.#counters, COUNTER_SENT, BigInt(lines.length));
-      this.#recovered();
-    } catch (err) {
-      if (this.#probing && isRefused(err)) {
-        this.#switchToInbox();
-        this.#toInbox(lines);
-        return;
+    // Metrics, then system metrics, then alerts: each kind has its own endpoint.
+    const groups = groupByEndpoint(lines);
+    for (let i = 0; i < groups.length; i++) {
+      const { endpoint, lines: part } = groups[i];
+      if (this.#spool !== null && performance.now() < this.#downUntil) {
+        this.#fail(part, this.#downReason);
+        continue;
       }
-      this.#probing = false;
-      if (isTransient(err)) {
-        this.#downUntil = performance.now() + this.#probeInterval;
-        this.#downReason = err;
+      try {
+        await this.#transport.call(endpoint.api, bulkBody(endpoint, part, this.#transport.hfTokenJson), this.#probing);
+        this.#probing = false;
+        this.#count(COUNTER_SENT, part);
+        this.#recovered();
+      } catch (err) {
+        if (this.#probing && isRefused(err)) {
+          this.#switchToInbox();
+          for (const g of groups.slice(i)) this.#toInbox(g.lines);
+          return;
+        }
+        this.#probing = false;
+        if (isTransient(err)) {
+          this.#downUntil = performance.now() + this.#probeInterval;
+          this.#downReason = err;
+        }
+        this.#fail(part, err);
       }
-      this.#fail(lines, err);
     }
+  }
+
+  // System metrics are sampled by the worker, not logged by the user: they travel, spool and
+  // replay like records, but the record counters (and so flush targets) leave them out.
+  #count(counter: number, lines: readonly string[]): void {
+    let n = 0;
+    for (const line of lines) if (!line.startsWith(KIND_PREFIX.system)) n++;
+    if (n > 0) Atomics.add(this.#counters, counter, BigInt(n));
   }
 
   #downReason: unknown = null;
@@ -138,7 +151,7 @@ export class Delivery {
     }
     const outcome = await replayFragment(path, this.#transport);
     if (outcome.kind === "sent") {
-      Atomics.add(this.#counters, COUNTER_REPLAYED, BigInt(outcome.records));
+      if (outcome.records > 0) Atomics.add(this.#counters, COUNTER_REPLAYED, BigInt(outcome.records));
       this.#recovered();
     } else if (outcome.kind === "rejected") {
       this.#report(
@@ -158,12 +171,12 @@ export class Delivery {
     try {
       if (this.#spool === null) throw new Error("the spool is off (spoolDir: false)");
       const path = this.#spool.write(lines);
-      Atomics.add(this.#counters, COUNTER_SPOOLED, BigInt(n));
+      this.#count(COUNTER_SPOOLED, lines);
       if (!this.#spoolPending) this.#nextReplayAt = performance.now() + this.#probeInterval;
       this.#spoolPending = true;
       where = `${n} records kept in ${path}; they are sent when the server answers again, or with \`npx trackio sync\``;
     } catch (spoolErr) {
-      Atomics.add(this.#counters, COUNTER_FAILED, BigInt(n));
+      this.#count(COUNTER_FAILED, lines);
       where = `${n} records lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
     }
     this.#report(error, where);
@@ -188,9 +201,9 @@ export class Delivery {
   #toInbox(lines: string[]): void {
     try {
       (this.#inbox as FragmentWriter).write(lines);
-      Atomics.add(this.#counters, COUNTER_INBOXED, BigInt(lines.length));
+      this.#count(COUNTER_INBOXED, lines);
     } catch (err) {
-      Atomics.add(this.#counters, COUNTER_FAILED, BigInt(lines.length));
+      this.#count(COUNTER_FAILED, lines);
       this.#report(toWire(err), `${lines.length} records lost: the inbox could not be written`);
     }
   }

@@ -6,7 +6,7 @@
 
 import { renameSync } from "node:fs";
 import { AuthError, TrackioError } from "../src/errors.js";
-import { bulkLogBody } from "./batch.js";
+import { bulkBody, groupByEndpoint, KIND_PREFIX } from "./batch.js";
 import { listFragments, readFragment, removeFragment } from "./spool.js";
 import type { Transport } from "./transport.js";
 
@@ -33,8 +33,10 @@ export async function replayFragment(path: string, transport: Transport): Promis
   const lines = readFragment(path);
   if (lines === null) return { kind: "gone" };
   try {
-    for (let i = 0; i < lines.length; i += REPLAY_CHUNK) {
-      await transport.call("bulk_log", bulkLogBody(lines.slice(i, i + REPLAY_CHUNK), transport.hfTokenJson));
+    for (const { endpoint, lines: part } of groupByEndpoint(lines)) {
+      for (let i = 0; i < part.length; i += REPLAY_CHUNK) {
+        await transport.call(endpoint.api, bulkBody(endpoint, part.slice(i, i + REPLAY_CHUNK), transport.hfTokenJson));
+      }
     }
   } catch (error) {
     const permanent =
@@ -48,7 +50,7 @@ export async function replayFragment(path: string, transport: Transport): Promis
     return { kind: "rejected", records: lines.length, error };
   }
   removeFragment(path);
-  return { kind: "sent", records: lines.length };
+  return { kind: "sent", records: lines.filter((l) => !l.startsWith(KIND_PREFIX.system)).length };
 }
 
 /** Replay every fragment under `dir`, oldest first, stopping at the first that fails. */
