@@ -70,6 +70,7 @@ export async function sync(argv: string[], out: NodeJS.WritableStream = process.
       retryDeadlineMs: 60_000,
       spoolDir: null,
       inboxDir: null,
+      systemMetricsMs: 0,
       configJson: "null",
     },
     { onRequest() {}, onRetry() {} },

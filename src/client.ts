@@ -3,6 +3,7 @@
 // Batching, HTTP, retries and waiting live in the worker (worker/).
 
 import { EventEmitter } from "node:events";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { Piscina } from "piscina";
 import { jsonSize, KeyTableWriter, KIND_ALERT, numericSize, type Region, writeJson, writeNumeric } from "./codec.js";
@@ -20,6 +21,7 @@ import {
 } from "./options.js";
 import { Overflow } from "./overflow.js";
 import { spoolDirFor } from "./paths.js";
+import { type ResolvedRun, resolveRun } from "./resume.js";
 import {
   COUNTER_FAILED,
   COUNTER_INBOXED,
@@ -31,6 +33,9 @@ import {
   CTL_DONE_SEQ,
   CTL_FLUSH_SEQ,
   CTL_KEYS_LEN,
+  CTL_MAIN_HEAP_KB,
+  CTL_MAIN_LOOP_MAX_US,
+  CTL_MAIN_LOOP_P99_US,
   CTL_SPOOL_REQ,
   CTL_STATE,
   createRing,
@@ -121,10 +126,38 @@ export class Client extends EventEmitter implements ExitParticipant {
   #warnedClosed = false;
   #closing: Promise<void> | null = null;
   #exitFlush: Promise<void> | null = null;
+  #stopMainStats: (() => void) | null = null;
+  #resumed: ResolvedRun | null = null;
 
   constructor(options: ClientOptions = {}) {
     super();
     this.#opts = resolveOptions(options);
+  }
+
+  /**
+   * A client that is ready to log: with `resume`, the run has been looked up on the server
+   * (its id reused and the automatic step continued); the worker is started.
+   */
+  static async init(options: ClientOptions = {}): Promise<Client> {
+    return new Client(options).ready();
+  }
+
+  /**
+   * Resolve `resume` against the server and start the worker. Rejects with
+   * ERR_TRACKIO_INVALID_ARG when `resume` is "must" and the run does not exist, or "never"
+   * and it does. Without `resume` it only starts the worker early.
+   */
+  async ready(): Promise<this> {
+    if (this.#state !== STATE_NEW) return this;
+    const o = this.#opts;
+    if (o.resume !== undefined) {
+      if (o.project === undefined) throw noProject("ready()");
+      if (o.run === undefined) throw new InvalidArgError(`resume: "${o.resume}" needs a run name`);
+      this.#resumed = await resolveRun(this.#settingsFor(o.project, o.run), o.resume);
+      if (this.#state !== STATE_NEW) return this;
+    }
+    this.#start();
+    return this;
   }
 
   /** Use another server. Only before the first log(). */
@@ -363,11 +396,23 @@ export class Client extends EventEmitter implements ExitParticipant {
     } catch (err) {
       result = { ok: false, error: toWire(err) };
     } finally {
+      this.#stopMainStats?.();
       unregisterExit(this);
       this.#events?.close();
       await pool.destroy();
     }
+    if (!this.#opts.quiet) process.stderr.write(`${this.#summary()}\n`);
     if (!result.ok) throw fromWire(result.error);
+  }
+
+  // One line for the end of a run: where the records went and where to look at them.
+  #summary(): string {
+    const st = this.stats();
+    const parts = [`${st.sent} records sent`];
+    if (st.spooled > 0) parts.push(`${st.spooled} kept in ${this.#settings?.spoolDir} for \`npx trackio sync\``);
+    if (st.inboxed > 0) parts.push(`${st.inboxed} written to the local inbox ${this.#settings?.inboxDir}`);
+    if (st.failed > 0) parts.push(`${st.failed} lost`);
+    return `trackio: run "${this.run}": ${parts.join(", ")}; dashboard: ${this.dashboardUrl}`;
   }
 
   stats(): ClientStats {
@@ -439,36 +484,22 @@ export class Client extends EventEmitter implements ExitParticipant {
       return false;
     }
     const o = this.#opts;
-    if (o.project === undefined) {
+    if (o.project === undefined) throw noProject("log()");
+    if (o.resume !== undefined && this.#resumed === null) {
       throw new InvalidArgError(
-        "log(): no project: pass { project } to new Client(), call withProject(), or set TRACKIO_PROJECT",
+        `resume: "${o.resume}" needs \`await client.ready()\` (or \`await Client.init()\`) before the first log()`,
       );
     }
-    checkProjectName(o.project);
     let run = o.run;
     if (run === undefined) {
       run = generateRunName();
       process.stderr.write(`trackio: no run name given, logging to run "${run}" of project "${o.project}"\n`);
     }
-    const settings: WorkerSettings = {
-      origin: o.origin,
-      basePath: o.basePath,
-      displayUrl: o.displayUrl,
-      project: o.project,
-      run,
-      runId: randomHex(16),
-      clientId: randomHex(8),
-      writeToken: o.writeToken,
-      hfToken: o.hfToken,
-      timeoutMs: o.timeoutMs,
-      maxBatch: o.maxBatch,
-      flushIntervalMs: o.flushIntervalMs,
-      maxRecordsPerRequest: o.maxRecordsPerRequest,
-      retryDeadlineMs: o.retryDeadlineMs,
-      spoolDir: o.spoolRoot === null ? null : spoolDirFor(o.spoolRoot, o.displayUrl),
-      inboxDir: o.fallbackInbox,
-      configJson: o.configJson,
-    };
+    const settings = this.#settingsFor(o.project, run);
+    if (this.#resumed !== null) {
+      if (this.#resumed.runId !== null) settings.runId = this.#resumed.runId;
+      this.#nextStep = this.#resumed.nextStep;
+    }
     const layout = createRing(o.ringBytes, KEY_TABLE_BYTES);
     const views = new RingViews(layout);
     const writer = new RingWriter(views);
@@ -498,7 +529,33 @@ export class Client extends EventEmitter implements ExitParticipant {
     this.#pool = pool;
     this.#state = STATE_RUNNING;
     registerExit(this);
+    if (o.systemMetricsMs > 0) this.#stopMainStats = publishMainThreadStats(views.ctl, o.systemMetricsMs);
     return true;
+  }
+
+  #settingsFor(project: string, run: string): WorkerSettings {
+    checkProjectName(project);
+    const o = this.#opts;
+    return {
+      origin: o.origin,
+      basePath: o.basePath,
+      displayUrl: o.displayUrl,
+      project,
+      run,
+      runId: o.runId ?? randomHex(16),
+      clientId: randomHex(8),
+      writeToken: o.writeToken,
+      hfToken: o.hfToken,
+      timeoutMs: o.timeoutMs,
+      maxBatch: o.maxBatch,
+      flushIntervalMs: o.flushIntervalMs,
+      maxRecordsPerRequest: o.maxRecordsPerRequest,
+      retryDeadlineMs: o.retryDeadlineMs,
+      spoolDir: o.spoolRoot === null ? null : spoolDirFor(o.spoolRoot, o.displayUrl),
+      inboxDir: o.fallbackInbox,
+      systemMetricsMs: o.systemMetricsMs,
+      configJson: o.configJson,
+    };
   }
 
   // Worker → main messages (background errors) come over a port of their own, unref'd so
@@ -615,4 +672,33 @@ function growU16(a: Uint16Array): Uint16Array<ArrayBuffer> {
   const b = new Uint16Array(a.length * 2);
   b.set(a);
   return b;
+}
+
+/**
+ * Keep the main thread's heap size and event-loop delay in the ring's control words for the
+ * worker's system-metrics sampler. The timer is unref'd: it never keeps the process alive.
+ */
+function publishMainThreadStats(ctl: Int32Array, intervalMs: number): () => void {
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  const timer = setInterval(
+    () => {
+      Atomics.store(ctl, CTL_MAIN_HEAP_KB, Math.round(process.memoryUsage().heapUsed / 1024));
+      Atomics.store(ctl, CTL_MAIN_LOOP_P99_US, Math.min(2 ** 31 - 1, Math.round(delay.percentile(99) / 1000)));
+      Atomics.store(ctl, CTL_MAIN_LOOP_MAX_US, Math.min(2 ** 31 - 1, Math.round(delay.max / 1000)));
+      delay.reset();
+    },
+    Math.max(50, Math.floor(intervalMs / 2)),
+  );
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    delay.disable();
+  };
+}
+
+function noProject(call: string): InvalidArgError {
+  return new InvalidArgError(
+    `${call}: no project: pass { project } to new Client(), call withProject(), or set TRACKIO_PROJECT`,
+  );
 }

@@ -53,6 +53,22 @@ export interface ClientOptions {
   localFallback?: boolean;
   /** Deliver (or spool) on SIGINT and SIGTERM before the signal takes effect. Default true. */
   handleSignals?: boolean;
+  /**
+   * Log system metrics (host CPU and memory, this process's CPU, RSS and heap, main-thread
+   * event-loop delay, and GPUs where `nvidia-smi` exists) every 10 s, or every N ms when a
+   * number. Sampled in the worker thread. Default off.
+   */
+  systemMetrics?: boolean | number;
+  /** No summary line on close(). Default false. */
+  quiet?: boolean;
+  /** The run's identity on the server (a new random id by default). */
+  runId?: string;
+  /**
+   * Continue an existing run of the same name, as `trackio.init(resume=…)`: "allow" resumes it
+   * if it exists, "must" requires it, "never" requires that it does not. Needs
+   * `await client.ready()` (or `Client.init()`) before the first log().
+   */
+  resume?: "never" | "allow" | "must";
 }
 
 export const DEFAULT_URL = "http://127.0.0.1:7860";
@@ -80,6 +96,8 @@ export interface WorkerSettings {
   spoolDir: string | null;
   /** The local Trackio inbox to fall back to when no server answers, or null. */
   inboxDir: string | null;
+  /** Interval of system metrics in ms, or 0 for none. */
+  systemMetricsMs: number;
   /** The run config as JSON text, sent with the run's first record. */
   configJson: string;
 }
@@ -98,6 +116,9 @@ export interface ResolvedOptions
   spoolRoot: string | null;
   /** The local inbox to fall back to while the URL is the default one, or null. */
   fallbackInbox: string | null;
+  quiet: boolean;
+  runId: string | undefined;
+  resume: "never" | "allow" | "must" | undefined;
 }
 
 function envInt(name: string): number | undefined {
@@ -201,6 +222,10 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
     exitTimeoutMs: positiveInt("exitTimeoutMs", opts.exitTimeoutMs, 5000),
     workerFile: opts.workerFile,
     handleSignals: opts.handleSignals !== false,
+    systemMetricsMs: systemMetricsMs(opts.systemMetrics),
+    quiet: opts.quiet === true,
+    runId: optionalString("runId", opts.runId),
+    resume: resumeMode(opts.resume),
     spoolRoot,
     fallbackInbox: givenUrl === undefined && opts.localFallback !== false ? inboxDir(env) : null,
   };
@@ -289,4 +314,20 @@ export function runConfigJson(config: unknown): string {
   }
   const created = new Date().toISOString().replace("Z", "000+00:00");
   return metricsToJson({ ...user, _Username: null, _Created: created, _Group: null });
+}
+
+function systemMetricsMs(value: boolean | number | undefined): number {
+  if (value === undefined || value === false) return 0;
+  if (value === true) return 10_000;
+  if (!Number.isSafeInteger(value) || value < 100) {
+    throw new InvalidArgError(
+      `options.systemMetrics must be a boolean or an interval of at least 100 ms, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+function resumeMode(value: unknown): "never" | "allow" | "must" | undefined {
+  if (value === undefined || value === "never" || value === "allow" || value === "must") return value;
+  throw new InvalidArgError(`options.resume must be "never", "allow" or "must", got ${JSON.stringify(value)}`);
 }

@@ -19,6 +19,10 @@ export const CTL_KEYS_LEN = 2; // bytes of the key table in use
 export const CTL_STATE = 3; // 0 open, 1 closing
 export const CTL_FLUSH_SEQ = 4; // the worker should send every record below this seq now
 export const CTL_SPOOL_REQ = 5; // bumped at an exit deadline: the worker spools everything unsent, now
+// main-thread figures for system metrics, refreshed by an unref'd timer on the main thread
+export const CTL_MAIN_HEAP_KB = 8;
+export const CTL_MAIN_LOOP_P99_US = 9;
+export const CTL_MAIN_LOOP_MAX_US = 10;
 // consumer line
 export const CTL_R = 16; // bytes released (the producer may overwrite up to here)
 export const CTL_DONE_SEQ = 17; // records acknowledged or given up on

@@ -325,6 +325,7 @@ function settings(over: Partial<WorkerSettings> = {}): WorkerSettings {
   return {
     origin: "http://127.0.0.1:1",
     basePath: "/",
+    systemMetricsMs: 0,
     displayUrl: "http://127.0.0.1:1/",
     project: "proj",
     run: "run-1",

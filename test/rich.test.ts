@@ -142,3 +142,48 @@ print(json.dumps(out))`;
     assert.throws(() => new Histogram([1], 0), { code: "ERR_TRACKIO_INVALID_ARG" });
   });
 });
+
+describe("system metrics", () => {
+  test("systemMetrics samples in the worker and reaches bulk_log_system with timestamps", async () => {
+    const p = project();
+    const client = new Client({ baseUrl: server.writeUrl, project: p, run: "system", systemMetrics: 200 });
+    client.log({ loss: 1 }, 0);
+    // Spin without yielding: samples keep coming from the worker thread meanwhile.
+    const end = performance.now() + 1200;
+    while (performance.now() < end) {
+      // a training step that never yields
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    await client.close();
+    const rows = await callApi<Record<string, unknown>[]>(server.url, "get_system_logs", {
+      project: p,
+      run: null,
+      run_id: client.runId,
+    });
+    assert.ok(rows.length >= 3, `expected at least 3 samples, got ${rows.length}`);
+    for (const r of rows) {
+      assert.match(String(r.timestamp), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$/);
+      for (const key of ["cpu/utilization", "memory/used", "memory/total", "process/rss_mb", "process/cpu_percent"]) {
+        assert.equal(typeof r[key], "number", `${key} in ${JSON.stringify(r)}`);
+      }
+      assert.ok((r["memory/total"] as number) > 0);
+      assert.ok((r["process/rss_mb"] as number) > 0);
+    }
+    // System samples are not user records: the record counters leave them out.
+    assert.equal(client.stats().sent, 1);
+    assert.equal(client.stats().logged, 1);
+  });
+
+  test("nvidia-smi output is parsed into Trackio's GPU metric names", async () => {
+    const { parseNvidiaSmi } = await import("../worker/system.js");
+    const sample = parseNvidiaSmi("0, 97, 40, 8192, 16384, 250.5, 71\n1, 3, 1, 1024, 16384, [N/A], 40\n");
+    assert.equal(sample["gpu/0/utilization"], 97);
+    assert.equal(sample["gpu/0/allocated_memory"], 8);
+    assert.equal(sample["gpu/0/total_memory"], 16);
+    assert.equal(sample["gpu/0/memory_usage"], 0.5);
+    assert.equal(sample["gpu/0/power"], 250.5);
+    assert.equal(sample["gpu/1/power"], undefined);
+    assert.equal(sample["gpu/mean_utilization"], 50);
+    assert.equal(sample["gpu/total_allocated_memory"], 9);
+  });
+});

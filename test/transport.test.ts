@@ -68,6 +68,7 @@ function settings(origin: string, over: Partial<WorkerSettings> = {}): WorkerSet
   return {
     origin,
     basePath: "/",
+    systemMetricsMs: 0,
     displayUrl: `${origin}/`,
     project: "p",
     run: "r",

@@ -24,6 +24,7 @@ import type { WorkerMessage, WorkerTaskResult } from "../src/tasks.js";
 import { BatchBuilder } from "./batch.js";
 import { RecordDecoder } from "./decoder.js";
 import { Delivery } from "./delivery.js";
+import { SystemSampler } from "./system.js";
 import { Transport } from "./transport.js";
 
 /** Longest sleep with nothing to do; the loop also wakes on every notify. */
@@ -64,6 +65,7 @@ export class Flusher {
   #waiters: { target: number; resolve: () => void }[] = [];
   #port: MessagePort | null = null;
   #queued: WorkerMessage[] = [];
+  #systemTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(settings: WorkerSettings, layout: RingLayout) {
     this.#s = settings;
@@ -93,6 +95,29 @@ export class Flusher {
       setTimeout(() => this.start(), 1000);
     });
     void this.#watchExitDeadline(Atomics.load(this.#views.ctl, CTL_SPOOL_REQ));
+    if (this.#s.systemMetricsMs > 0) this.#startSystemMetrics();
+  }
+
+  // System samples go out on their own, one request per interval, beside the ring's batches.
+  #startSystemMetrics(): void {
+    const sampler = new SystemSampler(this.#views.ctl);
+    const builder = new BatchBuilder(this.#s);
+    let n = 0;
+    let busy = false;
+    this.#systemTimer = setInterval(async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        const sample = await sampler.sample();
+        builder.addSystem(JSON.stringify(sample), Date.now(), `s${n++}`);
+        await this.#delivery.deliver(builder.take(), this.#closing);
+      } catch (err) {
+        this.#emit({ type: "error", error: toWire(err) });
+      } finally {
+        busy = false;
+      }
+    }, this.#s.systemMetricsMs);
+    // The worker thread is unref'd as a whole; this timer only keeps the sampler going.
   }
 
   attach(port: MessagePort): void {
@@ -111,6 +136,7 @@ export class Flusher {
 
   async close(target: number): Promise<WorkerTaskResult> {
     this.#closing = true;
+    if (this.#systemTimer !== null) clearInterval(this.#systemTimer);
     const result = await this.flush(target);
     this.#wake();
     await this.#stopped;
