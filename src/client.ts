@@ -6,7 +6,16 @@ import { EventEmitter } from "node:events";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { Piscina } from "piscina";
-import { jsonSize, KeyTableWriter, KIND_ALERT, numericSize, type Region, writeJson, writeNumeric } from "./codec.js";
+import {
+  jsonSize,
+  KeyTableWriter,
+  KIND_ALERT,
+  KIND_CONFIG,
+  numericSize,
+  type Region,
+  writeJson,
+  writeNumeric,
+} from "./codec.js";
 import { ClosedError, fromWire, InvalidArgError, type TrackioError, toWire, type WireError } from "./errors.js";
 import { type ExitParticipant, registerExit, unregisterExit } from "./exit.js";
 import {
@@ -119,6 +128,8 @@ export class Client extends EventEmitter implements ExitParticipant {
   #maxRecordBytes = 0;
   #nextStep = 0;
   #seq = 0;
+  /** Records from log() and alert() (config changes take a sequence number but are not counted). */
+  #logged = 0;
   #overflowEmpty = true;
   #slowOff = 0;
   #values: Float64Array<ArrayBuffer> = new Float64Array(INITIAL_SCRATCH);
@@ -290,6 +301,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       this.#commitSlow(size, region);
     }
     this.#seq++;
+    this.#logged++;
     if (s >= this.#nextStep) this.#nextStep = s + 1;
   }
 
@@ -357,6 +369,35 @@ export class Client extends EventEmitter implements ExitParticipant {
       byteLength,
       KIND_ALERT,
     );
+    this.#commitSlow(size, region);
+    this.#seq++;
+    this.#logged++;
+  }
+
+  /**
+   * Change the run's config (hyperparameters): `update` is merged into it, and the whole
+   * config is stored with the run, replacing the previous one, as Trackio stores configs.
+   * It travels with the next record (or, at the next send, with the latest one again).
+   */
+  config(update: Record<string, unknown>): void {
+    if (typeof update !== "object" || update === null || Array.isArray(update)) {
+      throw new InvalidArgError("config(): pass a plain object");
+    }
+    const merged = { ...(JSON.parse(this.#opts.configJson) as Record<string, unknown>) };
+    for (const [key, value] of Object.entries(update)) {
+      if (key.startsWith("_")) {
+        throw new InvalidArgError(`config(): key ${JSON.stringify(key)} starts with "_", which Trackio reserves`);
+      }
+      merged[key] = value;
+    }
+    const text = metricsToJson(merged, "config()");
+    this.#opts = { ...this.#opts, configJson: text };
+    if (this.#state !== STATE_RUNNING) return;
+    const byteLength = Buffer.byteLength(text);
+    const size = jsonSize(byteLength);
+    if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
+    const region = this.#reserveSlow(size);
+    writeJson(region, this.#slowOff, 0, Date.now(), this.#seq, text, byteLength, KIND_CONFIG);
     this.#commitSlow(size, region);
     this.#seq++;
   }
@@ -443,9 +484,10 @@ export class Client extends EventEmitter implements ExitParticipant {
     const inboxed = count(COUNTER_INBOXED);
     const failed = count(COUNTER_FAILED);
     return {
-      logged: this.#seq,
+      logged: this.#logged,
       sent,
-      pending: this.#seq - sent - spooled - inboxed - failed,
+      // Records not yet settled one way or another, config changes included.
+      pending: ((this.#seq | 0) - Atomics.load(views.ctl, CTL_DONE_SEQ)) | 0,
       retried: count(COUNTER_RETRIED),
       spooled,
       replayed: count(COUNTER_REPLAYED),

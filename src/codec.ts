@@ -2,7 +2,7 @@
 // that moving a record is one copy). Imported by both threads.
 //
 //   0  i32  size in bytes, a multiple of 8 (ring.ts: -1 marks a skipped tail instead)
-//   4  u8   kind: NUMERIC, JSON (metrics) or ALERT
+//   4  u8   kind: NUMERIC, JSON (metrics), ALERT or CONFIG
 //   6  u16  NUMERIC: number of metrics
 //   8  f64  step
 //  16  f64  wall-clock time of the log() call, ms since the epoch
@@ -19,6 +19,8 @@ export const KIND_NUMERIC = 1;
 export const KIND_JSON = 2;
 /** An alert: JSON text `{"title","text","level"}`, step and time as for metrics. */
 export const KIND_ALERT = 3;
+/** The run's whole config as JSON text, after client.config() changed it. */
+export const KIND_CONFIG = 4;
 export const RECORD_HEADER = 32;
 
 /** Typed views over a byte region (the ring, or an overflow chunk). */
@@ -148,7 +150,7 @@ export function numberJson(x: number): string {
   return x > 0 ? '"Infinity"' : '"-Infinity"';
 }
 
-/** The JSON text of a JSON or ALERT record, as the main thread wrote it. */
+/** The JSON text of a JSON, ALERT or CONFIG record, as the main thread wrote it. */
 export function jsonMetricsText(r: Region, off: number): string {
   const len = r.i32[(off + RECORD_HEADER) >> 2];
   const start = r.u8.byteOffset + off + RECORD_HEADER + 4;

@@ -313,7 +313,7 @@ export function runConfigJson(config: unknown): string {
     }
   }
   const created = new Date().toISOString().replace("Z", "000+00:00");
-  return metricsToJson({ ...user, _Username: null, _Created: created, _Group: null });
+  return metricsToJson({ ...user, _Username: null, _Created: created, _Group: null }, "options.config");
 }
 
 function systemMetricsMs(value: boolean | number | undefined): number {

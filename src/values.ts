@@ -26,6 +26,8 @@ function describe(value: unknown): string {
 
 // NaN and ±Infinity travel as the strings Trackio's Python client sends (JSON has no token for
 // them); the server stores them as such and reads them back as floats.
+let currentCall = "log()";
+
 function replacer(this: unknown, key: string, value: unknown): unknown {
   switch (typeof value) {
     case "number":
@@ -43,16 +45,18 @@ function replacer(this: unknown, key: string, value: unknown): unknown {
   }
   const where = key === "" ? "metrics" : `metric ${JSON.stringify(key)}`;
   throw new InvalidArgError(
-    `log(): ${where} is ${describe(value)}; values must be numbers, strings, booleans, null, arrays or plain objects`,
+    `${currentCall}: ${where} is ${describe(value)}; values must be numbers, strings, booleans, null, arrays or plain objects`,
   );
 }
 
-export function metricsToJson(metrics: object): string {
+/** JSON text of `metrics`; `call` names the API call in error messages. */
+export function metricsToJson(metrics: object, call = "log()"): string {
+  currentCall = call;
   try {
     return JSON.stringify(metrics, replacer);
   } catch (err) {
     if (err instanceof InvalidArgError) throw err;
     // JSON.stringify's own TypeErrors: a cycle, or a bigint inside a toJSON result.
-    throw new InvalidArgError(`log(): metrics cannot be encoded: ${(err as Error).message}`);
+    throw new InvalidArgError(`${call}: value cannot be encoded: ${(err as Error).message}`);
   }
 }

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { Client, TrackioError } from "../src/index.js";
-import { runRows, runSteps } from "./support/read-api.js";
+import { callApi, runRows, runSteps } from "./support/read-api.js";
 
 process.env.TRACKIO_SPOOL_DIR = mkdtempSync(join(tmpdir(), "trackio-spool-"));
 
@@ -91,5 +91,52 @@ describe("runs: runId and resume", () => {
     await client.close();
     assert.equal(client.runId, runId);
     assert.equal((await runRows(server.url, p, runId)).rows, 2);
+  });
+});
+
+describe("config", () => {
+  test("config() replaces the stored config with the merged one, with no extra rows", async () => {
+    const p = project();
+    const client = new Client({
+      baseUrl: server.writeUrl,
+      project: p,
+      run: "cfg",
+      config: { lr: 0.1, layers: 2 },
+      quiet: true,
+    });
+    for (let i = 0; i < 3; i++) client.log({ loss: i });
+    client.config({ lr: 0.05, warmup: 10 });
+    for (let i = 3; i < 5; i++) client.log({ loss: i });
+    // A change with no record after it still reaches the server (with the last record again).
+    client.config({ finished: true });
+    await client.close();
+    const configs = await callApi<Record<string, Record<string, unknown>>>(server.url, "get_run_configs", {
+      project: p,
+    });
+    const stored = configs[client.runId as string];
+    assert.equal(stored.lr, 0.05);
+    assert.equal(stored.layers, 2);
+    assert.equal(stored.warmup, 10);
+    assert.equal(stored.finished, true);
+    assert.match(String(stored._Created), /\+00:00$/);
+    assert.deepEqual(await runRows(server.url, p, client.runId as string), {
+      rows: 5,
+      distinctLogIds: 5,
+      distinctSteps: 5,
+      minStep: 0,
+      maxStep: 4,
+    });
+    const stats = client.stats();
+    assert.deepEqual([stats.logged, stats.sent, stats.pending], [5, 5, 0]);
+  });
+
+  test("config() refuses reserved keys and values Trackio cannot store", () => {
+    const client = new Client({ baseUrl: server.writeUrl, project: project(), run: "cfg-bad", quiet: true });
+    assert.throws(() => client.config({ _secret: 1 }), isInvalid);
+    assert.throws(
+      () => client.config({ f: () => 1 }),
+      (e: unknown) => isInvalid(e) && /config\(\)/.test(String(e)),
+    );
+    assert.throws(() => client.config([] as unknown as Record<string, unknown>), isInvalid);
   });
 });

@@ -55,6 +55,12 @@ export function isoTimestamp(ms: number): string {
  * rest, so the very same lines can be sent, spooled to disk, or dropped into a server's
  * inbox without re-encoding.
  */
+/**
+ * A metrics line sent again only to carry a changed config: same log_id as the original, so
+ * the server stores no second row, while the config it carries replaces the run's.
+ */
+export const RESEND_PREFIX = '{"v":1,"kind":"metric","resend":true,';
+
 export const KIND_PREFIX = {
   metric: '{"v":1,"kind":"metric",',
   system: '{"v":1,"kind":"system_metric",',
@@ -64,10 +70,14 @@ export const KIND_PREFIX = {
 export class BatchBuilder {
   readonly #run: string;
   readonly #idPrefix: string;
-  readonly #configJson: string;
+  #configJson: string;
   #configSent = false;
+  #last: { metricsJson: string; step: number; time: number; seq: number } | null = null;
+  #hasConfig = false;
   #lines: string[] = [];
   bytes = 0;
+  /** Ring records behind the current lines (a config record makes none; a resend line has none). */
+  records = 0;
 
   constructor(s: WorkerSettings) {
     this.#run = `"project":${JSON.stringify(s.project)},"run":${JSON.stringify(s.run)},"run_id":${JSON.stringify(s.runId)}`;
@@ -89,16 +99,50 @@ export class BatchBuilder {
     let config = "null";
     if (!this.#configSent) {
       this.#configSent = true;
+      this.#hasConfig = true;
       config = this.#configJson;
     }
-    this.#push(
-      `${KIND_PREFIX.metric}${this.#run},"metrics":${metricsJson},"step":${step},"timestamp":"${isoTimestamp(time)}","config":${config},"log_id":"${this.#idPrefix}${seq}"}`,
-    );
+    this.#last = { metricsJson, step, time, seq };
+    this.records++;
+    this.#push(this.#metricLine(KIND_PREFIX.metric, metricsJson, step, time, seq, config));
+  }
+
+  /**
+   * Whether the lines so far include one carrying a config. Trackio keeps only the first
+   * config of a run within one request, so a changed config must start a new request.
+   */
+  get hasConfig(): boolean {
+    return this.#hasConfig;
+  }
+
+  /** The run's config changed: the next metrics entry carries the new one. */
+  setConfig(configJson: string): void {
+    this.#configJson = configJson;
+    this.#configSent = false;
+    this.records++;
+  }
+
+  /**
+   * If a changed config has no metrics entry to ride on yet, send the last entry again with
+   * it (see RESEND_PREFIX). Returns whether a line was added.
+   */
+  addConfigResend(): boolean {
+    if (this.#configSent || this.#last === null) return false;
+    this.#configSent = true;
+    this.#hasConfig = true;
+    const { metricsJson, step, time, seq } = this.#last;
+    this.#push(this.#metricLine(RESEND_PREFIX, metricsJson, step, time, seq, this.#configJson));
+    return true;
+  }
+
+  #metricLine(prefix: string, metricsJson: string, step: number, time: number, seq: number, config: string): string {
+    return `${prefix}${this.#run},"metrics":${metricsJson},"step":${step},"timestamp":"${isoTimestamp(time)}","config":${config},"log_id":"${this.#idPrefix}${seq}"}`;
   }
 
   /** Add one alert; `alertJson` is `{"title","text","level"}`. Its alert_id makes retries idempotent. */
   addAlert(alertJson: string, step: number, time: number, seq: number): void {
     const a = JSON.parse(alertJson) as { title: string; text: string | null; level: string };
+    this.records++;
     this.#push(
       `${KIND_PREFIX.alert}${this.#run},"title":${JSON.stringify(a.title)},"text":${JSON.stringify(a.text)},"level":${JSON.stringify(a.level)},"step":${step},"timestamp":"${isoTimestamp(time)}","alert_id":"${this.#idPrefix}${seq}"}`,
     );
@@ -116,11 +160,13 @@ export class BatchBuilder {
     this.bytes += line.length;
   }
 
-  /** Take the lines out, leaving the builder empty. */
+  /** Take the lines out, leaving the builder empty (read `records` first). */
   take(): string[] {
     const lines = this.#lines;
     this.#lines = [];
     this.bytes = 0;
+    this.records = 0;
+    this.#hasConfig = false;
     return lines;
   }
 }
@@ -152,4 +198,27 @@ export function bulkBody(endpoint: Endpoint, lines: readonly string[], hfTokenJs
 /** A `bulk_log` request body. */
 export function bulkLogBody(lines: readonly string[], hfTokenJson: string): string {
   return bulkBody(ENDPOINTS[0], lines, hfTokenJson);
+}
+
+/**
+ * Split lines into requests of at most `max`, also ending a request before a line that
+ * carries a config when the request already has one (Trackio keeps only the first config of
+ * a run per request, and a later one must win).
+ */
+export function chunkLines(lines: readonly string[], max: number): string[][] {
+  const chunks: string[][] = [];
+  let current: string[] = [];
+  let hasConfig = false;
+  for (const line of lines) {
+    const carries = line.includes('"config":{');
+    if (current.length >= max || (carries && hasConfig)) {
+      chunks.push(current);
+      current = [];
+      hasConfig = false;
+    }
+    current.push(line);
+    hasConfig ||= carries;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }

@@ -5,6 +5,7 @@ import {
   jsonMetricsText,
   KeyTableReader,
   KIND_ALERT,
+  KIND_CONFIG,
   KIND_NUMERIC,
   numericMetricsJson,
   type RecordView,
@@ -34,16 +35,20 @@ export class RecordDecoder {
     const v = this.#views;
     const rec = this.#record;
     let read = 0;
-    while (batch.count < maxCount && batch.bytes < maxChars) {
+    while (batch.records < maxCount && batch.bytes < maxChars) {
       const off = this.#reader.next();
       if (off < 0) break;
       readRecord(v, off, rec);
+      // A changed config goes in a request of its own (see BatchBuilder.hasConfig).
+      if (rec.kind === KIND_CONFIG && batch.hasConfig) break;
       if (rec.kind === KIND_NUMERIC) {
         // The producer wrote every key of this record to the table before publishing it.
         if (this.#keys.refresh() > this.#keyJson.length) this.#syncKeys();
         batch.add(numericMetricsJson(v, off, this.#keyJson), rec.step, rec.time, rec.seq);
       } else if (rec.kind === KIND_ALERT) {
         batch.addAlert(jsonMetricsText(v, off), rec.step, rec.time, rec.seq);
+      } else if (rec.kind === KIND_CONFIG) {
+        batch.setConfig(jsonMetricsText(v, off));
       } else {
         const metrics = renameReservedKeys(jsonMetricsText(v, off), (key) => this.#warnRenamed(key));
         batch.add(metrics, rec.step, rec.time, rec.seq);

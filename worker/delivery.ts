@@ -12,7 +12,7 @@
 import { HttpError, TrackioError, toWire, type WireError } from "../src/errors.js";
 import type { WorkerSettings } from "../src/options.js";
 import { COUNTER_FAILED, COUNTER_INBOXED, COUNTER_REPLAYED, COUNTER_SENT, COUNTER_SPOOLED } from "../src/ring.js";
-import { bulkBody, groupByEndpoint, KIND_PREFIX } from "./batch.js";
+import { bulkBody, groupByEndpoint, KIND_PREFIX, RESEND_PREFIX } from "./batch.js";
 import { replayFragment } from "./replay.js";
 import { FragmentWriter, listFragments } from "./spool.js";
 import { isTransient, type Transport } from "./transport.js";
@@ -99,11 +99,12 @@ export class Delivery {
     }
   }
 
-  // System metrics are sampled by the worker, not logged by the user: they travel, spool and
-  // replay like records, but the record counters (and so flush targets) leave them out.
+  // System metrics are sampled by the worker, not logged by the user, and a config resend
+  // repeats a record: they travel, spool and replay like records, but the record counters
+  // leave them out.
   #count(counter: number, lines: readonly string[]): void {
     let n = 0;
-    for (const line of lines) if (!line.startsWith(KIND_PREFIX.system)) n++;
+    for (const line of lines) if (!line.startsWith(KIND_PREFIX.system) && !line.startsWith(RESEND_PREFIX)) n++;
     if (n > 0) Atomics.add(this.#counters, counter, BigInt(n));
   }
 

@@ -4,6 +4,7 @@
 // spins in a loop that never yields. Tasks (flush, close) only wait on it.
 
 import type { MessagePort } from "node:worker_threads";
+import { KIND_CONFIG } from "../src/codec.js";
 import { toWire, type WireError } from "../src/errors.js";
 import type { WorkerSettings } from "../src/options.js";
 import {
@@ -41,6 +42,8 @@ function diff(a: number, b: number): number {
 /** A batch between the ring and its fate. */
 interface InFlight {
   lines: string[];
+  /** Ring records behind the lines. */
+  records: number;
   endPos: number;
   /** Set when an exit deadline spooled these lines while the request was still running. */
   kept: boolean;
@@ -159,7 +162,7 @@ export class Flusher {
     const ctl = this.#views.ctl;
     for (;;) {
       this.#read();
-      const n = this.#batch.count;
+      const n = this.#batch.records;
       if (n > 0 && this.#due(n)) {
         await this.#send();
         continue;
@@ -176,6 +179,8 @@ export class Flusher {
 
   #due(n: number): boolean {
     if (n >= this.#s.maxBatch || n >= this.#s.maxRecordsPerRequest || this.#batch.bytes >= MAX_BODY_CHARS) return true;
+    // The reader stopped at a changed config that needs a request of its own.
+    if (this.#batch.hasConfig && !this.#reader.drained() && this.#configWaits()) return true;
     if (performance.now() - this.#firstReadAt >= this.#s.flushIntervalMs) return true;
     if (this.#closing) return true;
     // A ring more than half full means the producer may soon wait: send now.
@@ -187,18 +192,31 @@ export class Flusher {
   }
 
   #read(): void {
-    const before = this.#batch.count;
+    const before = this.#batch.records;
     this.#decoder.readInto(this.#batch, this.#s.maxRecordsPerRequest, MAX_BODY_CHARS);
-    if (before === 0 && this.#batch.count > 0) this.#firstReadAt = performance.now();
+    if (before === 0 && this.#batch.records > 0) this.#firstReadAt = performance.now();
+  }
+
+  #configWaits(): boolean {
+    const off = this.#reader.next();
+    return off >= 0 && this.#views.u8[off + 4] === KIND_CONFIG;
+  }
+
+  /** Take the batch out: its lines, and the ring records behind them. */
+  #takeBatch(): { lines: string[]; records: number } {
+    this.#batch.addConfigResend();
+    const records = this.#batch.records;
+    return { lines: this.#batch.take(), records };
   }
 
   async #send(): Promise<void> {
-    const flight: InFlight = { lines: this.#batch.take(), endPos: this.#reader.pos, kept: false };
+    const { lines, records } = this.#takeBatch();
+    const flight: InFlight = { lines, records, endPos: this.#reader.pos, kept: false };
     this.#inFlight = flight;
-    await this.#delivery.deliver(flight.lines, this.#closing);
+    if (lines.length > 0) await this.#delivery.deliver(lines, this.#closing);
     this.#inFlight = null;
     // An exit deadline kept these lines while the request ran, and released them already.
-    if (!flight.kept) this.#release(flight.endPos, flight.lines.length);
+    if (!flight.kept) this.#release(flight.endPos, records);
   }
 
   #release(pos: number, n: number): void {
@@ -219,18 +237,22 @@ export class Flusher {
    */
   #keepEverything(): void {
     const lines: string[] = [];
+    let records = 0;
     const flight = this.#inFlight;
     if (flight !== null && !flight.kept) {
       flight.kept = true;
       lines.push(...flight.lines);
+      records += flight.records;
     }
     for (;;) {
       this.#read();
-      if (this.#batch.count === 0) break;
-      lines.push(...this.#batch.take());
+      if (this.#batch.records === 0) break;
+      const batch = this.#takeBatch();
+      lines.push(...batch.lines);
+      records += batch.records;
     }
     this.#delivery.keepNow(lines);
-    if (lines.length > 0) this.#release(this.#reader.pos, lines.length);
+    if (records > 0) this.#release(this.#reader.pos, records);
   }
 
   async #watchExitDeadline(seen: number): Promise<void> {

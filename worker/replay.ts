@@ -6,7 +6,7 @@
 
 import { renameSync } from "node:fs";
 import { AuthError, TrackioError } from "../src/errors.js";
-import { bulkBody, groupByEndpoint, KIND_PREFIX } from "./batch.js";
+import { bulkBody, chunkLines, groupByEndpoint, KIND_PREFIX, RESEND_PREFIX } from "./batch.js";
 import { listFragments, readFragment, removeFragment } from "./spool.js";
 import type { Transport } from "./transport.js";
 
@@ -34,8 +34,8 @@ export async function replayFragment(path: string, transport: Transport): Promis
   if (lines === null) return { kind: "gone" };
   try {
     for (const { endpoint, lines: part } of groupByEndpoint(lines)) {
-      for (let i = 0; i < part.length; i += REPLAY_CHUNK) {
-        await transport.call(endpoint.api, bulkBody(endpoint, part.slice(i, i + REPLAY_CHUNK), transport.hfTokenJson));
+      for (const chunk of chunkLines(part, REPLAY_CHUNK)) {
+        await transport.call(endpoint.api, bulkBody(endpoint, chunk, transport.hfTokenJson));
       }
     }
   } catch (error) {
@@ -50,7 +50,10 @@ export async function replayFragment(path: string, transport: Transport): Promis
     return { kind: "rejected", records: lines.length, error };
   }
   removeFragment(path);
-  return { kind: "sent", records: lines.filter((l) => !l.startsWith(KIND_PREFIX.system)).length };
+  return {
+    kind: "sent",
+    records: lines.filter((l) => !l.startsWith(KIND_PREFIX.system) && !l.startsWith(RESEND_PREFIX)).length,
+  };
 }
 
 /** Replay every fragment under `dir`, oldest first, stopping at the first that fails. */
