@@ -71,6 +71,7 @@ export async function sync(argv: string[], out: NodeJS.WritableStream = process.
       spoolDir: null,
       inboxDir: null,
       systemMetricsMs: 0,
+      clockBase: 0,
       configJson: "null",
     },
     { onRequest() {}, onRetry() {} },

@@ -39,6 +39,7 @@ import {
   COUNTER_RETRIED,
   COUNTER_SENT,
   COUNTER_SPOOLED,
+  CTL_CLOCK,
   CTL_DONE_SEQ,
   CTL_FLUSH_SEQ,
   CTL_KEYS_LEN,
@@ -130,6 +131,7 @@ export class Client extends EventEmitter implements ExitParticipant {
   #seq = 0;
   /** Records from log() and alert() (config changes take a sequence number but are not counted). */
   #logged = 0;
+  #clockBase = 0;
   #overflowEmpty = true;
   #slowOff = 0;
   #values: Float64Array<ArrayBuffer> = new Float64Array(INITIAL_SCRATCH);
@@ -250,7 +252,13 @@ export class Client extends EventEmitter implements ExitParticipant {
       }
       s = step;
     }
-    const time = timestamp === undefined ? Date.now() : checkTime(timestamp);
+    let time: number;
+    if (timestamp === undefined) {
+      const clock = Atomics.load((this.#views as RingViews).ctl, CTL_CLOCK);
+      time = clock !== 0 ? this.#clockBase + clock - 1 : Date.now();
+    } else {
+      time = checkTime(timestamp);
+    }
 
     // Numeric fast path: collect values and key ids in scratch arrays, then one copy.
     const keys = this.#keys as KeyTableWriter;
@@ -563,6 +571,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     // Each worker, the first and any replacement, gets its own event port once it is up.
     pool.on("workerCreate", () => this.#attachEvents(pool));
     this.#settings = settings;
+    this.#clockBase = settings.clockBase;
     this.#views = views;
     this.#writer = writer;
     this.#keys = new KeyTableWriter(views.keys, views.ctl, CTL_KEYS_LEN);
@@ -596,6 +605,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       spoolDir: o.spoolRoot === null ? null : spoolDirFor(o.spoolRoot, o.displayUrl),
       inboxDir: o.fallbackInbox,
       systemMetricsMs: o.systemMetricsMs,
+      clockBase: Date.now(),
       configJson: o.configJson,
     };
   }

@@ -96,6 +96,8 @@ export interface WorkerSettings {
   spoolDir: string | null;
   /** The local Trackio inbox to fall back to when no server answers, or null. */
   inboxDir: string | null;
+  /** Date.now() when the ring was made; CTL_CLOCK counts from here. */
+  clockBase: number;
   /** Interval of system metrics in ms, or 0 for none. */
   systemMetricsMs: number;
   /** The run config as JSON text, sent with the run's first record. */
@@ -103,7 +105,7 @@ export interface WorkerSettings {
 }
 
 export interface ResolvedOptions
-  extends Omit<WorkerSettings, "project" | "run" | "runId" | "clientId" | "spoolDir" | "inboxDir"> {
+  extends Omit<WorkerSettings, "project" | "run" | "runId" | "clientId" | "spoolDir" | "inboxDir" | "clockBase"> {
   project: string | undefined;
   run: string | undefined;
   ringBytes: number;

@@ -25,6 +25,7 @@ interface Chunk {
 
 export class Overflow {
   private readonly chunks: Chunk[] = [];
+  private spare: Chunk | null = null;
   private bytes = 0;
   /** Records currently held here. */
   records = 0;
@@ -52,7 +53,13 @@ export class Overflow {
     if (this.bytes + size > this.maxBytes) this.waitForRoom(size);
     let last = this.chunks[this.chunks.length - 1];
     if (last === undefined || last.used + size > last.region.u8.length) {
-      last = { region: regionOf(new ArrayBuffer(Math.max(CHUNK_BYTES, size))), used: 0, read: 0 };
+      const spare = this.spare;
+      if (spare !== null && size <= spare.region.u8.length) {
+        this.spare = null;
+        last = spare;
+      } else {
+        last = { region: regionOf(new ArrayBuffer(Math.max(CHUNK_BYTES, size))), used: 0, read: 0 };
+      }
       this.chunks.push(last);
     }
     return last.region;
@@ -70,7 +77,9 @@ export class Overflow {
     this.records++;
     this.overflowed++;
     if (this.bytes > this.peakBytes) this.peakBytes = this.bytes;
-    this.writer.wake();
+    // The ring is full: the worker must drain now. Waking it takes a system call, so only when
+    // the overflow starts; its "ring more than half full" rule keeps it sending after that.
+    if (this.records === 1) this.writer.wake();
   }
 
   /** Move records into the ring, oldest first, up to `budget` bytes; false if some remain. */
@@ -86,7 +95,11 @@ export class Overflow {
           c.used = 0;
           break;
         }
-        this.chunks.shift();
+        // Keep one emptied chunk: a new one would page-fault its way through a megabyte.
+        const done = this.chunks.shift() as Chunk;
+        done.used = 0;
+        done.read = 0;
+        this.spare = done;
         continue;
       }
       const size = c.region.i32[c.read >> 2];

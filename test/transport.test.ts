@@ -69,6 +69,7 @@ function settings(origin: string, over: Partial<WorkerSettings> = {}): WorkerSet
     origin,
     basePath: "/",
     systemMetricsMs: 0,
+    clockBase: 0,
     displayUrl: `${origin}/`,
     project: "p",
     run: "r",

@@ -136,7 +136,18 @@ export class BatchBuilder {
   }
 
   #metricLine(prefix: string, metricsJson: string, step: number, time: number, seq: number, config: string): string {
-    return `${prefix}${this.#run},"metrics":${metricsJson},"step":${step},"timestamp":"${isoTimestamp(time)}","config":${config},"log_id":"${this.#idPrefix}${seq}"}`;
+    return `${prefix}${this.#run},"metrics":${metricsJson},"step":${step},"timestamp":"${this.#iso(time)}","config":${config},"log_id":"${this.#idPrefix}${seq}"}`;
+  }
+
+  // Records logged in the same millisecond share their timestamp text.
+  #lastTime = Number.NaN;
+  #lastIso = "";
+  #iso(time: number): string {
+    if (time !== this.#lastTime) {
+      this.#lastTime = time;
+      this.#lastIso = isoTimestamp(time);
+    }
+    return this.#lastIso;
   }
 
   /** Add one alert; `alertJson` is `{"title","text","level"}`. Its alert_id makes retries idempotent. */

@@ -10,6 +10,7 @@ import type { WorkerSettings } from "../src/options.js";
 import {
   COUNTER_REQUESTS,
   COUNTER_RETRIED,
+  CTL_CLOCK,
   CTL_DONE_SEQ,
   CTL_FLUSH_SEQ,
   CTL_R,
@@ -89,7 +90,22 @@ export class Flusher {
     this.#flushTarget = this.#done;
   }
 
+  // Keep CTL_CLOCK close to the wall clock for log() (see ring.ts). A timer of its own, so
+  // that it ticks while the loop waits on the network; when this thread is busy for a few
+  // ms, log() timestamps lag by as much.
+  #startClock(): void {
+    const ctl = this.#views.ctl;
+    const base = this.#s.clockBase;
+    const tick = () => {
+      const ms = Date.now() - base + 1;
+      Atomics.store(ctl, CTL_CLOCK, ms > 0 && ms < 2 ** 31 ? ms : 0);
+    };
+    tick();
+    setInterval(tick, 1);
+  }
+
   start(): void {
+    this.#startClock();
     this.#stopped = this.#loop().catch((err: unknown) => {
       // A bug, not a delivery failure: report it, and keep the records in the ring for a
       // restarted loop rather than lose them.
