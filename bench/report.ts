@@ -311,7 +311,7 @@ function summaryMarkdown(
   const lines = [
     `${meta.mode} run, ${m.date.slice(0, 10)}, ${m.cpu} (${m.cores} vCPUs), Node ${m.node}, commit ${m.commit?.slice(0, 7) ?? "?"}; worker / inline`,
     "",
-    "| workload → target | n | log() p50 ns | p99 ns | p99.9 ns | mean ns, net | main CPU ms | stored during loop | loop end → all stored ms | stored/s | peak RSS MB |",
+    "| workload → target | n | log() p50 ns | p99 ns | p99.9 ns | mean ns, net | main CPU ms | acked during loop | loop end → all stored ms | stored/s | peak RSS MB |",
     "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
   ];
   for (const [w, t] of groups) {
@@ -326,7 +326,7 @@ function summaryMarkdown(
           "log() p99.9 (ns)",
           "log() mean, net of floor (ns)",
           "main-thread CPU, loop+close (ms)",
-          "stored during the loop (records)",
+          "acked during the loop (records)",
           "loop end → close() done (ms)",
           "stored/s, loop start → close()",
           "peak RSS (MB)",
