@@ -5,26 +5,15 @@
 // (installing the pinned version first if needed), with its data in ./.trackio, and keeps it
 // serving the dashboard until Ctrl+C when run from a terminal.
 
-import { spawnSync } from "node:child_process";
-import { resolve } from "node:path";
-import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { Client } from "../src/index.js";
+import { exampleServer, finish } from "./local-server.js";
 
-const root = resolve(import.meta.dirname, "..");
-
-async function localServer(): Promise<TrackioServer> {
-  const setup = spawnSync(process.execPath, [resolve(root, "scripts/setup-python.mjs")], { stdio: "inherit" });
-  if (setup.status !== 0) throw new Error("could not install Trackio into .venv");
-  const dataDir = resolve(root, ".trackio");
-  console.log(`Starting a local Trackio server (data in ${dataDir}) …`);
-  return startTrackio({ dataDir, writeToken: process.env.TRACKIO_WRITE_TOKEN ?? "quickstart-token" });
-}
-
-const server = process.env.TRACKIO_SERVER_URL ? null : await localServer();
+const { baseUrl, server } = await exampleServer();
 const client = new Client({
-  baseUrl: server?.writeUrl ?? process.env.TRACKIO_SERVER_URL,
+  baseUrl,
   project: process.env.TRACKIO_PROJECT ?? "quickstart",
   config: { lr: 0.01, epochs: 5, optimizer: "sgd" },
+  quiet: true,
 });
 client.on("error", (err) => console.error(`trackio: ${err.code}: ${err.message}`));
 
@@ -41,13 +30,4 @@ await client.close();
 const stats = client.stats();
 console.log(`Logged ${stats.logged} records to run "${client.run}"; the server acknowledged ${stats.sent}.`);
 console.log(`Dashboard: ${client.dashboardUrl}`);
-
-if (server !== null) {
-  if (process.stdout.isTTY) {
-    console.log("Serving the dashboard; press Ctrl+C to stop.");
-    await new Promise<void>((done) => process.once("SIGINT", done));
-  } else {
-    console.log(`To browse later: TRACKIO_DIR=${server.dataDir} .venv/bin/trackio show`);
-  }
-  await server.stop();
-}
+await finish(server);
