@@ -2,7 +2,8 @@
 // Idempotently provision the Python venv that hosts the real Trackio server used
 // by the tests, the quickstart and the benchmarks.
 //
-//   node scripts/setup-python.mjs        (npm run setup:python)
+//   node scripts/setup-python.mjs            (npm run setup:python)
+//   node scripts/setup-python.mjs --legacy   (the Gradio-based Trackio 0.23 for the tests)
 //
 // - creates `.venv/` at the repo root (or $TRACKIO_VENV; a relative path is
 //   resolved against the repo root) with `python3 -m venv` if it is missing;
@@ -10,6 +11,8 @@
 //   python/requirements.txt, installs python/requirements.txt under
 //   python/constraints.txt (every transitive dependency pinned);
 // - prints one line: `trackio X.Y.Z ready in .venv (took N.Ns)`.
+// With --legacy the same happens for `.venv-legacy/` (or $TRACKIO_LEGACY_VENV) with
+// python/requirements-legacy.txt and python/constraints-legacy.txt.
 // $PYTHON overrides the interpreter used to create the venv (default python3).
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -18,11 +21,15 @@ import { fileURLToPath } from "node:url";
 
 const started = performance.now();
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const venvDir = path.resolve(repoRoot, process.env.TRACKIO_VENV || ".venv");
+const legacy = process.argv.includes("--legacy");
+const venvDir = legacy
+  ? path.resolve(repoRoot, process.env.TRACKIO_LEGACY_VENV || ".venv-legacy")
+  : path.resolve(repoRoot, process.env.TRACKIO_VENV || ".venv");
 const venvPython = path.join(venvDir, "bin", "python");
 const venvPip = path.join(venvDir, "bin", "pip");
-const requirements = path.join(repoRoot, "python", "requirements.txt");
-const constraints = path.join(repoRoot, "python", "constraints.txt");
+const suffix = legacy ? "-legacy" : "";
+const requirements = path.join(repoRoot, "python", `requirements${suffix}.txt`);
+const constraints = path.join(repoRoot, "python", `constraints${suffix}.txt`);
 
 function fail(message) {
   process.stderr.write(`setup-python: ${message}\n`);

@@ -4,10 +4,11 @@
 import { randomBytes } from "node:crypto";
 import { InvalidArgError } from "./errors.js";
 import { defaultSpoolRoot, inboxDir } from "./paths.js";
+import { isSpaceId, spaceIdToUrl } from "./space.js";
 import { metricsToJson } from "./values.js";
 
 export interface ClientOptions {
-  /** Trackio server URL; `?write_token=…` in it is used as the write token. Env `TRACKIO_SERVER_URL`, default `http://127.0.0.1:7860`. */
+  /** Trackio server URL, or a Space id (`user/space`); `?write_token=…` in a URL is used as the write token. Env `TRACKIO_SERVER_URL`, default `http://127.0.0.1:7860`. */
   baseUrl?: string;
   /** Project name. Env `TRACKIO_PROJECT`. Required by the first `log()`. */
   project?: string;
@@ -159,12 +160,13 @@ export interface ParsedUrl {
 /**
  * Split a server URL the way Trackio's Python client does: the `write_token` query parameter
  * is a credential, the rest of the query and the fragment are dropped, and the path gets a
- * trailing slash so that `api/<name>` resolves below it.
+ * trailing slash so that `api/<name>` resolves below it. A Space id (`user/space`) stands for
+ * the Space's URL (see space.ts).
  */
 export function parseServerUrl(raw: string): ParsedUrl {
   let url: URL;
   try {
-    url = new URL(raw);
+    url = new URL(isSpaceId(raw) ? spaceIdToUrl(raw) : raw);
   } catch {
     throw new InvalidArgError(`baseUrl is not a valid URL: ${JSON.stringify(redact(raw))}`);
   }

@@ -1,67 +1,176 @@
+// The published package, as a user gets it: `npm pack`, install the tarball into an empty
+// project, and run the quickstart from there with `import` and with `require` (one module
+// instance for both), load the `trackio/tfjs` subpath without tfjs installed, bundle an app
+// with esbuild and run the bundle, and lint the tarball with publint and arethetypeswrong.
+
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
+import { bundle } from "../examples/bundle/build.js";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { runRows } from "./support/read-api.js";
 
 const root = new URL("..", import.meta.url).pathname;
+const bin = (name: string) => join(root, "node_modules", ".bin", name);
 // Asynchronous on purpose: a test that blocks its event loop for seconds finds its
 // keep-alive connections to the server closed under it.
 const run = async (cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }) =>
   (await promisify(execFile)(cmd, args, { ...opts, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 })).stdout;
 let server: TrackioServer;
 let dir: string;
+let tarball: string;
+let files: string[];
+let app: string;
 
 before(async () => {
   server = await startTrackio();
   dir = mkdtempSync(join(tmpdir(), "trackio-pack-"));
+  // prepack builds dist/.
+  const packed = await run("npm", ["pack", "--json", "--pack-destination", dir], { cwd: root });
+  const [result] = JSON.parse(packed.slice(packed.indexOf("["))) as { filename: string; files: { path: string }[] }[];
+  tarball = join(dir, result.filename);
+  files = result.files.map((f) => f.path);
+  app = join(dir, "app");
+  mkdirSync(app, { recursive: true });
+  // No "type": the project's .mjs files are ES modules, its .cjs files CommonJS.
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true }));
+  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", tarball], { cwd: app });
 });
 after(async () => {
   await server?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test("the packed tarball installs into an empty project and delivers from plain Node", {
-  timeout: 240_000,
-}, async () => {
-  // prepack builds dist/; the tarball must carry the worker entry too.
-  const packed = await run("npm", ["pack", "--json", "--pack-destination", dir], { cwd: root });
-  const [{ filename, files }] = JSON.parse(packed.slice(packed.indexOf("["))) as {
-    filename: string;
-    files: { path: string }[];
-  }[];
-  const paths = files.map((f) => f.path);
-  assert.ok(paths.includes("dist/src/index.js"));
-  assert.ok(paths.includes("dist/src/index.d.ts"));
-  assert.ok(paths.includes("dist/worker/index.js"));
-  assert.ok(!paths.some((p) => p.startsWith("test/") || p.startsWith("src/")), "only dist/ ships");
+/** Run a file of the app project against the server; returns its last line, parsed. */
+async function runApp(file: string, args: string[] = []): Promise<Record<string, unknown>> {
+  const out = await run(process.execPath, [...args, file], { cwd: app, env: { ...process.env, URL: server.writeUrl } });
+  return JSON.parse(out.trim().split("\n").pop() as string) as Record<string, unknown>;
+}
 
-  const app = join(dir, "app");
-  mkdirSync(app, { recursive: true });
-  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
-  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(dir, filename)], { cwd: app });
+async function assertStored(project: string, runId: unknown, n: number): Promise<void> {
+  const rows = await runRows(server.url, project, runId as string);
+  assert.equal(rows.rows, n);
+  assert.equal(rows.distinctLogIds, n);
+}
+
+test("the tarball carries dist/ only: ESM, the CommonJS entries, types, the worker entry", () => {
+  for (const path of [
+    "dist/src/index.js",
+    "dist/src/index.d.ts",
+    "dist/src/cjs/index.cjs",
+    "dist/src/cjs/index.d.cts",
+    "dist/src/tfjs.js",
+    "dist/src/tfjs.d.ts",
+    "dist/src/cjs/tfjs.cjs",
+    "dist/src/cjs/tfjs.d.cts",
+    "dist/worker/index.js",
+  ]) {
+    assert.ok(files.includes(path), `${path} is in the tarball`);
+  }
+  assert.ok(!files.some((p) => p.startsWith("test/") || p.startsWith("src/")), "only dist/ ships");
+});
+
+test("the quickstart from an installed tarball, as an ES module", { timeout: 120_000 }, async () => {
   writeFileSync(
-    join(app, "main.mjs"),
+    join(app, "quickstart.mjs"),
     `import { Client, TrackioError } from "trackio";
-const client = new Client({ baseUrl: process.env.URL, project: "packed", run: "plain-node" });
+const client = new Client({ baseUrl: process.env.URL, project: "packed", run: "esm", config: { lr: 0.01 }, quiet: true });
 for (let i = 0; i < 1000; i++) client.log({ loss: 1 / (i + 1) }, i);
 await client.close();
 console.log(JSON.stringify({ runId: client.runId, sent: client.stats().sent, isError: new TypeError() instanceof TrackioError }));
 `,
   );
-  const out = await run(process.execPath, ["main.mjs"], { cwd: app, env: { ...process.env, URL: server.writeUrl } });
-  const result = JSON.parse(out.trim().split("\n").pop() as string) as {
-    runId: string;
-    sent: number;
-    isError: boolean;
-  };
+  const result = await runApp("quickstart.mjs");
   assert.equal(result.sent, 1000);
   assert.equal(result.isError, false);
-  const rows = await runRows(server.url, "packed", result.runId);
-  assert.equal(rows.rows, 1000);
-  assert.equal(rows.distinctLogIds, 1000);
+  await assertStored("packed", result.runId, 1000);
+});
+
+test("the quickstart from an installed tarball, as CommonJS", { timeout: 120_000 }, async () => {
+  writeFileSync(
+    join(app, "quickstart.cjs"),
+    `const { Client, TrackioError, InvalidArgError } = require("trackio");
+async function main() {
+  const client = new Client({ baseUrl: process.env.URL, project: "packed", run: "cjs", quiet: true });
+  for (let i = 0; i < 1000; i++) client.log({ loss: 1 / (i + 1) }, i);
+  await client.close();
+  let bad;
+  try { client.withRun(""); } catch (err) { bad = err; }
+  console.log(JSON.stringify({ runId: client.runId, sent: client.stats().sent, invalid: bad instanceof InvalidArgError && bad instanceof TrackioError }));
+}
+main().catch((err) => { console.error(err); process.exit(1); });
+`,
+  );
+  const result = await runApp("quickstart.cjs");
+  assert.equal(result.sent, 1000);
+  assert.equal(result.invalid, true);
+  await assertStored("packed", result.runId, 1000);
+});
+
+test("require() on a Node.js that cannot require ES modules says what to do", async () => {
+  // What Node 20.18 or 22.11 do by default.
+  const err = await run(process.execPath, ["--no-experimental-require-module", "quickstart.cjs"], { cwd: app }).then(
+    () => assert.fail("require should have thrown"),
+    (e: { stderr: string }) => e.stderr,
+  );
+  assert.match(
+    err,
+    /require\("trackio"\) needs a Node\.js that can require\(\) ES modules \(\^20\.19\.0 or >= 22\.12\.0/,
+  );
+  assert.match(err, /await import\("trackio"\)/);
+});
+
+test("import and require load ONE instance of the package", { timeout: 60_000 }, async () => {
+  writeFileSync(
+    join(app, "both.cjs"),
+    `const viaRequire = require("trackio");
+import("trackio").then((viaImport) => {
+  const tf = require("trackio/tfjs");
+  return import("trackio/tfjs").then((tfImport) => {
+    console.log(JSON.stringify({
+      client: viaRequire.Client === viaImport.Client,
+      error: viaRequire.TrackioError === viaImport.TrackioError,
+      keys: Object.keys(viaRequire).sort().join() === Object.keys(viaImport).sort().join(),
+      tfjs: tf.trackioCallback === tfImport.trackioCallback,
+      tfjsLoaded: Object.keys(require.cache).some((p) => p.includes("@tensorflow")),
+    }));
+  });
+});
+`,
+  );
+  assert.deepEqual(await runApp("both.cjs"), { client: true, error: true, keys: true, tfjs: true, tfjsLoaded: false });
+  // The peer dependency is optional: trackio/tfjs loads without tfjs installed.
+  assert.ok(!existsSync(join(app, "node_modules", "@tensorflow")));
+});
+
+test("an app bundled with esbuild runs, its worker entry given as workerFile", { timeout: 120_000 }, async () => {
+  // examples/bundle: the app, and the build the README describes.
+  copyFileSync(join(root, "examples", "bundle", "train.mjs"), join(app, "train.mjs"));
+  const out = join(app, "out");
+  await bundle(app, out);
+  // Move the bundle away from node_modules: nothing may be loaded from there.
+  const shipped = join(dir, "shipped");
+  mkdirSync(shipped);
+  for (const f of ["train.mjs", "trackio-worker.mjs", "worker.js", "package.json"]) {
+    copyFileSync(join(out, f), join(shipped, f));
+  }
+  const stdout = await run(process.execPath, [join(shipped, "train.mjs")], {
+    cwd: shipped,
+    env: { ...process.env, TRACKIO_SERVER_URL: server.writeUrl, TRACKIO_PROJECT: "packed" },
+  });
+  const result = JSON.parse(stdout.trim().split("\n").pop() as string) as { runId: string; sent: number };
+  assert.equal(result.sent, 500);
+  await assertStored("packed", result.runId, 500);
+});
+
+test("publint and arethetypeswrong report nothing", { timeout: 120_000 }, async () => {
+  const publint = await run(bin("publint"), ["run", tarball], { cwd: root });
+  assert.match(publint, /All good!/);
+  // .attw.json leaves out ./worker: a thread entry file (path for workerFile), not an API.
+  const attw = await run(bin("attw"), [tarball, "--format", "ascii"], { cwd: root });
+  assert.match(attw, /No problems found/);
 });

@@ -325,9 +325,14 @@ describe("discovery failures", () => {
       assert.equal(first.code, "ERR_TRACKIO_NO_ENDPOINT");
       const second = await rejectsWith(transport.call("bulk_log", BODY), NoEndpointError);
       assert.equal(second.message, first.message);
-      assert.equal(server.gets().length, 1);
+      // A 404 also asks GET /gradio_api/info whether it is a Gradio-based Trackio (≤ 0.23).
+      const probes = what === "404" ? ["/version", "/gradio_api/info"] : ["/version"];
+      assert.deepEqual(
+        server.gets().map((r) => r.url),
+        probes,
+      );
       assert.equal(server.posts().length, 0);
-      assert.equal(hooks.requests, 1);
+      assert.equal(hooks.requests, probes.length);
       assert.equal(hooks.retries, 0);
     });
   }

@@ -1,10 +1,12 @@
-// Talking to a Trackio server: discovery of its HTTP API, auth headers, one keep-alive
+// Talking to a Trackio server: discovery of its protocol (the HTTP API of Trackio 0.24+, or
+// the Gradio protocol of Trackio up to 0.23, see gradio.ts), auth headers, one keep-alive
 // undici pool, and the retry policy. Runs only in the worker thread.
 
 import pRetry from "p-retry";
 import { Pool } from "undici";
 import { AuthError, HttpError, NoEndpointError, NotFoundError, StatusError, type TrackioError } from "../src/errors.js";
 import type { WorkerSettings } from "../src/options.js";
+import { type GradioContext, type GradioEndpoints, gradioCall, parseGradioInfo } from "./gradio.js";
 
 /**
  * The retry policy, written out. Why each status is (not) retried:
@@ -70,7 +72,11 @@ export class Transport {
   // After a send exhausted its retries, the next ones try once: a server that stays down
   // should not hold every later batch for a full deadline.
   #healthy = true;
+  /** Set when discovery found a Gradio-based Trackio (0.23 or older). */
+  #gradio: { endpoints: GradioEndpoints; ctx: GradioContext } | null = null;
   serverVersion: string | null = null;
+  /** What discovery found: Trackio's HTTP API (0.24+) or the Gradio protocol (up to 0.23). */
+  protocol: "http" | "gradio" | null = null;
 
   constructor(settings: WorkerSettings, hooks: TransportHooks) {
     this.#s = settings;
@@ -163,6 +169,7 @@ export class Transport {
       }
       if (info.api_version === 1) {
         this.#discovered = true;
+        this.protocol = "http";
         this.serverVersion = typeof info.version === "string" ? info.version : null;
         return;
       }
@@ -170,12 +177,42 @@ export class Transport {
         `GET ${where} answered api_version ${JSON.stringify(info.api_version)}; this client speaks api_version 1 (Trackio 0.24 or newer). Upgrade the server with \`pip install -U trackio\`.`,
       );
     }
+    // Trackio up to 0.23 is a Gradio app without /version: it is recognised by its API
+    // description listing Trackio's bulk_log. (A 0.24+ server answers any unknown GET with its
+    // dashboard page, so only a JSON answer counts.)
+    if (status === 404 && (await this.#discoverGradio())) return;
     if (status === 404 || (status === 200 && !contentType.includes("json"))) {
       throw this.#permanentNoEndpoint(
-        `${this.#s.displayUrl} does not offer Trackio's HTTP API: GET /version answered ${status} ${contentType || "(no content type)"}. Point baseUrl (or TRACKIO_SERVER_URL) at a Trackio 0.24+ server, e.g. one started with \`trackio show\`.`,
+        `${this.#s.displayUrl} is not a Trackio server: GET /version answered ${status} ${contentType || "(no content type)"} and GET /gradio_api/info does not describe Trackio's bulk_log. Point baseUrl (or TRACKIO_SERVER_URL) at a Trackio server, e.g. one started with \`trackio show\`, or a Space id ("user/space").`,
       );
     }
     throw statusError(status, text, headers, `GET ${where}`);
+  }
+
+  /** Whether the server is a Gradio-based Trackio (≤ 0.23), found by its API description. */
+  async #discoverGradio(): Promise<boolean> {
+    const what = `GET ${this.#s.displayUrl}gradio_api/info`;
+    const { status, headers, text } = await this.#request("GET", `${this.#s.basePath}gradio_api/info`, undefined, what);
+    // A 5xx or 429 (a Space waking up) is retried; 401/403 (a private Space) is an AuthError.
+    if (status >= 500 || status === 429 || status === 401 || status === 403) {
+      throw statusError(status, text, headers, what);
+    }
+    const endpoints = status === 200 ? parseGradioInfo(text, String(headers["content-type"] ?? "")) : null;
+    if (endpoints === null) return false;
+    this.#gradio = {
+      endpoints,
+      ctx: {
+        basePath: this.#s.basePath,
+        displayUrl: this.#s.displayUrl,
+        onSpace: new URL(this.#s.origin).hostname.endsWith(".hf.space"),
+        hasHfToken: this.#hfToken !== null,
+        request: (method, path, body, w) => this.#request(method, path, body, w),
+        statusError,
+      },
+    };
+    this.#discovered = true;
+    this.protocol = "gradio";
+    return true;
   }
 
   #permanentNoEndpoint(message: string): NoEndpointError {
@@ -184,6 +221,7 @@ export class Transport {
   }
 
   async #post(name: string, body: string): Promise<string> {
+    if (this.#gradio !== null) return gradioCall(this.#gradio.ctx, this.#gradio.endpoints, name, body);
     const what = `POST ${this.#s.displayUrl}api/${name}`;
     const { status, headers, text } = await this.#request("POST", `${this.#s.basePath}api/${name}`, body, what);
     if (status === 200) return text;

@@ -1,0 +1,54 @@
+// Bundle an app that uses trackio into one directory that runs without node_modules:
+//
+//   out/train.mjs            the app, trackio and its dependencies
+//   out/trackio-worker.mjs   trackio's worker entry (`trackio/worker`): the app passes it as workerFile
+//   out/worker.js            piscina's thread bootstrap, which piscina loads from beside itself
+//   out/package.json         {"type": "commonjs"}, for worker.js
+//
+// Usage (in a project with trackio and esbuild installed): npx tsx build.ts [appDir] [outDir]
+import { writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+export async function bundle(appDir: string, outDir: string, entry = "./train.mjs"): Promise<void> {
+  await build({
+    absWorkingDir: appDir,
+    entryPoints: { train: entry, "trackio-worker": "trackio/worker" },
+    outdir: outDir,
+    outExtension: { ".js": ".mjs" },
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    logLevel: "error",
+    // What bundled CommonJS dependencies (piscina, undici) expect to find in an ES module.
+    banner: {
+      js: [
+        'import { createRequire as __trackioCreateRequire } from "node:module";',
+        'import { fileURLToPath as __trackioFileURLToPath } from "node:url";',
+        "const require = __trackioCreateRequire(import.meta.url);",
+        "const __filename = __trackioFileURLToPath(import.meta.url);",
+        'const __dirname = __trackioFileURLToPath(new URL(".", import.meta.url));',
+      ].join("\n"),
+    },
+  });
+  await build({
+    absWorkingDir: appDir,
+    entryPoints: { worker: "./node_modules/piscina/dist/worker.js" },
+    outdir: outDir,
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    logLevel: "error",
+    // A native add-on piscina loads only for its niceIncrement option (and copes without).
+    external: ["@napi-rs/nice"],
+  });
+  writeFileSync(join(outDir, "package.json"), JSON.stringify({ type: "commonjs" }));
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const appDir = resolve(process.argv[2] ?? ".");
+  await bundle(appDir, resolve(appDir, process.argv[3] ?? "out"));
+}
