@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync, realpathSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { freePort } from "./trackio-server.js";
+import { freePort, SCRUBBED_ENV, WATCHDOG_SOURCE } from "./trackio-server.js";
 
 export interface LegacyTrackioServer {
   /** "http://127.0.0.1:PORT/" (trailing slash). */
@@ -57,26 +57,9 @@ export function setupLegacyVenv(): void {
   if (r.status !== 0) throw new Error(`setup-python.mjs --legacy failed:\n${r.stdout}${r.stderr}`);
 }
 
-const SCRUBBED_ENV = [
-  "SYSTEM",
-  "SPACE_ID",
-  "TRACKIO_BUCKET_ID",
-  "TRACKIO_DATASET_ID",
-  "GRADIO_SHARE",
-  "TRACKIO_SERVER_URL",
-  "TRACKIO_SPACE_ID",
-  "HF_TOKEN",
-  "GRADIO_MCP_SERVER",
-];
-
 function serverSource(): string {
   return [
-    "import os, threading, time",
-    "def _trackio_node_watchdog(ppid=os.getppid()):",
-    "    while os.getppid() == ppid:",
-    "        time.sleep(0.5)",
-    "    os._exit(0)",
-    "threading.Thread(target=_trackio_node_watchdog, daemon=True).start()",
+    ...WATCHDOG_SOURCE,
     "import trackio; print('trackio version', trackio.__version__, flush=True)",
     "trackio.show(open_browser=False, block_thread=True)",
   ].join("\n");

@@ -54,7 +54,7 @@ const POLL_INTERVAL_MS = 100;
 const PORT_RETRIES = 3;
 
 /** Variables that would make the server talk to Hugging Face instead of running locally. */
-const SCRUBBED_ENV = [
+export const SCRUBBED_ENV = [
   "SYSTEM",
   "SPACE_ID",
   "TRACKIO_BUCKET_ID",
@@ -63,6 +63,7 @@ const SCRUBBED_ENV = [
   "TRACKIO_SERVER_URL",
   "TRACKIO_SPACE_ID",
   "HF_TOKEN",
+  "GRADIO_MCP_SERVER",
 ];
 
 const NON_TERMINATING = new Set<NodeJS.Signals>([
@@ -136,14 +137,18 @@ function installCleanup(): void {
  * exit if its parent dies without running exit hooks (e.g. Node got SIGKILL);
  * the second statement is the plain `trackio.show(...)` call.
  */
+export const WATCHDOG_SOURCE = [
+  "import os, threading, time",
+  "def _trackio_node_watchdog(ppid=os.getppid()):",
+  "    while os.getppid() == ppid:",
+  "        time.sleep(0.5)",
+  "    os._exit(0)",
+  "threading.Thread(target=_trackio_node_watchdog, daemon=True).start()",
+];
+
 function serverSource(port: number): string {
   return [
-    "import os, threading, time",
-    "def _trackio_node_watchdog(ppid=os.getppid()):",
-    "    while os.getppid() == ppid:",
-    "        time.sleep(0.5)",
-    "    os._exit(0)",
-    "threading.Thread(target=_trackio_node_watchdog, daemon=True).start()",
+    ...WATCHDOG_SOURCE,
     `import trackio; trackio.show(open_browser=False, server_port=${port}, block_thread=True)`,
   ].join("\n");
 }
