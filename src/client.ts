@@ -4,7 +4,7 @@
 
 import { EventEmitter } from "node:events";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { MessageChannel, type MessagePort } from "node:worker_threads";
+import { MessageChannel, type MessagePort, receiveMessageOnPort } from "node:worker_threads";
 import { Piscina } from "piscina";
 import {
   jsonSize,
@@ -418,10 +418,22 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (this.#state !== STATE_RUNNING) return this.#closing ?? undefined;
     // The target counts records still waiting in the overflow too: the worker sends without
     // waiting for full batches while they move into the ring.
-    const task = (this.#pool as Piscina).run({ op: "flush", target: this.#seq | 0 } satisfies WorkerTask);
+    const task = this.#runTask({ op: "flush", target: this.#seq | 0 });
     await this.#drainOverflow();
-    const result = (await task) as WorkerTaskResult;
+    const result = await task;
     if (!result.ok) throw fromWire(result.error);
+  }
+
+  // The worker's task function never throws, so a rejected task means its thread died. piscina
+  // starts a replacement that resumes from the ring: give it the same task (a few times at most).
+  async #runTask(task: WorkerTask): Promise<WorkerTaskResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await (this.#pool as Piscina).run(task)) as WorkerTaskResult;
+      } catch (err) {
+        if (attempt >= 3) return { ok: false, error: toWire(err) };
+      }
+    }
   }
 
   /** Flush, stop the worker, release the process. Later log() calls are ignored. */
@@ -439,15 +451,15 @@ export class Client extends EventEmitter implements ExitParticipant {
     let result: WorkerTaskResult;
     try {
       Atomics.store(views.ctl, CTL_STATE, 1);
-      const task = pool.run({ op: "close", target: this.#seq | 0 } satisfies WorkerTask);
+      const task = this.#runTask({ op: "close", target: this.#seq | 0 });
       await this.#drainOverflow();
-      result = (await task) as WorkerTaskResult;
+      result = await task;
     } catch (err) {
       result = { ok: false, error: toWire(err) };
     } finally {
       this.#stopMainStats?.();
       unregisterExit(this);
-      this.#events?.close();
+      this.#closeEvents();
       await pool.destroy();
     }
     if (!this.#opts.quiet) process.stderr.write(`${this.#summary()}\n`);
@@ -615,15 +627,28 @@ export class Client extends EventEmitter implements ExitParticipant {
   #attachEvents(pool: Piscina): void {
     this.#events?.close();
     const { port1, port2 } = new MessageChannel();
-    port1.on("message", (msg: WorkerMessage) => {
-      if (msg.type === "error") this.#report(msg.error);
-      else process.emitWarning(msg.message, { code: "TRACKIO_RESERVED_KEY" });
-    });
+    port1.on("message", (msg: WorkerMessage) => this.#onEvent(msg));
     port1.unref();
     this.#events = port1;
     pool
       .run({ op: "attach", port: port2 } satisfies WorkerTask, { transferList: [port2] })
       .catch((err: unknown) => this.#report(toWire(err)));
+  }
+
+  #onEvent(msg: WorkerMessage): void {
+    if (msg.type === "error") this.#report(msg.error);
+    else process.emitWarning(msg.message, { code: msg.code });
+  }
+
+  // Dispatch what the worker posted but the port has not delivered yet, then close the port:
+  // a warning or error sent just before the worker's last answer must not be dropped.
+  #closeEvents(): void {
+    const port = this.#events;
+    if (port === null) return;
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+      this.#onEvent(m.message as WorkerMessage);
+    }
+    port.close();
   }
 
   #report(error: WireError): void {

@@ -19,4 +19,9 @@ export type WorkerTask =
 
 export type WorkerTaskResult = { ok: true } | { ok: false; error: WireError };
 
-export type WorkerMessage = { type: "error"; error: WireError } | { type: "warning"; message: string };
+export type WorkerMessage =
+  | { type: "error"; error: WireError }
+  | { type: "warning"; message: string; code: WarningCode };
+
+/** Codes of the warnings the worker posts (documented in docs/errors.md). */
+export type WarningCode = "TRACKIO_RESERVED_KEY" | "TRACKIO_LOCAL_INBOX";

@@ -54,8 +54,6 @@ function replacer(this: unknown, key: string, value: unknown): unknown {
  * returns whether it holds a non-finite number (which needs the slower replacer). Objects
  * with a toJSON() (Date, Histogram, Table …) are left to it.
  */
-const ancestors: object[] = [];
-
 function check(value: unknown, key: string, depth: number): boolean {
   switch (typeof value) {
     case "number":

@@ -403,9 +403,7 @@ describe("6. (cont.) the worker thread is killed while flush() or close() waits 
     return { ...made, n };
   }
 
-  test("flush() resolves once the replacement worker has delivered", {
-    todo: "bug: the flush task dies with the worker and flush() rejects with piscina's plain Error (no code), though the replacement delivers everything (src/client.ts flush)",
-  }, async () => {
+  test("flush() resolves once the replacement worker has delivered", async () => {
     const { client, project, n } = await heldWithBacklog("killed-during-flush");
     try {
       const flushed = client.flush();
@@ -419,9 +417,7 @@ describe("6. (cont.) the worker thread is killed while flush() or close() waits 
     }
   });
 
-  test("close() resolves once the replacement worker has delivered", {
-    todo: "bug: the close task dies with the worker, close() rejects and destroys the pool: the records behind the held batch are neither delivered nor spooled (src/client.ts #close)",
-  }, async () => {
+  test("close() resolves once the replacement worker has delivered", async () => {
     const { client, project, n } = await heldWithBacklog("killed-during-close");
     const closed = client.close();
     await terminateWorker(client);
@@ -432,9 +428,7 @@ describe("6. (cont.) the worker thread is killed while flush() or close() waits 
 });
 
 describe("close() after an outage", () => {
-  test("close() soon after the server came back replays what the outage spooled", {
-    todo: "bug: with the ring empty, close() does not try a server it believes down (worker/delivery.ts replayDue), so the spool waits for the next client or `trackio sync`",
-  }, async () => {
+  test("close() soon after the server came back replays what the outage spooled", async () => {
     const p = await proxy();
     const { client, project } = makeClient(p.url, "back-before-close", { retryDeadlineMs: 2000 });
     await p.refuse();

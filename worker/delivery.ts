@@ -138,8 +138,15 @@ export class Delivery {
    * replays only while the server answers; it does not wait out an outage.
    */
   replayDue(now: number, closing: boolean): boolean {
-    if (closing && this.#outage) return false;
-    return this.#spoolPending && this.#inbox === null && now >= this.#nextReplayAt;
+    if (!this.#spoolPending || this.#inbox !== null) return false;
+    if (closing && this.#outage) {
+      // One probe before going away (a single attempt while the transport is unhealthy): the
+      // server may have come back since the last failure.
+      if (this.#triedAtClose) return false;
+      this.#triedAtClose = true;
+      return true;
+    }
+    return now >= this.#nextReplayAt;
   }
 
   /** Replay the oldest spooled fragment. Never throws. */

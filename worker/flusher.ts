@@ -75,7 +75,9 @@ export class Flusher {
     this.#s = settings;
     this.#views = new RingViews(layout);
     this.#reader = new RingReader(this.#views);
-    this.#decoder = new RecordDecoder(this.#views, this.#reader, (message) => this.#emit({ type: "warning", message }));
+    this.#decoder = new RecordDecoder(this.#views, this.#reader, (message) =>
+      this.#emit({ type: "warning", message, code: "TRACKIO_RESERVED_KEY" }),
+    );
     this.#batch = new BatchBuilder(settings);
     const counters = this.#views.counters;
     this.#transport = new Transport(settings, {
@@ -84,7 +86,7 @@ export class Flusher {
     });
     this.#delivery = new Delivery(settings, this.#transport, counters, {
       error: (error) => this.#emit({ type: "error", error }),
-      warning: (message) => this.#emit({ type: "warning", message }),
+      warning: (message) => this.#emit({ type: "warning", message, code: "TRACKIO_LOCAL_INBOX" }),
     });
     this.#done = Atomics.load(this.#views.ctl, CTL_DONE_SEQ);
     this.#flushTarget = this.#done;
