@@ -153,7 +153,9 @@ describe("system metrics", () => {
     while (performance.now() < end) {
       // a training step that never yields
     }
-    await new Promise((r) => setTimeout(r, 300));
+    // Yield long enough for the main thread to publish its heap and event-loop figures and a
+    // sample to carry them.
+    await new Promise((r) => setTimeout(r, 600));
     await client.close();
     const rows = await callApi<Record<string, unknown>[]>(server.url, "get_system_logs", {
       project: p,
@@ -168,6 +170,19 @@ describe("system metrics", () => {
       }
       assert.ok((r["memory/total"] as number) > 0);
       assert.ok((r["process/rss_mb"] as number) > 0);
+    }
+    // The main thread's figures are absent, not 0, from samples taken before it ever yielded.
+    const mainKeys = ["process/heap_used_mb", "eventloop/delay_p99_ms", "eventloop/delay_max_ms"];
+    const withMain = rows.filter((r) => "process/heap_used_mb" in r);
+    assert.ok(withMain.length < rows.length, "samples taken while the loop never yielded lack the main thread's keys");
+    assert.ok(withMain.length >= 1, "samples after the loop yielded carry them");
+    for (const r of rows) {
+      if ("process/heap_used_mb" in r) {
+        assert.ok((r["process/heap_used_mb"] as number) > 0);
+        for (const key of mainKeys) assert.equal(typeof r[key], "number", key);
+      } else {
+        for (const key of mainKeys) assert.equal(key in r, false, key);
+      }
     }
     // System samples are not user records: the record counters leave them out.
     assert.equal(client.stats().sent, 1);

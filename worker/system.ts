@@ -97,10 +97,14 @@ export class SystemSampler {
     this.#wall = wall;
     out["process/rss_mb"] = process.memoryUsage.rss() / MIB;
     // The main thread publishes these from its own (unref'd) timer; they stand still while
-    // its loop does not yield, which is itself what the event-loop figures then show.
-    out["process/heap_used_mb"] = Atomics.load(this.ctl, CTL_MAIN_HEAP_KB) / 1024;
-    out["eventloop/delay_p99_ms"] = Atomics.load(this.ctl, CTL_MAIN_LOOP_P99_US) / 1000;
-    out["eventloop/delay_max_ms"] = Atomics.load(this.ctl, CTL_MAIN_LOOP_MAX_US) / 1000;
+    // its loop does not yield. Until its first publication they are unknown, not 0: a loop
+    // that never yields from the start would otherwise chart a zero heap and no delay.
+    const heapKb = Atomics.load(this.ctl, CTL_MAIN_HEAP_KB);
+    if (heapKb > 0) {
+      out["process/heap_used_mb"] = heapKb / 1024;
+      out["eventloop/delay_p99_ms"] = Atomics.load(this.ctl, CTL_MAIN_LOOP_P99_US) / 1000;
+      out["eventloop/delay_max_ms"] = Atomics.load(this.ctl, CTL_MAIN_LOOP_MAX_US) / 1000;
+    }
     Object.assign(out, await this.#sampleGpu());
     return out;
   }
