@@ -4,6 +4,7 @@
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { listSpooledMedia } from "../worker/media.js";
 import { replayDir } from "../worker/replay.js";
 import { listFragments } from "../worker/spool.js";
 import { Transport } from "../worker/transport.js";
@@ -24,15 +25,19 @@ records it already has.
 `;
 
 /** The directories holding fragments: the root itself if it holds writer dirs, else its children. */
+function holdsSpool(dir: string): boolean {
+  return listFragments(dir).length > 0 || listSpooledMedia(dir).length > 0;
+}
+
 function spoolDirs(root: string): string[] {
-  if (listFragments(root).length > 0) return [root];
+  if (holdsSpool(root)) return [root];
   let names: string[];
   try {
     names = readdirSync(root);
   } catch {
     return [];
   }
-  return names.map((n) => join(root, n)).filter((d) => statSync(d).isDirectory() && listFragments(d).length > 0);
+  return names.map((n) => join(root, n)).filter((d) => statSync(d).isDirectory() && holdsSpool(d));
 }
 
 export async function sync(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
@@ -78,7 +83,11 @@ export async function sync(argv: string[], out: NodeJS.WritableStream = process.
   );
   const dirs = spoolDirs(root);
   const total = dirs.reduce((n, d) => n + listFragments(d).length, 0);
-  out.write(`trackio sync: ${total} fragments in ${root} → ${url.displayUrl}\n`);
+  const totalMedia = dirs.reduce((n, d) => n + listSpooledMedia(d).length, 0);
+  const mediaNote = totalMedia > 0 ? ` and ${totalMedia} media files` : "";
+  out.write(`trackio sync: ${total} fragments${mediaNote} in ${root} → ${url.displayUrl}\n`);
+  let sentMedia = 0;
+  let rejectedMedia = 0;
   let sentRecords = 0;
   let sentFragments = 0;
   let rejected = 0;
@@ -92,6 +101,8 @@ export async function sync(argv: string[], out: NodeJS.WritableStream = process.
       });
       sentRecords = before + result.sent.records;
       rejected += result.rejected.records;
+      sentMedia += result.media.sent;
+      rejectedMedia += result.media.rejected;
       if (result.error !== null) {
         failure = result.error;
         break;
@@ -101,7 +112,9 @@ export async function sync(argv: string[], out: NodeJS.WritableStream = process.
     await transport.close();
   }
   out.write(`trackio sync: sent ${sentRecords} records from ${sentFragments} fragments`);
+  if (totalMedia > 0) out.write(` and ${sentMedia} media files`);
   if (rejected > 0) out.write(`; the server refused ${rejected} records (kept as *.rejected)`);
+  if (rejectedMedia > 0) out.write(`; the server refused ${rejectedMedia} media files (kept as *.json.rejected)`);
   out.write("\n");
   if (failure !== null) {
     const message = failure instanceof TrackioError ? `${failure.code}: ${failure.message}` : String(failure);

@@ -2,6 +2,7 @@
 // microsecond: check the arguments, encode the record into the shared ring, publish it.
 // Batching, HTTP, retries and waiting live in the worker (worker/).
 
+import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from "node:worker_threads";
@@ -11,15 +12,20 @@ import {
   KeyTableWriter,
   KIND_ALERT,
   KIND_CONFIG,
+  type MediaDesc,
+  mediaSize,
   numericSize,
   type Region,
   writeJson,
+  writeMedia,
   writeNumeric,
 } from "./codec.js";
 import { ClosedError, fromWire, InvalidArgError, type TrackioError, toWire, type WireError } from "./errors.js";
 import { type ExitParticipant, registerExit, unregisterExit } from "./exit.js";
+import { bindFilePath, boundFilePath, type FileMedia } from "./file-media.js";
 import {
   type ClientOptions,
+  canonicalProjectName,
   checkProjectName,
   generateRunName,
   parseServerUrl,
@@ -34,6 +40,11 @@ import { type ResolvedRun, resolveRun } from "./resume.js";
 import {
   COUNTER_FAILED,
   COUNTER_INBOXED,
+  COUNTER_MEDIA_FAILED,
+  COUNTER_MEDIA_REPLAYED,
+  COUNTER_MEDIA_SPOOLED,
+  COUNTER_MEDIA_UPLOADED,
+  COUNTER_MEDIA_WRITTEN,
   COUNTER_REPLAYED,
   COUNTER_REQUESTS,
   COUNTER_RETRIED,
@@ -95,6 +106,31 @@ export interface ClientStats {
   blockedMs: number;
   /** log() calls refused with ERR_TRACKIO_OVERFLOW. */
   rejected: number;
+  /** Files of Image, Audio, Video and Html values (not counted as records above). */
+  media: MediaStats;
+}
+
+export interface MediaStats {
+  /** Files referenced by logged records. */
+  logged: number;
+  /** Files the server stored. */
+  uploaded: number;
+  /** Files kept in the spool for a later upload. */
+  spooled: number;
+  /** Spooled files (from this or an earlier process) the server has since stored. */
+  replayed: number;
+  /** Files written into the local Trackio media directory (local mode). */
+  written: number;
+  /** Files neither uploaded nor kept (each reported as an error). */
+  failed: number;
+}
+
+/** A media value of the record log() is encoding, ready to be written after it. */
+interface PendingMedia {
+  desc: string;
+  descLength: number;
+  payload: Uint8Array | null;
+  size: number;
 }
 
 const KEY_TABLE_BYTES = 256 * 1024;
@@ -141,6 +177,13 @@ export class Client extends EventEmitter implements ExitParticipant {
   #exitFlush: Promise<void> | null = null;
   #stopMainStats: (() => void) | null = null;
   #resumed: ResolvedRun | null = null;
+  /** `<canonical project>/<run>/`: where this run's media files go on the server. */
+  #mediaPrefix = "";
+  #mediaStep = 0;
+  #mediaLogged = 0;
+  readonly #media: FileMedia[] = [];
+  readonly #mediaRecords: PendingMedia[] = [];
+  readonly #onMedia = (media: FileMedia, key: string) => this.#addMedia(media, key);
 
   constructor(options: ClientOptions = {}) {
     super();
@@ -300,17 +343,78 @@ export class Client extends EventEmitter implements ExitParticipant {
         this.#commitSlow(size, region);
       }
     } else {
-      const text = metricsToJson(metrics);
-      const byteLength = Buffer.byteLength(text);
-      const size = jsonSize(byteLength);
-      if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
-      const region = this.#reserveSlow(size);
-      writeJson(region, this.#slowOff, s, time, this.#seq, text, byteLength);
-      this.#commitSlow(size, region);
+      this.#mediaStep = s;
+      try {
+        const text = metricsToJson(metrics, "log()", this.#onMedia);
+        const byteLength = Buffer.byteLength(text);
+        const size = jsonSize(byteLength);
+        if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
+        const region = this.#reserveSlow(size);
+        writeJson(region, this.#slowOff, s, time, this.#seq, text, byteLength);
+        this.#commitSlow(size, region);
+        this.#seq++;
+        this.#logged++;
+        if (s >= this.#nextStep) this.#nextStep = s + 1;
+        if (this.#mediaRecords.length > 0) this.#writeMedia(s, time);
+      } finally {
+        if (this.#media.length > 0) this.#unbindMedia();
+      }
+      return;
     }
     this.#seq++;
     this.#logged++;
     if (s >= this.#nextStep) this.#nextStep = s + 1;
+  }
+
+  // A media value found while encoding a record: name its file (as Python names it, a uuid
+  // under the run's step directory) and prepare the record that carries its bytes, checking
+  // its size before anything of this log() call is written.
+  #addMedia(media: FileMedia, key: string): void {
+    if (boundFilePath(media) !== null) return; // the same object twice in one record: one file
+    const file = `${this.#mediaPrefix}${this.#mediaStep}/${randomUUID()}.${media.ext}`;
+    bindFilePath(media, file);
+    this.#media.push(media);
+    const source = media.source;
+    const payload = source.src === "path" ? null : source.bytes;
+    const desc: MediaDesc = { type: media.type, file, src: source.src, n: payload === null ? 0 : payload.length };
+    if (source.src === "path") desc.path = source.path;
+    else if (source.src === "pixels")
+      Object.assign(desc, { width: source.width, height: source.height, channels: source.channels });
+    else if (source.src === "samples")
+      Object.assign(desc, { sampleRate: source.sampleRate, channels: source.channels, dtype: source.dtype });
+    if (media.type === "html") desc.inject = (media as FileMedia & { inject: boolean }).inject;
+    const text = JSON.stringify(desc);
+    const descLength = Buffer.byteLength(text);
+    const size = mediaSize(descLength, desc.n);
+    if (size > this.#maxRecordBytes) {
+      throw tooLarge(
+        size,
+        this.#maxRecordBytes,
+        `the ${media.constructor.name} in metric ${JSON.stringify(key)}, a record`,
+        "pass a file path instead (the worker reads files of any size), or raise ringBytes",
+      );
+    }
+    this.#mediaRecords.push({ desc: text, descLength, payload, size });
+  }
+
+  // After the record that references them, so that the worker sends the metrics row first,
+  // as Trackio's Python client does. Each takes a sequence number but is not a logged record.
+  #writeMedia(step: number, time: number): void {
+    const records = this.#mediaRecords;
+    for (let i = 0; i < records.length; i++) {
+      const m = records[i];
+      const region = this.#reserveSlow(m.size);
+      writeMedia(region, this.#slowOff, step, time, this.#seq, m.desc, m.descLength, m.payload);
+      this.#commitSlow(m.size, region);
+      this.#seq++;
+      this.#mediaLogged++;
+    }
+  }
+
+  #unbindMedia(): void {
+    for (const m of this.#media) bindFilePath(m, null);
+    this.#media.length = 0;
+    this.#mediaRecords.length = 0;
   }
 
   // Room for a record off the fast path: in the ring unless it is full or older records still
@@ -473,6 +577,13 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (st.spooled > 0) parts.push(`${st.spooled} kept in ${this.#settings?.spoolDir} for \`npx trackio sync\``);
     if (st.inboxed > 0) parts.push(`${st.inboxed} written to the local inbox ${this.#settings?.inboxDir}`);
     if (st.failed > 0) parts.push(`${st.failed} lost`);
+    const m = st.media;
+    if (m.logged > 0) {
+      const files = [`${m.uploaded + m.written} stored`];
+      if (m.spooled > 0) files.push(`${m.spooled} spooled`);
+      if (m.failed > 0) files.push(`${m.failed} lost`);
+      parts.push(`media files: ${files.join(", ")}`);
+    }
     return `trackio: run "${this.run}": ${parts.join(", ")}; dashboard: ${this.dashboardUrl}`;
   }
 
@@ -495,6 +606,7 @@ export class Client extends EventEmitter implements ExitParticipant {
         overflowPeakBytes: 0,
         blockedMs: 0,
         rejected: 0,
+        media: { logged: 0, uploaded: 0, spooled: 0, replayed: 0, written: 0, failed: 0 },
       };
     }
     const c = views.counters;
@@ -519,6 +631,14 @@ export class Client extends EventEmitter implements ExitParticipant {
       overflowPeakBytes: overflow.peakBytes,
       blockedMs: overflow.blockedMs,
       rejected: overflow.rejected,
+      media: {
+        logged: this.#mediaLogged,
+        uploaded: count(COUNTER_MEDIA_UPLOADED),
+        spooled: count(COUNTER_MEDIA_SPOOLED),
+        replayed: count(COUNTER_MEDIA_REPLAYED),
+        written: count(COUNTER_MEDIA_WRITTEN),
+        failed: count(COUNTER_MEDIA_FAILED),
+      },
     };
   }
 
@@ -583,6 +703,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     // Each worker, the first and any replacement, gets its own event port once it is up.
     pool.on("workerCreate", () => this.#attachEvents(pool));
     this.#settings = settings;
+    this.#mediaPrefix = `${canonicalProjectName(settings.project)}/${settings.run}/`;
     this.#clockBase = settings.clockBase;
     this.#views = views;
     this.#writer = writer;
@@ -733,9 +854,9 @@ function checkTime(t: number | Date): number {
   return ms;
 }
 
-function tooLarge(size: number, max: number): TrackioError {
+function tooLarge(size: number, max: number, subject = "record", hint = ""): TrackioError {
   return new InvalidArgError(
-    `log(): record of ${size} bytes exceeds the limit of ${max} bytes (a quarter of ringBytes)`,
+    `log(): ${subject} of ${size} bytes exceeds the limit of ${max} bytes (a quarter of ringBytes)${hint === "" ? "" : `; ${hint}`}`,
   );
 }
 

@@ -9,6 +9,8 @@
 //  24  f64  sequence number of the record within its client (the tail of its log_id)
 //  32  NUMERIC: f64 values[n], then u16 key ids[n], padded to 8
 //      JSON:    i32 byte length, then the UTF-8 text of the metrics object
+//      MEDIA:   i32 byte length, the UTF-8 JSON of a MediaDesc, padded to 8, then the
+//               payload (`desc.n` bytes: file bytes, pixels or samples; none for a path)
 //
 // Numeric metrics take the binary path: no string is built on the main thread, each key
 // name crosses once through the key table. Everything else (strings, booleans, nested
@@ -21,7 +23,30 @@ export const KIND_JSON = 2;
 export const KIND_ALERT = 3;
 /** The run's whole config as JSON text, after client.config() changed it. */
 export const KIND_CONFIG = 4;
+/** The file of an Image, Audio, Video or Html value, logged beside the record naming it. */
+export const KIND_MEDIA = 5;
 export const RECORD_HEADER = 32;
+
+/**
+ * What a MEDIA record says about its file: the name it is stored under on the server
+ * (`<canonical project>/<run>/<step>/<uuid>.<ext>`), where its bytes come from, and how
+ * the worker turns them into the file (see file-media.ts MediaSource).
+ */
+export interface MediaDesc {
+  type: "image" | "audio" | "video" | "html";
+  file: string;
+  src: "path" | "bytes" | "pixels" | "samples" | "text";
+  /** Payload bytes in the record. */
+  n: number;
+  path?: string;
+  width?: number;
+  height?: number;
+  channels?: number;
+  sampleRate?: number;
+  dtype?: string;
+  /** Html: wrap a fragment in a document. */
+  inject?: boolean;
+}
 
 /** Typed views over a byte region (the ring, or an overflow chunk). */
 export interface Region {
@@ -107,6 +132,41 @@ export function writeJson(
   const start = off + RECORD_HEADER + 4;
   encoder.encodeInto(text, r.u8.subarray(start, start + byteLength));
   return size;
+}
+
+function mediaPayloadStart(descLength: number): number {
+  return (RECORD_HEADER + 4 + descLength + 7) & ~7;
+}
+
+export function mediaSize(descLength: number, payloadLength: number): number {
+  return (mediaPayloadStart(descLength) + payloadLength + 7) & ~7;
+}
+
+export function writeMedia(
+  r: Region,
+  off: number,
+  step: number,
+  time: number,
+  seq: number,
+  desc: string,
+  descLength: number,
+  payload: Uint8Array | null,
+): number {
+  const size = mediaSize(descLength, payload === null ? 0 : payload.length);
+  writeHeader(r, off, size, KIND_MEDIA, 0, step, time, seq);
+  r.i32[(off + RECORD_HEADER) >> 2] = descLength;
+  const start = off + RECORD_HEADER + 4;
+  encoder.encodeInto(desc, r.u8.subarray(start, start + descLength));
+  if (payload !== null) r.u8.set(payload, off + mediaPayloadStart(descLength));
+  return size;
+}
+
+/** A MEDIA record's description and a copy of its payload (the ring space is reused later). */
+export function readMedia(r: Region, off: number): { desc: MediaDesc; payload: Uint8Array | null } {
+  const desc = JSON.parse(jsonMetricsText(r, off)) as MediaDesc;
+  if (desc.n === 0) return { desc, payload: null };
+  const start = off + mediaPayloadStart(r.i32[(off + RECORD_HEADER) >> 2]);
+  return { desc, payload: r.u8.slice(start, start + desc.n) };
 }
 
 /** What the worker reads back from one record. */

@@ -1,4 +1,4 @@
-export { type AlertOptions, Client, type ClientStats } from "./client.js";
+export { type AlertOptions, Client, type ClientStats, type MediaStats } from "./client.js";
 export {
   AuthError,
   ClosedError,
@@ -11,6 +11,18 @@ export {
   TrackioError,
   type TrackioErrorCode,
 } from "./errors.js";
+export {
+  Audio,
+  FileMedia,
+  Html,
+  type HtmlOptions,
+  Image,
+  type MediaOptions,
+  type Pixels,
+  type SampleArray,
+  type Samples,
+  Video,
+} from "./file-media.js";
 export { Histogram, Markdown, Table } from "./media.js";
 export type { ClientOptions } from "./options.js";
 export type { Metrics, MetricValue } from "./values.js";

@@ -283,11 +283,19 @@ export function randomHex(bytes: number): string {
 }
 
 /**
+ * The name Trackio stores a project under on disk (`utils.canonical_project_name`): letters,
+ * digits, `-` and `_` only, "default" when nothing is left. Media file paths start with it.
+ */
+export function canonicalProjectName(project: string): string {
+  return [...project].filter((c) => /[\p{L}\p{N}_-]/u.test(c)).join("") || "default";
+}
+
+/**
  * The checks Trackio's Python client makes on a project name before logging (the server
  * makes none): names that would collide with its own side tables are refused.
  */
 export function checkProjectName(project: string): void {
-  const canonical = [...project].filter((c) => /[\p{L}\p{N}_-]/u.test(c)).join("") || "default";
+  const canonical = canonicalProjectName(project);
   const reservedSuffixes = [
     "_system",
     "_configs",

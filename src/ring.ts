@@ -41,6 +41,12 @@ export const COUNTER_REQUESTS = 3;
 export const COUNTER_SPOOLED = 4; // records written to the spool
 export const COUNTER_REPLAYED = 5; // spooled records the server later acknowledged
 export const COUNTER_INBOXED = 6; // records written to the local Trackio inbox
+// media files (Image, Audio, Video, Html), counted apart from records
+export const COUNTER_MEDIA_UPLOADED = 7; // stored by the server
+export const COUNTER_MEDIA_SPOOLED = 8; // kept in the spool for a later upload
+export const COUNTER_MEDIA_REPLAYED = 9; // spooled files the server has since stored
+export const COUNTER_MEDIA_WRITTEN = 10; // written into the local Trackio media directory
+export const COUNTER_MEDIA_FAILED = 11; // neither uploaded nor kept (each reported as an error)
 
 export const HEADER_BYTES = 256;
 export const COUNTERS_BYTES = 256;

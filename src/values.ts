@@ -2,6 +2,8 @@
 // JSON text on the main thread, because a JS object cannot cross to the worker cheaply.
 
 import { InvalidArgError } from "./errors.js";
+import { FileMedia } from "./file-media.js";
+import { Table } from "./media.js";
 
 /** A value Trackio stores: what its Python client accepts, in JSON terms. */
 export type MetricValue =
@@ -27,6 +29,7 @@ function describe(value: unknown): string {
 // NaN and ±Infinity travel as the strings Trackio's Python client sends (JSON has no token for
 // them); the server stores them as such and reads them back as floats.
 let currentCall = "log()";
+let currentOnMedia: ((media: FileMedia, key: string) => void) | null = null;
 
 function replacer(this: unknown, key: string, value: unknown): unknown {
   switch (typeof value) {
@@ -70,6 +73,21 @@ function check(value: unknown, key: string, depth: number): boolean {
         for (let i = 0; i < value.length; i++) nonFinite = check(value[i], String(i), depth + 1) || nonFinite;
         return nonFinite;
       }
+      if (value instanceof FileMedia) {
+        if (currentOnMedia === null) {
+          throw new InvalidArgError(
+            `${currentCall}: metric ${JSON.stringify(key)} is ${value.constructor.name === "Html" ? "an" : "a"} ${value.constructor.name}; media values can only be logged with log()`,
+          );
+        }
+        currentOnMedia(value, key);
+        return false;
+      }
+      // A table's cells may hold media (each uploaded like a top-level value) and are checked
+      // like any value.
+      if (value instanceof Table) {
+        for (const row of value.rows) check(row, key, depth + 1);
+        return true;
+      }
       if (typeof (value as { toJSON?: unknown }).toJSON === "function") return true;
       const proto = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null) break;
@@ -84,9 +102,18 @@ function check(value: unknown, key: string, depth: number): boolean {
   );
 }
 
-/** JSON text of `metrics`; `call` names the API call in error messages. */
-export function metricsToJson(metrics: object, call = "log()"): string {
+/**
+ * JSON text of `metrics`; `call` names the API call in error messages. `onMedia` is called for
+ * each Image, Audio, Video or Html value found (in tables too) before the text is made, so
+ * that it can name the file the text will reference; without it, media values are refused.
+ */
+export function metricsToJson(
+  metrics: object,
+  call = "log()",
+  onMedia: ((media: FileMedia, key: string) => void) | null = null,
+): string {
   currentCall = call;
+  currentOnMedia = onMedia;
   try {
     // JSON.stringify with a replacer is about twice as slow; most records need none.
     return check(metrics, "", 0) ? JSON.stringify(metrics, replacer) : JSON.stringify(metrics);
@@ -94,5 +121,7 @@ export function metricsToJson(metrics: object, call = "log()"): string {
     if (err instanceof InvalidArgError) throw err;
     // JSON.stringify's own TypeErrors: a bigint inside a toJSON result, say.
     throw new InvalidArgError(`${call}: value cannot be encoded: ${(err as Error).message}`);
+  } finally {
+    currentOnMedia = null;
   }
 }

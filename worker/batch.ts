@@ -1,7 +1,9 @@
 // Turning ring records into the JSON body of one `bulk_log` request. The entries are built
 // as text: the project/run prefix and every quoted key name are made once, not per record.
 
+import type { MediaDesc } from "../src/codec.js";
 import type { WorkerSettings } from "../src/options.js";
+import type { MediaJob } from "./media.js";
 
 /**
  * Keys that Trackio's read API puts into every row (or that its Python client reserves) are
@@ -75,6 +77,7 @@ export class BatchBuilder {
   #last: { metricsJson: string; step: number; time: number; seq: number } | null = null;
   #hasConfig = false;
   #lines: string[] = [];
+  #media: MediaJob[] = [];
   bytes = 0;
   /** Ring records behind the current lines (a config record makes none; a resend line has none). */
   records = 0;
@@ -164,6 +167,20 @@ export class BatchBuilder {
     this.#push(
       `${KIND_PREFIX.system}${this.#run},"metrics":${metricsJson},"timestamp":"${isoTimestamp(time)}","log_id":"${this.#idPrefix}${id}"}`,
     );
+  }
+
+  /** Add the file of a media value; it is uploaded after the lines of the same batch. */
+  addMedia(desc: MediaDesc, payload: Uint8Array | null, step: number, seq: number): void {
+    this.records++;
+    this.bytes += desc.n;
+    this.#media.push({ id: `${this.#idPrefix}${seq}`, step, desc, payload });
+  }
+
+  /** Take the media files out (call before take(), which resets the counts). */
+  takeMedia(): MediaJob[] {
+    const media = this.#media;
+    if (media.length > 0) this.#media = [];
+    return media;
   }
 
   #push(line: string): void {

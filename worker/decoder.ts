@@ -6,9 +6,11 @@ import {
   KeyTableReader,
   KIND_ALERT,
   KIND_CONFIG,
+  KIND_MEDIA,
   KIND_NUMERIC,
   numericMetricsJson,
   type RecordView,
+  readMedia,
   readRecord,
 } from "../src/codec.js";
 import { CTL_KEYS_LEN, type RingReader, type RingViews } from "../src/ring.js";
@@ -49,6 +51,9 @@ export class RecordDecoder {
         batch.addAlert(jsonMetricsText(v, off), rec.step, rec.time, rec.seq);
       } else if (rec.kind === KIND_CONFIG) {
         batch.setConfig(jsonMetricsText(v, off));
+      } else if (rec.kind === KIND_MEDIA) {
+        const { desc, payload } = readMedia(v, off);
+        batch.addMedia(desc, payload, rec.step, rec.seq);
       } else {
         const metrics = renameReservedKeys(jsonMetricsText(v, off), (key) => this.#warnRenamed(key));
         batch.add(metrics, rec.step, rec.time, rec.seq);

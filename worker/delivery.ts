@@ -9,11 +9,33 @@
 // Every failure is reported (the first of an outage as an 'error' event, each to the next
 // flush()), and nothing leaves the ring before one of these four has happened to it.
 
+import { join } from "node:path";
 import { HttpError, TrackioError, toWire, type WireError } from "../src/errors.js";
 import type { WorkerSettings } from "../src/options.js";
-import { COUNTER_FAILED, COUNTER_INBOXED, COUNTER_REPLAYED, COUNTER_SENT, COUNTER_SPOOLED } from "../src/ring.js";
+import {
+  COUNTER_FAILED,
+  COUNTER_INBOXED,
+  COUNTER_MEDIA_FAILED,
+  COUNTER_MEDIA_REPLAYED,
+  COUNTER_MEDIA_SPOOLED,
+  COUNTER_MEDIA_UPLOADED,
+  COUNTER_MEDIA_WRITTEN,
+  COUNTER_REPLAYED,
+  COUNTER_SENT,
+  COUNTER_SPOOLED,
+} from "../src/ring.js";
 import { bulkBody, groupByEndpoint, KIND_PREFIX, RESEND_PREFIX } from "./batch.js";
-import { replayFragment } from "./replay.js";
+import {
+  listSpooledMedia,
+  type MediaFile,
+  type MediaJob,
+  type MediaTarget,
+  materialize,
+  materializeSync,
+  spoolMedia,
+  writeToMediaDir,
+} from "./media.js";
+import { replayFragment, replayMedia } from "./replay.js";
 import { FragmentWriter, listFragments } from "./spool.js";
 import { isTransient, type Transport } from "./transport.js";
 
@@ -52,7 +74,9 @@ export class Delivery {
     this.#spool = settings.spoolDir === null ? null : new FragmentWriter(settings.spoolDir);
     this.#probing = settings.inboxDir !== null;
     // Fragments left by an earlier process (or an earlier client) for this server.
-    this.#spoolPending = settings.spoolDir !== null && listFragments(settings.spoolDir).length > 0;
+    this.#spoolPending =
+      settings.spoolDir !== null &&
+      (listFragments(settings.spoolDir).length > 0 || listSpooledMedia(settings.spoolDir).length > 0);
     this.#probeInterval = Math.min(MAX_PROBE_INTERVAL_MS, Math.max(1000, settings.retryDeadlineMs));
   }
 
@@ -119,6 +143,118 @@ export class Delivery {
     }
   }
 
+  /**
+   * Store the files of media values: on the server, in the local media directory (local
+   * mode), or in the spool. Never throws. Stops early once `abandoned()` says an exit
+   * deadline kept these files on disk already.
+   */
+  async deliverMedia(jobs: readonly MediaJob[], closing: boolean, abandoned: () => boolean): Promise<void> {
+    for (const job of jobs) {
+      if (abandoned()) return;
+      let file: MediaFile;
+      try {
+        file = await materialize(job);
+      } catch (err) {
+        this.#unreadable(job, err);
+        continue;
+      }
+      const target = this.#target(job);
+      if (this.#inbox !== null) {
+        this.#toMediaDir(target, file);
+        continue;
+      }
+      if (this.#spool !== null && performance.now() < this.#downUntil && !(closing && this.#triedAtClose)) {
+        this.#failMedia(job.id, target, file, this.#downReason);
+        continue;
+      }
+      try {
+        await this.#transport.uploadMedia(target, file, this.#probing);
+        this.#probing = false;
+        Atomics.add(this.#counters, COUNTER_MEDIA_UPLOADED, 1n);
+        this.#recovered();
+      } catch (err) {
+        if (this.#probing && isRefused(err)) {
+          this.#switchToInbox();
+          this.#toMediaDir(target, file);
+          continue;
+        }
+        this.#probing = false;
+        if (isTransient(err)) {
+          this.#downUntil = performance.now() + this.#probeInterval;
+          this.#downReason = err;
+        }
+        this.#failMedia(job.id, target, file, err);
+      }
+    }
+  }
+
+  /** Keep media files on disk right now, synchronously (exit deadline). Never throws. */
+  keepMediaNow(jobs: readonly MediaJob[]): void {
+    for (const job of jobs) {
+      let file: MediaFile;
+      try {
+        file = materializeSync(job);
+      } catch (err) {
+        this.#unreadable(job, err);
+        continue;
+      }
+      const target = this.#target(job);
+      if (this.#inbox !== null) this.#toMediaDir(target, file);
+      else {
+        const why = new TrackioError("the process is exiting before the server stored this media file");
+        this.#failMedia(job.id, target, file, why);
+      }
+    }
+  }
+
+  #target(job: MediaJob): MediaTarget {
+    const s = this.#s;
+    return { project: s.project, run: s.run, run_id: s.runId, step: job.step, file_path: job.desc.file };
+  }
+
+  // The user's file is gone or unreadable: nothing can be kept, so this is a loss to report
+  // (not an outage: later uploads go on as before).
+  #unreadable(job: MediaJob, err: unknown): void {
+    Atomics.add(this.#counters, COUNTER_MEDIA_FAILED, 1n);
+    const error = toWire(
+      new TrackioError(
+        `the ${job.desc.type} file for ${job.desc.file} could not be made: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      ),
+    );
+    if (this.#unreported === null) this.#unreported = error;
+    this.#events.error(error);
+  }
+
+  #failMedia(id: string, target: MediaTarget, file: MediaFile, err: unknown): void {
+    let where: string;
+    try {
+      if (this.#spool === null) throw new Error("the spool is off (spoolDir: false)");
+      const path = spoolMedia(this.#s.spoolDir as string, id, target, file);
+      Atomics.add(this.#counters, COUNTER_MEDIA_SPOOLED, 1n);
+      if (!this.#spoolPending) this.#nextReplayAt = performance.now() + this.#probeInterval;
+      this.#spoolPending = true;
+      where = `media file ${target.file_path} kept in ${path}; it is uploaded when the server answers again, or with \`npx trackio sync\``;
+    } catch (spoolErr) {
+      Atomics.add(this.#counters, COUNTER_MEDIA_FAILED, 1n);
+      where = `media file ${target.file_path} lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
+    }
+    this.#report(toWire(err), where);
+  }
+
+  #toMediaDir(target: MediaTarget, file: MediaFile): void {
+    try {
+      writeToMediaDir(join(this.#s.inboxDir as string, "..", "media"), target, file);
+      Atomics.add(this.#counters, COUNTER_MEDIA_WRITTEN, 1n);
+    } catch (err) {
+      Atomics.add(this.#counters, COUNTER_MEDIA_FAILED, 1n);
+      this.#report(
+        toWire(err),
+        `media file ${target.file_path} lost: the Trackio media directory could not be written`,
+      );
+    }
+  }
+
   /** Keep lines on disk right now, synchronously (exit deadline). Never throws. */
   keepNow(lines: string[]): void {
     if (lines.length === 0) return;
@@ -154,7 +290,7 @@ export class Delivery {
     const dir = this.#s.spoolDir as string;
     const [path] = listFragments(dir);
     if (path === undefined) {
-      this.#spoolPending = false;
+      await this.#replayOneMedia(dir);
       return;
     }
     const outcome = await replayFragment(path, this.#transport);
@@ -166,6 +302,25 @@ export class Delivery {
         toWire(outcome.error),
         `the server refused ${outcome.records} spooled records (kept in ${path}.rejected)`,
       );
+    } else if (outcome.kind === "failed") {
+      this.#nextReplayAt = performance.now() + this.#probeInterval;
+      if (isTransient(outcome.error)) this.#downUntil = this.#nextReplayAt;
+    }
+  }
+
+  // Media files go after every fragment, so that the records referencing them are stored first.
+  async #replayOneMedia(dir: string): Promise<void> {
+    const [entry] = listSpooledMedia(dir);
+    if (entry === undefined) {
+      this.#spoolPending = false;
+      return;
+    }
+    const outcome = await replayMedia(entry, this.#transport);
+    if (outcome.kind === "sent") {
+      Atomics.add(this.#counters, COUNTER_MEDIA_REPLAYED, 1n);
+      this.#recovered();
+    } else if (outcome.kind === "rejected") {
+      this.#report(toWire(outcome.error), `the server refused a spooled media file (kept in ${entry.meta}.rejected)`);
     } else if (outcome.kind === "failed") {
       this.#nextReplayAt = performance.now() + this.#probeInterval;
       if (isTransient(outcome.error)) this.#downUntil = this.#nextReplayAt;

@@ -26,6 +26,7 @@ import type { WorkerMessage, WorkerTaskResult } from "../src/tasks.js";
 import { BatchBuilder } from "./batch.js";
 import { RecordDecoder } from "./decoder.js";
 import { Delivery } from "./delivery.js";
+import type { MediaJob } from "./media.js";
 import { SystemSampler } from "./system.js";
 import { Transport } from "./transport.js";
 
@@ -43,6 +44,7 @@ function diff(a: number, b: number): number {
 /** A batch between the ring and its fate. */
 interface InFlight {
   lines: string[];
+  media: MediaJob[];
   /** Ring records behind the lines. */
   records: number;
   endPos: number;
@@ -220,18 +222,21 @@ export class Flusher {
     return off >= 0 && this.#views.u8[off + 4] === KIND_CONFIG;
   }
 
-  /** Take the batch out: its lines, and the ring records behind them. */
-  #takeBatch(): { lines: string[]; records: number } {
+  /** Take the batch out: its lines and media files, and the ring records behind them. */
+  #takeBatch(): { lines: string[]; media: MediaJob[]; records: number } {
     this.#batch.addConfigResend();
     const records = this.#batch.records;
-    return { lines: this.#batch.take(), records };
+    const media = this.#batch.takeMedia();
+    return { lines: this.#batch.take(), media, records };
   }
 
   async #send(): Promise<void> {
-    const { lines, records } = this.#takeBatch();
-    const flight: InFlight = { lines, records, endPos: this.#reader.pos, kept: false };
+    const { lines, media, records } = this.#takeBatch();
+    const flight: InFlight = { lines, media, records, endPos: this.#reader.pos, kept: false };
     this.#inFlight = flight;
     if (lines.length > 0) await this.#delivery.deliver(lines, this.#closing);
+    // After the records that reference them, as Trackio's Python client sends them.
+    if (media.length > 0 && !flight.kept) await this.#delivery.deliverMedia(media, this.#closing, () => flight.kept);
     this.#inFlight = null;
     // An exit deadline kept these lines while the request ran, and released them already.
     if (!flight.kept) this.#release(flight.endPos, records);
@@ -255,11 +260,13 @@ export class Flusher {
    */
   #keepEverything(): void {
     const lines: string[] = [];
+    const media: MediaJob[] = [];
     let records = 0;
     const flight = this.#inFlight;
     if (flight !== null && !flight.kept) {
       flight.kept = true;
       lines.push(...flight.lines);
+      media.push(...flight.media);
       records += flight.records;
     }
     for (;;) {
@@ -267,9 +274,11 @@ export class Flusher {
       if (this.#batch.records === 0) break;
       const batch = this.#takeBatch();
       lines.push(...batch.lines);
+      media.push(...batch.media);
       records += batch.records;
     }
     this.#delivery.keepNow(lines);
+    this.#delivery.keepMediaNow(media);
     if (records > 0) this.#release(this.#reader.pos, records);
   }
 

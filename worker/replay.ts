@@ -5,8 +5,9 @@
 // server ignores log_ids it already has.
 
 import { renameSync } from "node:fs";
-import { AuthError, TrackioError } from "../src/errors.js";
+import { AuthError, NoEndpointError, TrackioError } from "../src/errors.js";
 import { bulkBody, chunkLines, groupByEndpoint, KIND_PREFIX, RESEND_PREFIX } from "./batch.js";
+import { listSpooledMedia, readSpooledMedia, removeSpooledMedia, type SpooledMedia } from "./media.js";
 import { listFragments, readFragment, removeFragment } from "./spool.js";
 import type { Transport } from "./transport.js";
 
@@ -39,9 +40,7 @@ export async function replayFragment(path: string, transport: Transport): Promis
       }
     }
   } catch (error) {
-    const permanent =
-      error instanceof TrackioError && !(error instanceof AuthError) && (error as { status?: number }).status === 400;
-    if (!permanent) return { kind: "failed", error };
+    if (!isPermanentRefusal(error)) return { kind: "failed", error };
     try {
       renameSync(path, `${path}.rejected`);
     } catch {
@@ -56,18 +55,51 @@ export async function replayFragment(path: string, transport: Transport): Promis
   };
 }
 
-/** Replay every fragment under `dir`, oldest first, stopping at the first that fails. */
+function isPermanentRefusal(error: unknown): error is TrackioError {
+  return (
+    error instanceof TrackioError && !(error instanceof AuthError) && (error as { status?: number }).status === 400
+  );
+}
+
+/**
+ * Upload one spooled media file (`records` counts files). As for fragments, a file the server
+ * refuses for good is set aside (its .json renamed `*.rejected`), not retried forever.
+ */
+export async function replayMedia(entry: SpooledMedia, transport: Transport): Promise<ReplayOutcome> {
+  const spooled = readSpooledMedia(entry);
+  if (spooled === null) return { kind: "gone" };
+  try {
+    await transport.uploadMedia(spooled.target, spooled.file);
+  } catch (error) {
+    const refused = isPermanentRefusal(error) || error instanceof NoEndpointError;
+    if (!refused) return { kind: "failed", error };
+    try {
+      renameSync(entry.meta, `${entry.meta}.rejected`);
+    } catch {
+      // gone meanwhile
+    }
+    return { kind: "rejected", records: 1, error };
+  }
+  removeSpooledMedia(entry);
+  return { kind: "sent", records: 1 };
+}
+
+/**
+ * Replay every fragment under `dir`, oldest first, then every spooled media file, stopping
+ * at the first that fails.
+ */
 export async function replayDir(
   dir: string,
   transport: Transport,
   onProgress: (done: ReplayProgress, total: number) => void = () => {},
-): Promise<{ sent: ReplayProgress; rejected: ReplayProgress; error: unknown }> {
+): Promise<{ sent: ReplayProgress; rejected: ReplayProgress; media: MediaProgress; error: unknown }> {
   const fragments = listFragments(dir);
   const sent = { fragments: 0, records: 0 };
   const rejected = { fragments: 0, records: 0 };
+  const media = { sent: 0, rejected: 0 };
   for (const path of fragments) {
     const outcome = await replayFragment(path, transport);
-    if (outcome.kind === "failed") return { sent, rejected, error: outcome.error };
+    if (outcome.kind === "failed") return { sent, rejected, media, error: outcome.error };
     if (outcome.kind === "sent") {
       sent.fragments++;
       sent.records += outcome.records;
@@ -77,5 +109,16 @@ export async function replayDir(
     }
     onProgress(sent, fragments.length);
   }
-  return { sent, rejected, error: null };
+  for (const entry of listSpooledMedia(dir)) {
+    const outcome = await replayMedia(entry, transport);
+    if (outcome.kind === "failed") return { sent, rejected, media, error: outcome.error };
+    if (outcome.kind === "sent") media.sent++;
+    else if (outcome.kind === "rejected") media.rejected++;
+  }
+  return { sent, rejected, media, error: null };
+}
+
+export interface MediaProgress {
+  sent: number;
+  rejected: number;
 }

@@ -7,6 +7,7 @@ import { Pool } from "undici";
 import { AuthError, HttpError, NoEndpointError, NotFoundError, StatusError, type TrackioError } from "../src/errors.js";
 import type { WorkerSettings } from "../src/options.js";
 import { type GradioContext, type GradioEndpoints, gradioCall, parseGradioInfo } from "./gradio.js";
+import type { MediaFile, MediaTarget } from "./media.js";
 
 /**
  * The retry policy, written out. Why each status is (not) retried:
@@ -109,35 +110,90 @@ export class Transport {
    * `once` makes a single attempt (used to find out whether any server is there at all).
    */
   async call(name: string, body: string, once = false): Promise<string> {
+    return this.#retrying(async () => {
+      await this.#discover();
+      return this.#post(name, body);
+    }, once);
+  }
+
+  /**
+   * Store one media file on the server: stage its bytes (`POST api/upload`, multipart field
+   * `files`), then move them into place (`bulk_upload_media`). The server consumes a staged
+   * file even when the second step fails, so a retry repeats both steps. The file keeps the
+   * name the logged record references (`orig_name`, honoured by Trackio 0.34.1 and newer).
+   */
+  async uploadMedia(target: MediaTarget, file: MediaFile, once = false): Promise<void> {
+    await this.#retrying(async () => {
+      await this.#discover();
+      if (this.#gradio !== null) {
+        throw new NoEndpointError(
+          `${this.#s.displayUrl} runs Trackio ${this.serverVersion ?? "0.23 or older"} (the Gradio protocol), which cannot store media files under the names the records reference; upgrade the server to Trackio 0.34.1 or newer`,
+        );
+      }
+      const staged = await this.#stage(file);
+      const entry = {
+        project: target.project,
+        run: target.run,
+        run_id: target.run_id,
+        step: target.step,
+        relative_path: null,
+        uploaded_file: { path: staged, orig_name: file.name, meta: { _type: "gradio.FileData" } },
+      };
+      await this.#post(
+        "bulk_upload_media",
+        `{"kwargs":{"uploads":[${JSON.stringify(entry)}],"hf_token":${this.hfTokenJson}}}`,
+      );
+      return "";
+    }, once);
+  }
+
+  async #stage(file: MediaFile): Promise<string> {
+    const what = `POST ${this.#s.displayUrl}api/upload`;
+    const boundary = `----trackio-node-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+    const head = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename=${JSON.stringify(file.name)}\r\nContent-Type: ${file.contentType}\r\n\r\n`,
+    );
+    const body = Buffer.concat([head, file.bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]);
+    const { status, headers, text } = await this.#request("POST", `${this.#s.basePath}api/upload`, body, what, {
+      "content-type": `multipart/form-data; boundary=${boundary}`,
+    });
+    if (status !== 200) throw statusError(status, text, headers, what);
+    let paths: unknown;
+    try {
+      paths = (JSON.parse(text) as { paths?: unknown }).paths;
+    } catch {
+      // reported below
+    }
+    if (!Array.isArray(paths) || typeof paths[0] !== "string") {
+      throw new StatusError(`${what} answered 200 without the staged file's path: ${errorText(text)}`, status, text);
+    }
+    return paths[0];
+  }
+
+  async #retrying<T>(attempt: () => Promise<T>, once = false): Promise<T> {
     let fiveHundreds = 0;
     const start = performance.now();
-    const result = await pRetry(
-      async () => {
-        await this.#discover();
-        return this.#post(name, body);
+    const result = await pRetry(attempt, {
+      retries: this.#healthy && !once ? Number.POSITIVE_INFINITY : 0,
+      maxRetryTime: this.#s.retryDeadlineMs,
+      minTimeout: RETRY_POLICY.minTimeoutMs,
+      maxTimeout: RETRY_POLICY.maxTimeoutMs,
+      factor: RETRY_POLICY.factor,
+      randomize: true,
+      onFailedAttempt: async ({ error, retriesLeft }) => {
+        const wait = retryAfterOf.get(error) ?? 0;
+        const left = this.#s.retryDeadlineMs - (performance.now() - start);
+        if (wait > 0 && retriesLeft > 0 && left > 0) await sleep(Math.min(wait, RETRY_POLICY.maxRetryAfterMs, left));
       },
-      {
-        retries: this.#healthy && !once ? Number.POSITIVE_INFINITY : 0,
-        maxRetryTime: this.#s.retryDeadlineMs,
-        minTimeout: RETRY_POLICY.minTimeoutMs,
-        maxTimeout: RETRY_POLICY.maxTimeoutMs,
-        factor: RETRY_POLICY.factor,
-        randomize: true,
-        onFailedAttempt: async ({ error, retriesLeft }) => {
-          const wait = retryAfterOf.get(error) ?? 0;
-          const left = this.#s.retryDeadlineMs - (performance.now() - start);
-          if (wait > 0 && retriesLeft > 0 && left > 0) await sleep(Math.min(wait, RETRY_POLICY.maxRetryAfterMs, left));
-        },
-        shouldConsumeRetry: ({ error }) => (retryAfterOf.get(error) ?? 0) === 0,
-        shouldRetry: ({ error }) => {
-          if (!isTransient(error)) return false;
-          if (error instanceof StatusError && error.status === 500 && ++fiveHundreds > RETRY_POLICY.max500Retries)
-            return false;
-          this.#hooks.onRetry();
-          return true;
-        },
+      shouldConsumeRetry: ({ error }) => (retryAfterOf.get(error) ?? 0) === 0,
+      shouldRetry: ({ error }) => {
+        if (!isTransient(error)) return false;
+        if (error instanceof StatusError && error.status === 500 && ++fiveHundreds > RETRY_POLICY.max500Retries)
+          return false;
+        this.#hooks.onRetry();
+        return true;
       },
-    ).catch((err: unknown) => {
+    }).catch((err: unknown) => {
       if (isTransient(err)) this.#healthy = false;
       throw err;
     });
@@ -231,12 +287,18 @@ export class Transport {
   async #request(
     method: "GET" | "POST",
     path: string,
-    body: string | undefined,
+    body: string | Buffer | undefined,
     what: string,
+    headers?: Record<string, string>,
   ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
     this.#hooks.onRequest();
     try {
-      const res = await this.#pool.request({ method, path, body, headers: this.#headers });
+      const res = await this.#pool.request({
+        method,
+        path,
+        body,
+        headers: headers === undefined ? this.#headers : { ...this.#headers, ...headers },
+      });
       const text = await res.body.text();
       return { status: res.statusCode, headers: res.headers, text };
     } catch (err) {

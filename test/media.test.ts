@@ -1,0 +1,321 @@
+// Image, Audio, Video and Html against a real Trackio server: the record references the file
+// as Trackio's Python client does, and the server's /file route serves exactly the bytes the
+// worker made. Also the failures: bad arguments at the call, a server that is down (spooled,
+// then `trackio sync`), local mode (written into $TRACKIO_DIR/media), a file deleted before
+// the worker read it.
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { after, before, describe, test } from "node:test";
+import { freePort, startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
+import { sync } from "../src/cli.js";
+import { Audio, Client, Html, Image, Table, type TrackioError, Video } from "../src/index.js";
+import { encodePng, encodeWav } from "../worker/encode.js";
+import { wrapHtml } from "../worker/media.js";
+import { callApi, queryProject } from "./support/read-api.js";
+import { tempDir } from "./support/scenario.js";
+
+let server: TrackioServer;
+let mediaDir: string;
+let seq = 0;
+const project = () => `media-${process.pid}-${seq++}`;
+
+before(async () => {
+  server = await startTrackio();
+  mediaDir = (await callApi<{ media_dir: string }>(server.url, "get_settings", {})).media_dir;
+});
+after(async () => {
+  await server?.stop();
+});
+
+/** GET /file?path=<media_dir>/<file_path>, as the dashboard fetches media. */
+async function served(url: string, dir: string, filePath: string): Promise<{ status: number; bytes: Buffer }> {
+  const res = await fetch(`${url}file?path=${encodeURIComponent(`${dir}/${filePath}`)}`);
+  return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()) };
+}
+
+type MediaRef = { _type: string; file_path: string; caption: string | null };
+
+async function metricsOf(url: string, p: string, runId: string): Promise<Map<number, Record<string, unknown>>> {
+  const rows = await queryProject(url, p, `SELECT step, metrics FROM metrics WHERE run_id = '${runId}' ORDER BY step`);
+  return new Map(rows.map((r) => [Number(r.step), JSON.parse(String(r.metrics)) as Record<string, unknown>]));
+}
+
+function pixels(width: number, height: number, channels: number): Uint8Array {
+  return Uint8Array.from({ length: width * height * channels }, (_, i) => (i * 37 + 11) % 256);
+}
+
+// A real MP4 needs an encoder; the server stores any bytes, and sniffing needs only the
+// `ftyp` box, so a header is enough to check what is stored and served.
+const MP4 = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from("ftypisom"), Buffer.alloc(12, 1)]);
+
+describe("media values reach the server", () => {
+  test("Image, Audio, Video and Html: the record references each file and /file serves its exact bytes", async () => {
+    const p = project();
+    const dir = tempDir("media-src");
+    const pngPath = join(dir, "from-disk.png");
+    const diskPng = encodePng(pixels(3, 2, 3), 3, 2, 3);
+    writeFileSync(pngPath, diskPng);
+    const htmlPath = join(dir, "page.html");
+    writeFileSync(htmlPath, "<!doctype html><html><body>from a file</body></html>");
+    const rgba = pixels(5, 4, 4);
+    const tone = Float32Array.from({ length: 400 }, (_, i) => 0.3 * Math.sin(i / 7));
+
+    const client = new Client({ baseUrl: server.writeUrl, project: p, run: "all-kinds", quiet: true });
+    client.log({ loss: 0.5, disk: new Image(pngPath, { caption: "from disk" }) }, 0);
+    client.log({ bytes: new Image(diskPng), raw: new Image({ data: rgba, width: 5, height: 4 }) }, 1);
+    client.log({ tone: new Audio({ samples: tone, sampleRate: 8000 }, { caption: "sine" }) }, 2);
+    client.log({ clip: new Video(MP4, { caption: "clip" }) }, 3);
+    client.log({ frag: new Html("<b>fragment</b>"), page: Html.fromFile(htmlPath) }, 4);
+    await client.close();
+
+    const st = client.stats();
+    assert.equal(st.logged, 5);
+    assert.equal(st.sent, 5);
+    assert.deepEqual(st.media, { logged: 7, uploaded: 7, spooled: 0, replayed: 0, written: 0, failed: 0 });
+    assert.equal(st.pending, 0);
+
+    const rows = await metricsOf(server.url, p, client.runId as string);
+    const expected: [number, string, string, string | null, Buffer][] = [
+      [0, "disk", "trackio.image", "from disk", diskPng],
+      [1, "bytes", "trackio.image", null, diskPng],
+      [1, "raw", "trackio.image", null, encodePng(rgba, 5, 4, 4)],
+      [2, "tone", "trackio.audio", "sine", encodeWav(tone, 8000, 1)],
+      [3, "clip", "trackio.video", "clip", MP4],
+      [4, "frag", "trackio.html", null, Buffer.from(wrapHtml("<b>fragment</b>"))],
+      [4, "page", "trackio.html", null, readFileSync(htmlPath)],
+    ];
+    const ext: Record<string, string> = { disk: "png", bytes: "png", raw: "png", tone: "wav", clip: "mp4" };
+    for (const [step, key, type, caption, bytes] of expected) {
+      const ref = rows.get(step)?.[key] as MediaRef;
+      assert.equal(ref._type, type, key);
+      assert.equal(ref.caption, caption, key);
+      // Python's layout: <canonical project>/<run>/<step>/<uuid>.<ext>
+      assert.match(ref.file_path, new RegExp(`^${p}/all-kinds/${step}/[0-9a-f-]{36}\\.${ext[key] ?? "html"}$`), key);
+      const file = await served(server.url, mediaDir, ref.file_path);
+      assert.equal(file.status, 200, `${key}: GET /file`);
+      assert.ok(file.bytes.equals(bytes), `${key}: the served bytes are the logged file`);
+    }
+    assert.equal(rows.get(0)?.loss, 0.5);
+    assert.ok(
+      readFileSync(join(mediaDir, (rows.get(4)?.frag as MediaRef).file_path), "utf8").startsWith("<!doctype html>"),
+    );
+  });
+
+  test("media in a table cell is uploaded too, and the same object twice in one record is one file", async () => {
+    const p = project();
+    const client = new Client({ baseUrl: server.writeUrl, project: p, run: "table", quiet: true });
+    const img = new Image({ data: pixels(2, 2, 1), width: 2, height: 2, channels: 1 });
+    const table = new Table({
+      columns: ["id", "input"],
+      data: [
+        [1, img],
+        [2, new Image({ data: pixels(2, 2, 3), width: 2, height: 2, channels: 3 })],
+      ],
+    });
+    client.log({ predictions: table, again: img }, 7);
+    // The same object in a later record is a new file at that step.
+    client.log({ again: img }, 8);
+    await client.close();
+    assert.equal(client.stats().media.uploaded, 3);
+    const rows = await metricsOf(server.url, p, client.runId as string);
+    const cells = (rows.get(7)?.predictions as { _type: string; _value: { id: number; input: MediaRef }[] })._value;
+    assert.equal(cells.length, 2);
+    assert.equal(cells[0].input.file_path, (rows.get(7)?.again as MediaRef).file_path);
+    assert.notEqual(cells[0].input.file_path, cells[1].input.file_path);
+    const later = (rows.get(8)?.again as MediaRef).file_path;
+    assert.match(later, new RegExp(`^${p}/table/8/`));
+    for (const ref of [cells[0].input, cells[1].input, rows.get(8)?.again as MediaRef]) {
+      assert.equal((await served(server.url, mediaDir, ref.file_path)).status, 200, ref.file_path);
+    }
+  });
+});
+
+describe("bad media arguments fail at the call, and nothing logged before is lost", () => {
+  test("constructors check their arguments", () => {
+    const invalid = { code: "ERR_TRACKIO_INVALID_ARG" };
+    assert.throws(() => new Image("/no/such/file.png"), { ...invalid, message: /file not found/ });
+    assert.throws(() => new Image(Buffer.from("not an image at all")), {
+      ...invalid,
+      message: /format not recognised/,
+    });
+    assert.throws(() => new Image(encodeWav(new Int16Array(4), 8000, 1)), { ...invalid, message: /found wav/ });
+    assert.throws(() => new Image({ data: new Uint8Array(10), width: 2, height: 2 }), {
+      ...invalid,
+      message: /need 16 bytes/,
+    });
+    assert.throws(() => new Image({ data: new Uint8Array(4), width: 2, height: 2, channels: 5 as 4 }), invalid);
+    assert.throws(() => new Audio({ samples: new Float32Array(4), sampleRate: 0 }), {
+      ...invalid,
+      message: /sampleRate/,
+    });
+    assert.throws(() => new Audio({ samples: new Float32Array(3), sampleRate: 8000, channels: 2 }), invalid);
+    assert.throws(() => new Audio({ samples: [0, "x" as unknown as number], sampleRate: 8000 }), invalid);
+    assert.throws(() => new Video(Buffer.from("plain text")), invalid);
+    assert.throws(() => new Html(42 as unknown as string), invalid);
+    assert.throws(() => new Image(encodePng(pixels(1, 1, 3), 1, 1, 3), { caption: 3 as unknown as string }), invalid);
+  });
+
+  test("log() refuses media in config() and a payload over the record limit, keeping earlier records", async () => {
+    const p = project();
+    const client = new Client({
+      baseUrl: server.writeUrl,
+      project: p,
+      run: "limits",
+      ringBytes: 64 * 1024,
+      quiet: true,
+    });
+    client.log({ loss: 1 }, 0);
+    assert.throws(() => client.config({ sample: new Image(encodePng(pixels(1, 1, 3), 1, 1, 3)) }), {
+      code: "ERR_TRACKIO_INVALID_ARG",
+      message: /media values can only be logged with log\(\)/,
+    });
+    const big = new Image({ data: pixels(100, 100, 3), width: 100, height: 100, channels: 3 });
+    assert.throws(() => client.log({ loss: 2, big }, 1), {
+      code: "ERR_TRACKIO_INVALID_ARG",
+      message: /the Image in metric "big".*pass a file path instead/,
+    });
+    client.log({ loss: 3 }, 2);
+    await client.close();
+    assert.equal(client.stats().logged, 2);
+    assert.equal(client.stats().media.logged, 0);
+    const rows = await metricsOf(server.url, p, client.runId as string);
+    assert.deepEqual([...rows.keys()], [0, 2]);
+  });
+
+  test("a file deleted before the worker read it is reported, and the record itself is stored", async () => {
+    const p = project();
+    const dir = tempDir("media-gone");
+    const path = join(dir, "gone.png");
+    writeFileSync(path, encodePng(pixels(1, 1, 3), 1, 1, 3));
+    const client = new Client({ baseUrl: server.writeUrl, project: p, run: "gone", quiet: true });
+    const errors: TrackioError[] = [];
+    client.on("error", (e: TrackioError) => errors.push(e));
+    client.log({ loss: 1, img: new Image(path) }, 0);
+    unlinkSync(path); // before the batch is due (flushIntervalMs)
+    await assert.rejects(client.flush(), { code: "ERR_TRACKIO", message: /could not be made: .*ENOENT/ });
+    await client.close();
+    assert.equal(errors.length, 1);
+    assert.equal(client.stats().media.failed, 1);
+    assert.equal(client.stats().sent, 1);
+  });
+});
+
+describe("media when the server is away", () => {
+  test("no server: files are spooled beside the records, and `trackio sync` stores both", async () => {
+    const p = project();
+    const spoolRoot = tempDir("media-spool");
+    const deadUrl = `http://127.0.0.1:${await freePort()}/`;
+    const client = new Client({
+      baseUrl: deadUrl,
+      project: p,
+      run: "offline",
+      spoolDir: spoolRoot,
+      timeoutMs: 500,
+      retryDeadlineMs: 500,
+      quiet: true,
+    });
+    client.on("error", () => {});
+    const rgba = pixels(3, 3, 4);
+    client.log({ loss: 1, img: new Image({ data: rgba, width: 3, height: 3 }) }, 0);
+    client.log({ page: new Html("<i>offline</i>") }, 1);
+    await client.close().catch(() => {});
+    assert.equal(client.stats().spooled, 2);
+    assert.equal(client.stats().media.spooled, 2);
+
+    const first = await runSync(["sync", "--spool", spoolRoot, "--url", server.writeUrl]);
+    assert.equal(first.code, 0, first.out);
+    assert.match(first.out, /1 fragments and 2 media files in/);
+    assert.match(first.out, /sent 2 records from 1 fragments and 2 media files/);
+    const rows = await metricsOf(server.url, p, client.runId as string);
+    assert.deepEqual([...rows.keys()], [0, 1]);
+    const img = rows.get(0)?.img as MediaRef;
+    const file = await served(server.url, mediaDir, img.file_path);
+    assert.equal(file.status, 200);
+    assert.ok(file.bytes.equals(encodePng(rgba, 3, 3, 4)));
+    const page = await served(server.url, mediaDir, (rows.get(1)?.page as MediaRef).file_path);
+    assert.equal(page.bytes.toString(), wrapHtml("<i>offline</i>"));
+    // The spool is empty afterwards: a second sync has nothing to send.
+    const again = await runSync(["sync", "--spool", spoolRoot, "--url", server.writeUrl]);
+    assert.equal(again.code, 0, again.out);
+    assert.match(again.out, /trackio sync: 0 fragments in/);
+  });
+
+  test("local mode: with no server at all, files go into $TRACKIO_DIR/media, where `trackio show` serves them", async (t) => {
+    if (await somethingListensOn7860()) {
+      t.skip("something listens on 127.0.0.1:7860, so the client would send to it instead of using local mode");
+      return;
+    }
+    const trackioDir = tempDir("media-local");
+    const saved = { url: process.env.TRACKIO_SERVER_URL, dir: process.env.TRACKIO_DIR };
+    delete process.env.TRACKIO_SERVER_URL;
+    process.env.TRACKIO_DIR = trackioDir;
+    const p = project();
+    let client: Client;
+    try {
+      client = new Client({ project: p, run: "local", spoolDir: tempDir("media-local-spool"), quiet: true });
+    } finally {
+      if (saved.url !== undefined) process.env.TRACKIO_SERVER_URL = saved.url;
+      if (saved.dir !== undefined) process.env.TRACKIO_DIR = saved.dir;
+      else delete process.env.TRACKIO_DIR;
+    }
+    const onWarning = () => {};
+    process.on("warning", onWarning);
+    const tone = new Int16Array([0, 1000, -1000, 32767, -32768, 5]);
+    try {
+      client.log({ tone: new Audio({ samples: tone, sampleRate: 4000 }) }, 0);
+      await client.close();
+    } finally {
+      process.off("warning", onWarning);
+    }
+    assert.equal(client.stats().inboxed, 1);
+    assert.equal(client.stats().media.written, 1);
+    const local = await startTrackio({ dataDir: trackioDir });
+    try {
+      const deadline = Date.now() + 30_000;
+      let rows = new Map<number, Record<string, unknown>>();
+      while (rows.size === 0 && Date.now() < deadline) {
+        rows = await metricsOf(local.url, p, client.runId as string).catch(() => new Map());
+        if (rows.size === 0) await new Promise((r) => setTimeout(r, 200));
+      }
+      const ref = rows.get(0)?.tone as MediaRef;
+      assert.equal(ref._type, "trackio.audio");
+      assert.ok(existsSync(join(trackioDir, "media", ...ref.file_path.split("/"))));
+      const file = await served(local.url, join(trackioDir, "media"), ref.file_path);
+      assert.equal(file.status, 200);
+      assert.ok(file.bytes.equals(encodeWav(tone, 4000, 1)));
+    } finally {
+      await local.stop();
+    }
+  });
+});
+
+async function runSync(args: string[]): Promise<{ code: number; out: string }> {
+  let out = "";
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      out += chunk.toString();
+      done();
+    },
+  });
+  const code = await sync(args, sink);
+  return { code, out };
+}
+
+function somethingListensOn7860(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port: 7860 });
+    socket.setTimeout(2000);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("timeout", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}

@@ -1,0 +1,187 @@
+// The files behind Image, Audio, Video and Html values, in the worker: turning a MEDIA record
+// into the bytes of its file (reading a path, encoding pixels to PNG and samples to WAV,
+// wrapping an HTML fragment), and keeping files on disk when they cannot be uploaded:
+//   - the spool: `<spoolDir>/media/<id>.bin` with `<id>.json` beside it (where the file goes
+//     on the server), both written under a temporary name and renamed, the .json last, so
+//     a reader never sees a half-written pair; replayed like record fragments;
+//   - local mode: straight into Trackio's media directory (`$TRACKIO_DIR/media/<file_path>`),
+//     where a Trackio server on this machine serves it, as Python's client writes it.
+
+import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { dirname, join, posix } from "node:path";
+import type { MediaDesc } from "../src/codec.js";
+import { MIME } from "../src/sniff.js";
+import { encodePng, encodeWav, type WavSamples } from "./encode.js";
+
+/** One media file to deliver: a MEDIA record as the worker read it. */
+export interface MediaJob {
+  /** Unique per client and record, like a log_id; names the spooled files. */
+  id: string;
+  step: number;
+  desc: MediaDesc;
+  payload: Uint8Array | null;
+}
+
+/** Where an uploaded file goes: the fields of a `bulk_upload_media` entry. */
+export interface MediaTarget {
+  project: string;
+  run: string;
+  run_id: string;
+  step: number;
+  /** `<canonical project>/<run>/<step>/<name>`, as the logged record references it. */
+  file_path: string;
+}
+
+export interface MediaFile {
+  name: string;
+  contentType: string;
+  bytes: Uint8Array;
+}
+
+export function fileName(filePath: string): string {
+  return posix.basename(filePath);
+}
+
+export function contentTypeOf(name: string): string {
+  const ext = name.slice(name.lastIndexOf(".") + 1).toLowerCase();
+  return MIME[ext] ?? "application/octet-stream";
+}
+
+const HTML_STYLE =
+  ":root{color-scheme:light dark;}body{margin:0;padding:12px;font-family:system-ui,-apple-system,sans-serif;}img,svg{max-width:100%;height:auto;}";
+
+/** Python's `TrackioHtml._maybe_wrap`: a fragment becomes a small styled document. */
+export function wrapHtml(html: string): string {
+  const head = html.trimStart().toLowerCase();
+  if (head.startsWith("<!doctype") || head.startsWith("<html")) return html;
+  return `<!doctype html><html><head><meta charset="utf-8"><style>${HTML_STYLE}</style></head><body>${html}</body></html>`;
+}
+
+const SAMPLE_ARRAYS: Record<
+  string,
+  { new (buffer: ArrayBuffer, offset: number, length: number): WavSamples; BYTES_PER_ELEMENT: number }
+> = {
+  f32: Float32Array,
+  f64: Float64Array,
+  i16: Int16Array,
+  i32: Int32Array,
+  i8: Int8Array,
+  u8: Uint8Array,
+  u16: Uint16Array,
+};
+
+function encode(desc: MediaDesc, raw: Uint8Array): Uint8Array {
+  switch (desc.src) {
+    case "pixels":
+      return encodePng(raw, desc.width as number, desc.height as number, desc.channels as 1 | 2 | 3 | 4);
+    case "samples": {
+      const Cls = SAMPLE_ARRAYS[desc.dtype as string];
+      // A fresh, aligned copy: the payload may start at any byte offset.
+      const copy = raw.slice();
+      const samples = new Cls(copy.buffer, 0, copy.byteLength / Cls.BYTES_PER_ELEMENT);
+      return encodeWav(samples, desc.sampleRate as number, desc.channels as number);
+    }
+    default:
+      if (desc.type === "html" && desc.inject === true) {
+        return Buffer.from(wrapHtml(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("utf8")), "utf8");
+      }
+      return raw;
+  }
+}
+
+function fileOf(job: MediaJob, bytes: Uint8Array): MediaFile {
+  const name = fileName(job.desc.file);
+  return { name, contentType: contentTypeOf(name), bytes };
+}
+
+/** The bytes of the job's file. Rejects when a path cannot be read. */
+export async function materialize(job: MediaJob): Promise<MediaFile> {
+  const raw = job.payload ?? (await readFile(job.desc.path as string));
+  return fileOf(job, encode(job.desc, raw));
+}
+
+/** The same, synchronously (exit deadlines). Throws when a path cannot be read. */
+export function materializeSync(job: MediaJob): MediaFile {
+  const raw = job.payload ?? readFileSync(job.desc.path as string);
+  return fileOf(job, encode(job.desc, raw));
+}
+
+function writeAtomically(path: string, data: Uint8Array | string): void {
+  const tmp = join(dirname(path), `.${posix.basename(path)}.${process.pid}.tmp`);
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+/** Local mode: the file where Trackio's own client would have written it. */
+export function writeToMediaDir(mediaDir: string, target: MediaTarget, file: MediaFile): string {
+  const path = join(mediaDir, ...target.file_path.split("/"));
+  mkdirSync(dirname(path), { recursive: true });
+  writeAtomically(path, file.bytes);
+  return path;
+}
+
+function spoolMediaDir(spoolDir: string): string {
+  return join(spoolDir, "media");
+}
+
+/** Keep a file for a later upload; returns the path of its bytes. */
+export function spoolMedia(spoolDir: string, id: string, target: MediaTarget, file: MediaFile): string {
+  const dir = spoolMediaDir(spoolDir);
+  mkdirSync(dir, { recursive: true });
+  const bin = join(dir, `${id}.bin`);
+  writeAtomically(bin, file.bytes);
+  writeAtomically(join(dir, `${id}.json`), JSON.stringify({ v: 1, ...target }));
+  return bin;
+}
+
+/** A spooled file: its target, and the paths of its two files. */
+export interface SpooledMedia {
+  meta: string;
+  bin: string;
+}
+
+/** Every complete spooled file under `spoolDir`, oldest id first within each client. */
+export function listSpooledMedia(spoolDir: string): SpooledMedia[] {
+  const dir = spoolMediaDir(spoolDir);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => n.endsWith(".json") && !n.startsWith("."))
+    .sort(bySequence)
+    .map((n) => ({ meta: join(dir, n), bin: join(dir, `${n.slice(0, -5)}.bin`) }));
+}
+
+// Ids are `<client id>-<sequence>`: numeric order within a client, so files replay in the
+// order they were logged.
+function bySequence(a: string, b: string): number {
+  const [ca, sa] = a.slice(0, -5).split("-");
+  const [cb, sb] = b.slice(0, -5).split("-");
+  return ca === cb ? Number(sa) - Number(sb) : ca < cb ? -1 : 1;
+}
+
+/** The target and bytes of a spooled file, or null if another process consumed it meanwhile. */
+export function readSpooledMedia(entry: SpooledMedia): { target: MediaTarget; file: MediaFile } | null {
+  try {
+    const target = JSON.parse(readFileSync(entry.meta, "utf8")) as MediaTarget;
+    const bytes = readFileSync(entry.bin);
+    const name = fileName(target.file_path);
+    return { target, file: { name, contentType: contentTypeOf(name), bytes } };
+  } catch {
+    return null;
+  }
+}
+
+export function removeSpooledMedia(entry: SpooledMedia): void {
+  for (const path of [entry.meta, entry.bin]) {
+    try {
+      unlinkSync(path);
+    } catch {
+      // removed by a concurrent replay
+    }
+  }
+}
