@@ -43,6 +43,12 @@ async function metricsOf(url: string, p: string, runId: string): Promise<Map<num
   return new Map(rows.map((r) => [Number(r.step), JSON.parse(String(r.metrics)) as Record<string, unknown>]));
 }
 
+function refOf(rows: Map<number, Record<string, unknown>>, step: number, key: string): MediaRef {
+  const ref = rows.get(step)?.[key];
+  assert.ok(typeof ref === "object" && ref !== null, `step ${step} has ${key}`);
+  return ref as MediaRef;
+}
+
 function pixels(width: number, height: number, channels: number): Uint8Array {
   return Uint8Array.from({ length: width * height * channels }, (_, i) => (i * 37 + 11) % 256);
 }
@@ -89,7 +95,7 @@ describe("media values reach the server", () => {
     ];
     const ext: Record<string, string> = { disk: "png", bytes: "png", raw: "png", tone: "wav", clip: "mp4" };
     for (const [step, key, type, caption, bytes] of expected) {
-      const ref = rows.get(step)?.[key] as MediaRef;
+      const ref = refOf(rows, step, key);
       assert.equal(ref._type, type, key);
       assert.equal(ref.caption, caption, key);
       // Python's layout: <canonical project>/<run>/<step>/<uuid>.<ext>
@@ -99,9 +105,7 @@ describe("media values reach the server", () => {
       assert.ok(file.bytes.equals(bytes), `${key}: the served bytes are the logged file`);
     }
     assert.equal(rows.get(0)?.loss, 0.5);
-    assert.ok(
-      readFileSync(join(mediaDir, (rows.get(4)?.frag as MediaRef).file_path), "utf8").startsWith("<!doctype html>"),
-    );
+    assert.ok(readFileSync(join(mediaDir, refOf(rows, 4, "frag").file_path), "utf8").startsWith("<!doctype html>"));
   });
 
   test("media in a table cell is uploaded too, and the same object twice in one record is one file", async () => {
@@ -121,13 +125,13 @@ describe("media values reach the server", () => {
     await client.close();
     assert.equal(client.stats().media.uploaded, 3);
     const rows = await metricsOf(server.url, p, client.runId as string);
-    const cells = (rows.get(7)?.predictions as { _type: string; _value: { id: number; input: MediaRef }[] })._value;
+    const cells = (refOf(rows, 7, "predictions") as unknown as { _value: { id: number; input: MediaRef }[] })._value;
     assert.equal(cells.length, 2);
-    assert.equal(cells[0].input.file_path, (rows.get(7)?.again as MediaRef).file_path);
+    assert.equal(cells[0].input.file_path, refOf(rows, 7, "again").file_path);
     assert.notEqual(cells[0].input.file_path, cells[1].input.file_path);
-    const later = (rows.get(8)?.again as MediaRef).file_path;
+    const later = refOf(rows, 8, "again").file_path;
     assert.match(later, new RegExp(`^${p}/table/8/`));
-    for (const ref of [cells[0].input, cells[1].input, rows.get(8)?.again as MediaRef]) {
+    for (const ref of [cells[0].input, cells[1].input, refOf(rows, 8, "again")]) {
       assert.equal((await served(server.url, mediaDir, ref.file_path)).status, 200, ref.file_path);
     }
   });
@@ -231,11 +235,11 @@ describe("media when the server is away", () => {
     assert.match(first.out, /sent 2 records from 1 fragments and 2 media files/);
     const rows = await metricsOf(server.url, p, client.runId as string);
     assert.deepEqual([...rows.keys()], [0, 1]);
-    const img = rows.get(0)?.img as MediaRef;
+    const img = refOf(rows, 0, "img");
     const file = await served(server.url, mediaDir, img.file_path);
     assert.equal(file.status, 200);
     assert.ok(file.bytes.equals(encodePng(rgba, 3, 3, 4)));
-    const page = await served(server.url, mediaDir, (rows.get(1)?.page as MediaRef).file_path);
+    const page = await served(server.url, mediaDir, refOf(rows, 1, "page").file_path);
     assert.equal(page.bytes.toString(), wrapHtml("<i>offline</i>"));
     // The spool is empty afterwards: a second sync has nothing to send.
     const again = await runSync(["sync", "--spool", spoolRoot, "--url", server.writeUrl]);
@@ -280,7 +284,7 @@ describe("media when the server is away", () => {
         rows = await metricsOf(local.url, p, client.runId as string).catch(() => new Map());
         if (rows.size === 0) await new Promise((r) => setTimeout(r, 200));
       }
-      const ref = rows.get(0)?.tone as MediaRef;
+      const ref = refOf(rows, 0, "tone");
       assert.equal(ref._type, "trackio.audio");
       assert.ok(existsSync(join(trackioDir, "media", ...ref.file_path.split("/"))));
       const file = await served(local.url, join(trackioDir, "media"), ref.file_path);
