@@ -115,16 +115,23 @@ async function main(): Promise<void> {
     await settle(page, ["grad_norm", "weights/layer1", "Loss spike"], 3);
     await shoot(page, "metrics");
 
-    // System metrics: cpu/*, memory/*, process/*, eventloop/*.
+    // System metrics: cpu/*, memory/*, process/* (eventloop/* only once the main thread yielded).
     await openTab(page, "System Metrics");
-    await settle(page, ["count_logical", "heap_used_mb"], 3);
+    await settle(page, ["count_logical", "rss_mb"], 3);
     await collapseAlertPanel(page);
     await shoot(page, "system-metrics");
 
     // Media & Tables: the predictions tables, newest step first.
     await openTab(page, "Media & Tables");
-    await settle(page, ["Tables (", "a cat on a mat"]);
+    await settle(page, ["Images (", "Audio (", "Tables (", "a cat on a mat"]);
     await shoot(page, "media-tables");
+
+    // Further down the same page: the predictions table's thumbnails and the HTML report.
+    await collapseAlertPanel(page);
+    await page.getByText("HTML (", { exact: false }).first().scrollIntoViewIfNeeded();
+    await page.mouse.wheel(0, 400);
+    await page.waitForTimeout(1500); // the HTML frame loads
+    await shoot(page, "media-html");
 
     // Alerts & Reports: the Markdown report and the alert.
     await openTab(page, "Alerts & Reports");

@@ -5,6 +5,9 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import {
@@ -15,8 +18,10 @@ import {
 } from "../scripts/trackio-legacy-server.js";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { StatusError, type TrackioError } from "../src/errors.js";
-import { Client } from "../src/index.js";
+import { Client, Image } from "../src/index.js";
 import { parseServerUrl, type WorkerSettings } from "../src/options.js";
+import { spoolDirFor } from "../src/paths.js";
+import { listSpooledMedia } from "../worker/media.js";
 import { Transport } from "../worker/transport.js";
 import { runRows } from "./support/read-api.js";
 
@@ -128,6 +133,24 @@ describe("the same client against both protocols", () => {
     assert.deepEqual(stored.sample, { loss: 1 / 8, acc: 0.007 });
     assert.equal((stored.config as { lr?: unknown }).lr, 0.01);
     assert.deepEqual(stored.alerts, ["done"]);
+  });
+
+  test("Trackio 0.23 (Gradio): a media file is kept in the spool with a clear error; its record is stored", async () => {
+    const spoolDir = mkdtempSync(join(tmpdir(), "trackio-legacy-media-"));
+    const client = new Client({ baseUrl: legacy.url, project: "legacy-media", run: "m", spoolDir, quiet: true });
+    client.on("error", () => {});
+    client.log({ loss: 0.5, img: new Image({ data: new Uint8Array(4), width: 1, height: 1 }) }, 0);
+    await assert.rejects(client.close(), {
+      code: "ERR_TRACKIO_NO_ENDPOINT",
+      message: /Gradio protocol.*upgrade the server to Trackio 0\.34\.1 or newer.*kept in/s,
+    });
+    assert.equal(client.stats().sent, 1);
+    assert.deepEqual(
+      { spooled: client.stats().media.spooled, uploaded: client.stats().media.uploaded },
+      { spooled: 1, uploaded: 0 },
+    );
+    assert.equal(listSpooledMedia(spoolDirFor(spoolDir, client.url)).length, 1);
+    assert.equal((await legacyRows(legacy, "legacy-media", "m")).rows, 1);
   });
 
   test("Trackio 0.23 (Gradio): a batch sent twice is stored once (log_id)", async () => {

@@ -4,6 +4,7 @@
 // then `trackio sync`), local mode (written into $TRACKIO_DIR/media), a file deleted before
 // the worker read it.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -12,8 +13,10 @@ import { after, before, describe, test } from "node:test";
 import { freePort, startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { sync } from "../src/cli.js";
 import { Audio, Client, Html, Image, Table, type TrackioError, Video } from "../src/index.js";
+import { spoolDirFor } from "../src/paths.js";
 import { encodePng, encodeWav } from "../worker/encode.js";
-import { wrapHtml } from "../worker/media.js";
+import { listSpooledMedia, wrapHtml } from "../worker/media.js";
+import { startFaultProxy } from "./support/fault-proxy.js";
 import { callApi, queryProject } from "./support/read-api.js";
 import { tempDir } from "./support/scenario.js";
 
@@ -247,6 +250,44 @@ describe("media when the server is away", () => {
     assert.match(again.out, /trackio sync: 0 fragments in/);
   });
 
+  test("process.exit() right after logging: the exit hook delivers the files too", async () => {
+    const p = project();
+    const r = await runExitChild(server.writeUrl, p, tempDir("media-exit-spool"), 20);
+    assert.equal(r.code, 0, r.stderr);
+    await assertChildImages(server.url, p, r.runId, 20);
+  });
+
+  test("process.exit() while uploads hang: the exit deadline spools the files, and the next client uploads them", async () => {
+    const proxy = await startFaultProxy(server.url);
+    try {
+      const p = project();
+      const spoolRoot = tempDir("media-exit-spool");
+      // Records go through; every upload is held for a minute; the child waits 2 s at exit.
+      proxy.always({ kind: "delay", ms: 60_000, forward: "before" }, (_method, path) => path.includes("/api/upload"));
+      const r = await runExitChild(proxy.url, p, spoolRoot, 5, { timeoutMs: 30_000, exitTimeoutMs: 2000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.stderr, /neither delivered nor kept/);
+      const spooled = listSpooledMedia(spoolDirFor(spoolRoot, proxy.url));
+      assert.equal(spooled.length, 5, "every file is in the spool");
+
+      proxy.always(null);
+      const next = new Client({
+        baseUrl: proxy.url,
+        writeToken: server.writeToken,
+        project: p,
+        spoolDir: spoolRoot,
+        quiet: true,
+      });
+      await next.ready();
+      await next.close();
+      assert.equal(next.stats().media.replayed, 5);
+      assert.equal(listSpooledMedia(spoolDirFor(spoolRoot, proxy.url)).length, 0);
+      await assertChildImages(server.url, p, r.runId, 5);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test("local mode: with no server at all, files go into $TRACKIO_DIR/media, where `trackio show` serves them", async (t) => {
     if (await somethingListensOn7860()) {
       t.skip("something listens on 127.0.0.1:7860, so the client would send to it instead of using local mode");
@@ -295,6 +336,51 @@ describe("media when the server is away", () => {
     }
   });
 });
+
+const exitChild = new URL("./fixtures/media-exit-child.ts", import.meta.url).pathname;
+
+function runExitChild(
+  url: string,
+  p: string,
+  spoolRoot: string,
+  count: number,
+  options: Record<string, unknown> = {},
+): Promise<{ code: number | null; runId: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      TEST_TRACKIO_URL: url,
+      TEST_PROJECT: p,
+      TRACKIO_SPOOL_DIR: spoolRoot,
+      TEST_CLIENT_OPTIONS: JSON.stringify({ writeToken: server.writeToken, ...options }),
+    };
+    delete env.TRACKIO_SERVER_URL;
+    const proc = spawn(process.execPath, ["--import", "tsx", exitChild, String(count)], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    proc.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    proc.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    proc.once("error", reject);
+    proc.once("exit", (code) => resolve({ code, runId: /^run (\S+)/m.exec(stdout)?.[1] ?? "", stderr }));
+  });
+}
+
+/** Every step's `img` is served with the pixels the child logged (all bytes = step). */
+async function assertChildImages(url: string, p: string, runId: string, count: number): Promise<void> {
+  const rows = await metricsOf(url, p, runId);
+  assert.deepEqual(
+    [...rows.keys()],
+    Array.from({ length: count }, (_, i) => i),
+  );
+  for (let step = 0; step < count; step++) {
+    const file = await served(url, mediaDir, refOf(rows, step, "img").file_path);
+    assert.equal(file.status, 200, `step ${step}`);
+    assert.ok(file.bytes.equals(encodePng(new Uint8Array(48).fill(step), 4, 4, 3)), `step ${step}`);
+  }
+}
 
 async function runSync(args: string[]): Promise<{ code: number; out: string }> {
   let out = "";
