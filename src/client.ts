@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from "node:worker_threads";
-import { Piscina } from "piscina";
+import type { Piscina } from "piscina";
 import {
   jsonSize,
   KeyTableWriter,
@@ -65,6 +65,7 @@ import {
 } from "./ring.js";
 import type { WorkerMessage, WorkerTask, WorkerTaskResult } from "./tasks.js";
 import { type Metrics, metricsToJson } from "./values.js";
+import { type WorkerPool, workerFor } from "./worker-pool.js";
 
 export type { ClientOptions } from "./options.js";
 
@@ -148,6 +149,9 @@ function defaultWorkerFile(): URL {
   return new URL(`../worker/index.${ext}`, import.meta.url);
 }
 
+/** Tells the clients of a shared worker thread apart. */
+let nextClientKey = 1;
+
 function signedDiff(a: number, b: number): number {
   return (a - b) | 0;
 }
@@ -161,6 +165,9 @@ export class Client extends EventEmitter implements ExitParticipant {
   #keys: KeyTableWriter | null = null;
   #overflow: Overflow | null = null;
   #pool: Piscina | null = null;
+  #workerPool: WorkerPool | null = null;
+  #workerKey = 0;
+  #unlisten: (() => void) | null = null;
   #events: MessagePort | null = null;
   #maxRecordBytes = 0;
   #nextStep = 0;
@@ -522,7 +529,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (this.#state !== STATE_RUNNING) return this.#closing ?? undefined;
     // The target counts records still waiting in the overflow too: the worker sends without
     // waiting for full batches while they move into the ring.
-    const task = this.#runTask({ op: "flush", target: this.#seq | 0 });
+    const task = this.#runTask({ op: "flush", key: this.#workerKey, target: this.#seq | 0 });
     await this.#drainOverflow();
     const result = await task;
     if (!result.ok) throw fromWire(result.error);
@@ -550,12 +557,11 @@ export class Client extends EventEmitter implements ExitParticipant {
     const wasRunning = this.#state === STATE_RUNNING;
     this.#state = STATE_CLOSED;
     if (!wasRunning) return;
-    const pool = this.#pool as Piscina;
     const views = this.#views as RingViews;
     let result: WorkerTaskResult;
     try {
       Atomics.store(views.ctl, CTL_STATE, 1);
-      const task = this.#runTask({ op: "close", target: this.#seq | 0 });
+      const task = this.#runTask({ op: "close", key: this.#workerKey, target: this.#seq | 0 });
       await this.#drainOverflow();
       result = await task;
     } catch (err) {
@@ -564,7 +570,8 @@ export class Client extends EventEmitter implements ExitParticipant {
       this.#stopMainStats?.();
       unregisterExit(this);
       this.#closeEvents();
-      await pool.destroy();
+      this.#unlisten?.();
+      await (this.#workerPool as WorkerPool).release(this.#workerKey);
     }
     if (!this.#opts.quiet) process.stderr.write(`${this.#summary()}\n`);
     if (!result.ok) throw fromWire(result.error);
@@ -650,6 +657,11 @@ export class Client extends EventEmitter implements ExitParticipant {
     await Promise.all((this.#pool?.threads ?? []).map((t) => t.terminate()));
   }
 
+  /** Test hook (not public API): the ids of the worker threads serving this client. */
+  [Symbol.for("trackio.workerThreadIds")](): number[] {
+    return (this.#pool?.threads ?? []).map((t) => t.threadId);
+  }
+
   #assertNotStarted(method: string): void {
     if (this.#state !== STATE_NEW) {
       throw new InvalidArgError(`${method}() must be called before the first log()`);
@@ -685,23 +697,28 @@ export class Client extends EventEmitter implements ExitParticipant {
     const layout = createRing(o.ringBytes, KEY_TABLE_BYTES);
     const views = new RingViews(layout);
     const writer = new RingWriter(views);
-    const pool = new Piscina({
-      filename: (o.workerFile ?? defaultWorkerFile()).toString(),
-      minThreads: 1,
-      maxThreads: 1,
-      idleTimeout: Number.POSITIVE_INFINITY,
-      // The worker runs its own loop between tasks (timers, sockets): piscina must not park
-      // its thread in Atomics.wait while no task runs.
-      atomics: "disabled",
-      // flush and close tasks wait on the loop; several may be outstanding at once.
-      concurrentTasksPerWorker: 64,
-      workerData: { settings, layout },
-    });
+    const key = nextClientKey++;
+    const { pool: workerPool, created } = workerFor(
+      (o.workerFile ?? defaultWorkerFile()).toString(),
+      { key, settings, layout },
+      o.sharedWorker,
+    );
+    const pool = workerPool.pool;
     // A worker that dies is replaced by piscina; the new one starts again from the ring's
     // released position. Until then its death must not become an uncaught 'error'.
-    pool.on("error", (err: unknown) => this.#report(toWire(err)));
-    // Each worker, the first and any replacement, gets its own event port once it is up.
-    pool.on("workerCreate", () => this.#attachEvents(pool));
+    const onError = (err: unknown) => this.#report(toWire(err));
+    // Each worker, the first and any replacement, gets this client's event port once it is up.
+    const onWorker = () => this.#attachEvents(pool);
+    pool.on("error", onError);
+    pool.on("workerCreate", onWorker);
+    this.#unlisten = () => {
+      pool.off("error", onError);
+      pool.off("workerCreate", onWorker);
+    };
+    // A thread that is up already has announced itself before this client listened.
+    if (!created) this.#attachEvents(pool);
+    this.#workerKey = key;
+    this.#workerPool = workerPool;
     this.#settings = settings;
     this.#mediaPrefix = `${canonicalProjectName(settings.project)}/${settings.run}/`;
     this.#clockBase = settings.clockBase;
@@ -752,7 +769,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     port1.unref();
     this.#events = port1;
     pool
-      .run({ op: "attach", port: port2 } satisfies WorkerTask, { transferList: [port2] })
+      .run({ op: "events", key: this.#workerKey, port: port2 } satisfies WorkerTask, { transferList: [port2] })
       .catch((err: unknown) => this.#report(toWire(err)));
   }
 

@@ -41,6 +41,12 @@ export interface ClientOptions {
   /** Path or URL of the worker entry, for bundlers that move it. */
   workerFile?: string | URL;
   /**
+   * Share the process's one worker thread with the other clients (default true): several runs
+   * cost one thread. `false` gives this client a thread of its own, e.g. to keep a run with
+   * heavy media away from the others.
+   */
+  sharedWorker?: boolean;
+  /**
    * Where undeliverable records are kept until they can be sent: a directory of Trackio inbox
    * fragments per server. Env `TRACKIO_SPOOL_DIR`, default `~/.cache/trackio-node/spool`.
    * `false` turns the spool off (undeliverable records are then counted as failed).
@@ -114,6 +120,7 @@ export interface ResolvedOptions
   overflowTimeoutMs: number;
   exitTimeoutMs: number;
   workerFile: string | URL | undefined;
+  sharedWorker: boolean;
   handleSignals: boolean;
   /** Root of the per-server spool directories, or null when spooling is off. */
   spoolRoot: string | null;
@@ -225,6 +232,7 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
     overflowTimeoutMs: positiveInt("overflowTimeoutMs", opts.overflowTimeoutMs, 30_000),
     exitTimeoutMs: positiveInt("exitTimeoutMs", opts.exitTimeoutMs, 5000),
     workerFile: opts.workerFile,
+    sharedWorker: opts.sharedWorker !== false,
     handleSignals: opts.handleSignals !== false,
     systemMetricsMs: systemMetricsMs(opts.systemMetrics),
     quiet: opts.quiet === true,

@@ -1,21 +1,36 @@
 // The messages between the facade and the worker, beside the ring: piscina tasks (flush,
-// close, attach) and what the worker posts back on its event port.
+// close, events), the pool's channel messages, and what the worker posts back on a client's
+// event port.
 
 import type { MessagePort } from "node:worker_threads";
 import type { WireError } from "./errors.js";
 import type { WorkerSettings } from "./options.js";
 import type { RingLayout } from "./ring.js";
 
-/** What the worker module finds in `workerData` when its thread starts. */
-export interface WorkerBoot {
+/** One client's ring, and how to deliver what it holds. `key` tells clients apart. */
+export interface WorkerAttachment {
+  key: number;
   settings: WorkerSettings;
   layout: RingLayout;
 }
 
+/** What the worker module finds in `workerData` when its thread starts (see worker-pool.ts). */
+export interface WorkerBoot {
+  /** The client that started the thread. */
+  first: WorkerAttachment;
+  /** The BroadcastChannel on which later clients arrive. */
+  channel: string;
+  /** Pool control words (Int32): channel openings, whether `first` has closed. */
+  ctl: SharedArrayBuffer;
+}
+
+/** Main thread ↔ worker, on the pool's BroadcastChannel. */
+export type ChannelMessage = ({ op: "attach" } & WorkerAttachment) | { op: "detach"; key: number } | { op: "hello" };
+
 export type WorkerTask =
-  | { op: "flush"; target: number }
-  | { op: "close"; target: number }
-  | { op: "attach"; port: MessagePort };
+  | { op: "flush"; key: number; target: number }
+  | { op: "close"; key: number; target: number }
+  | { op: "events"; key: number; port: MessagePort };
 
 export type WorkerTaskResult = { ok: true } | { ok: false; error: WireError };
 

@@ -72,6 +72,9 @@ export class Flusher {
   #port: MessagePort | null = null;
   #queued: WorkerMessage[] = [];
   #systemTimer: ReturnType<typeof setInterval> | null = null;
+  #clock: ReturnType<typeof setInterval> | null = null;
+  /** Closed: its timers stopped, so that a shared thread can forget this client. */
+  #finished = false;
 
   constructor(settings: WorkerSettings, layout: RingLayout) {
     this.#s = settings;
@@ -105,7 +108,7 @@ export class Flusher {
       Atomics.store(ctl, CTL_CLOCK, ms > 0 && ms < 2 ** 31 ? ms : 0);
     };
     tick();
-    setInterval(tick, 1);
+    this.#clock = setInterval(tick, 1);
   }
 
   start(): void {
@@ -164,6 +167,9 @@ export class Flusher {
     this.#wake();
     await this.#stopped;
     await this.#transport.close();
+    if (this.#clock !== null) clearInterval(this.#clock);
+    this.#finished = true;
+    Atomics.notify(this.#views.ctl, CTL_SPOOL_REQ); // ends #watchExitDeadline
     // A failure while replaying the spool during close is reported too.
     return result.ok ? this.#result() : result;
   }
@@ -287,6 +293,7 @@ export class Flusher {
     for (;;) {
       const wait = Atomics.waitAsync(ctl, CTL_SPOOL_REQ, seen);
       if (wait.async) await wait.value;
+      if (this.#finished) return;
       seen = Atomics.load(ctl, CTL_SPOOL_REQ);
       this.#keepEverything();
     }

@@ -1,22 +1,62 @@
 // The piscina entry. piscina loads this module when it starts the thread, before any task,
 // which is what lets the loop start without the main thread's event loop turning: a program
-// that logs from a loop that never yields is still delivering.
+// that logs from a loop that never yields is still delivering. One Flusher per client; the
+// first client's ring comes in workerData, later ones over the pool's BroadcastChannel (see
+// src/worker-pool.ts).
 
-import { workerData } from "node:worker_threads";
-import type { WorkerBoot, WorkerTask, WorkerTaskResult } from "../src/tasks.js";
+import { BroadcastChannel, workerData } from "node:worker_threads";
+import type { ChannelMessage, WorkerAttachment, WorkerBoot, WorkerTask, WorkerTaskResult } from "../src/tasks.js";
 import { Flusher } from "./flusher.js";
 
 const boot = workerData as WorkerBoot;
-const flusher = new Flusher(boot.settings, boot.layout);
-flusher.start();
+const ctl = new Int32Array(boot.ctl);
+const flushers = new Map<number, Flusher>();
+/** Tasks that arrived before their client's ring (a replacement thread, waiting for hello's answer). */
+const waiting = new Map<number, (() => void)[]>();
+/** Clients that closed: a late attach (an answer to hello) must not revive them. */
+const closed = new Set<number>();
+
+function adopt(client: WorkerAttachment): void {
+  if (flushers.has(client.key) || closed.has(client.key)) return;
+  const flusher = new Flusher(client.settings, client.layout);
+  flushers.set(client.key, flusher);
+  flusher.start();
+  for (const resolve of waiting.get(client.key) ?? []) resolve();
+  waiting.delete(client.key);
+}
+
+if (Atomics.load(ctl, 1) === 0) adopt(boot.first);
+
+const channel = new BroadcastChannel(boot.channel);
+channel.onmessage = (event) => {
+  const msg = (event as { data: ChannelMessage }).data;
+  if (msg.op === "attach") adopt(msg);
+  else if (msg.op === "detach") {
+    closed.add(msg.key);
+    flushers.delete(msg.key);
+  }
+};
+Atomics.add(ctl, 0, 1);
+Atomics.notify(ctl, 0);
+// A replacement thread learns the other clients from the main thread.
+channel.postMessage({ op: "hello" } satisfies ChannelMessage);
+
+async function flusherFor(key: number): Promise<Flusher> {
+  for (;;) {
+    const flusher = flushers.get(key);
+    if (flusher !== undefined) return flusher;
+    await new Promise<void>((resolve) => waiting.set(key, [...(waiting.get(key) ?? []), resolve]));
+  }
+}
 
 export default async function task(t: WorkerTask): Promise<WorkerTaskResult> {
+  const flusher = await flusherFor(t.key);
   switch (t.op) {
     case "flush":
       return flusher.flush(t.target);
     case "close":
       return flusher.close(t.target);
-    case "attach":
+    case "events":
       flusher.attach(t.port);
       return { ok: true };
   }
