@@ -59,6 +59,10 @@ export class WorkerPool {
     });
     // Each client listens for the thread's errors and replacements.
     this.pool.setMaxListeners(0);
+    // Clients report the thread's errors while they run; this keeps one that comes after the
+    // last client left (piscina's late answer to a task cut short by destroy()) from becoming
+    // an uncaught 'error'.
+    this.pool.on("error", () => {});
   }
 
   get clients(): number {
