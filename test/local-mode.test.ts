@@ -4,30 +4,20 @@
 // (`trackio show`) imports them, with the timestamps they were logged with.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { Client } from "../src/index.js";
 import { queryProject, runRows } from "./support/read-api.js";
-import { assertStoredOnce, report, sleep, spooledLines, tempDir, waitFor } from "./support/scenario.js";
-
-/** Whether anything accepts a connection on 127.0.0.1:7860 (the default server URL). */
-function somethingListensOn7860(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port: 7860 });
-    socket.setTimeout(2000);
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("timeout", () => {
-      socket.destroy();
-      resolve(true); // something is there (a filtered port would not refuse either)
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
+import {
+  assertStoredOnce,
+  report,
+  sleep,
+  somethingListensOn7860,
+  spooledLines,
+  tempDir,
+  waitFor,
+} from "./support/scenario.js";
 
 let server: TrackioServer | null = null;
 after(async () => {

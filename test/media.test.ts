@@ -6,19 +6,16 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { freePort, startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
-import { sync } from "../src/cli.js";
 import { Audio, Client, Html, Image, Table, type TrackioError, Video } from "../src/index.js";
 import { spoolDirFor } from "../src/paths.js";
 import { encodePng, encodeWav } from "../worker/encode.js";
 import { listSpooledMedia, wrapHtml } from "../worker/media.js";
 import { startFaultProxy } from "./support/fault-proxy.js";
 import { callApi, queryProject } from "./support/read-api.js";
-import { tempDir } from "./support/scenario.js";
+import { runSync, somethingListensOn7860, tempDir } from "./support/scenario.js";
 
 let server: TrackioServer;
 let mediaDir: string;
@@ -380,32 +377,4 @@ async function assertChildImages(url: string, p: string, runId: string, count: n
     assert.equal(file.status, 200, `step ${step}`);
     assert.ok(file.bytes.equals(encodePng(new Uint8Array(48).fill(step), 4, 4, 3)), `step ${step}`);
   }
-}
-
-async function runSync(args: string[]): Promise<{ code: number; out: string }> {
-  let out = "";
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      out += chunk.toString();
-      done();
-    },
-  });
-  const code = await sync(args, sink);
-  return { code, out };
-}
-
-function somethingListensOn7860(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port: 7860 });
-    socket.setTimeout(2000);
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("timeout", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
 }

@@ -6,14 +6,12 @@ import { spawn } from "node:child_process";
 import { cpSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Writable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { freePort, startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
-import { sync } from "../src/cli.js";
 import { Client, type TrackioError } from "../src/index.js";
 import { bulkLog, startFaultProxy } from "./support/fault-proxy.js";
 import { runRows } from "./support/read-api.js";
-import { assertStoredOnce, logBurst, report, spooledLines, tempDir } from "./support/scenario.js";
+import { assertStoredOnce, logBurst, report, runSync, spooledLines, tempDir } from "./support/scenario.js";
 
 let server: TrackioServer;
 before(async () => {
@@ -24,18 +22,6 @@ after(async () => {
 });
 
 const bin = new URL("../src/bin.ts", import.meta.url).pathname;
-
-async function runSync(args: string[]): Promise<{ code: number; out: string }> {
-  let out = "";
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      out += chunk.toString();
-      done();
-    },
-  });
-  const code = await sync(args, sink);
-  return { code, out };
-}
 
 function runBin(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {

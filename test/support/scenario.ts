@@ -3,9 +3,12 @@
 // ends with: the run holds exactly steps 0..n-1, each once.
 import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import type { TestContext } from "node:test";
+import { sync } from "../../src/cli.js";
 import type { Client } from "../../src/index.js";
 import { listFragments } from "../../worker/spool.js";
 import { runRows, runSteps } from "./read-api.js";
@@ -139,4 +142,34 @@ function listDirs(root: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** `trackio sync` run in-process (sync() from src/cli.ts); its output is captured. */
+export async function runSync(args: string[]): Promise<{ code: number; out: string }> {
+  let out = "";
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      out += chunk.toString();
+      done();
+    },
+  });
+  const code = await sync(args, sink);
+  return { code, out };
+}
+
+/** Whether anything accepts a connection on 127.0.0.1:7860 (the default server URL). */
+export function somethingListensOn7860(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port: 7860 });
+    socket.setTimeout(2000);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("timeout", () => {
+      socket.destroy();
+      resolve(true); // something is there (a filtered port would not refuse either)
+    });
+    socket.once("error", () => resolve(false));
+  });
 }
