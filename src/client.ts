@@ -356,13 +356,16 @@ export class Client extends EventEmitter implements ExitParticipant {
         const byteLength = Buffer.byteLength(text);
         const size = jsonSize(byteLength);
         if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
+        // The files first: if the ring and the overflow are full and this call throws
+        // ERR_TRACKIO_OVERFLOW, the record is then not queued at all (at worst, files no
+        // record references are stored), never queued with files that will not follow.
+        if (this.#mediaRecords.length > 0) this.#writeMedia(s, time);
         const region = this.#reserveSlow(size);
         writeJson(region, this.#slowOff, s, time, this.#seq, text, byteLength);
         this.#commitSlow(size, region);
         this.#seq++;
         this.#logged++;
         if (s >= this.#nextStep) this.#nextStep = s + 1;
-        if (this.#mediaRecords.length > 0) this.#writeMedia(s, time);
       } finally {
         if (this.#media.length > 0) this.#unbindMedia();
       }
@@ -384,7 +387,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     const source = media.source;
     const payload = source.src === "path" ? null : source.bytes;
     const desc: MediaDesc = { type: media.type, file, src: source.src, n: payload === null ? 0 : payload.length };
-    if (source.src === "path") desc.path = source.path;
+    if (source.src === "path") Object.assign(desc, { path: source.path, size: source.size, mtimeMs: source.mtimeMs });
     else if (source.src === "pixels")
       Object.assign(desc, { width: source.width, height: source.height, channels: source.channels });
     else if (source.src === "samples")
@@ -398,14 +401,14 @@ export class Client extends EventEmitter implements ExitParticipant {
         size,
         this.#maxRecordBytes,
         `the ${media.constructor.name} in metric ${JSON.stringify(key)}, a record`,
-        "pass a file path instead (the worker reads files of any size), or raise ringBytes",
+        "pass a file path instead (the worker reads the file), or raise ringBytes",
       );
     }
     this.#mediaRecords.push({ desc: text, descLength, payload, size });
   }
 
-  // After the record that references them, so that the worker sends the metrics row first,
-  // as Trackio's Python client does. Each takes a sequence number but is not a logged record.
+  // Each file record takes a sequence number but is not a logged record. The worker still
+  // sends the row before the files of the same batch, as Trackio's Python client does.
   #writeMedia(step: number, time: number): void {
     const records = this.#mediaRecords;
     for (let i = 0; i < records.length; i++) {
@@ -715,10 +718,10 @@ export class Client extends EventEmitter implements ExitParticipant {
       pool.off("error", onError);
       pool.off("workerCreate", onWorker);
     };
-    // A thread that is up already has announced itself before this client listened.
-    if (!created) this.#attachEvents(pool);
     this.#workerKey = key;
     this.#workerPool = workerPool;
+    // A thread that is up already has announced itself before this client listened.
+    if (!created) this.#attachEvents(pool);
     this.#settings = settings;
     this.#mediaPrefix = `${canonicalProjectName(settings.project)}/${settings.run}/`;
     this.#clockBase = settings.clockBase;

@@ -39,6 +39,9 @@ export interface MediaDesc {
   /** Payload bytes in the record. */
   n: number;
   path?: string;
+  /** A path's size and modification time when the value was made. */
+  size?: number;
+  mtimeMs?: number;
   width?: number;
   height?: number;
   channels?: number;

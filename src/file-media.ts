@@ -7,7 +7,7 @@
 // (one copy, bounded by the ring's record limit); the worker reads files, encodes pixels to
 // PNG and samples to WAV, uploads, retries, and spools what it cannot upload.
 
-import { statSync } from "node:fs";
+import { type Stats, statSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import { InvalidArgError } from "./errors.js";
 import { sniffFormat } from "./sniff.js";
@@ -19,7 +19,7 @@ export type SampleType = "f32" | "f64" | "i16" | "i32" | "i8" | "u8" | "u16";
 
 /** Where the bytes of a media value come from. Read by the client and the worker. */
 export type MediaSource =
-  | { src: "path"; path: string }
+  | { src: "path"; path: string; size: number; mtimeMs: number }
   | { src: "bytes"; bytes: Uint8Array }
   | { src: "pixels"; bytes: Uint8Array; width: number; height: number; channels: 1 | 2 | 3 | 4 }
   | { src: "samples"; bytes: Uint8Array; dtype: SampleType; sampleRate: number; channels: number }
@@ -77,16 +77,17 @@ export interface MediaOptions {
 function fileSource(path: string, what: string): { source: MediaSource; ext: string } {
   if (path === "") throw new InvalidArgError(`${what}: the file path is empty`);
   const abs = resolve(path);
-  let isFile = false;
+  let stat: Stats | undefined;
   try {
-    isFile = statSync(abs).isFile();
+    stat = statSync(abs);
   } catch {
     // reported below
   }
-  if (!isFile) throw new InvalidArgError(`${what}: file not found: ${path}`);
+  if (stat === undefined || !stat.isFile()) throw new InvalidArgError(`${what}: file not found: ${path}`);
   const ext = extname(abs).slice(1).toLowerCase();
   if (ext === "") throw new InvalidArgError(`${what}: ${path} has no file extension to tell its format`);
-  return { source: { src: "path", path: abs }, ext };
+  // The worker reads the file later; its size and time now tell it whether it changed since.
+  return { source: { src: "path", path: abs, size: stat.size, mtimeMs: stat.mtimeMs }, ext };
 }
 
 function bytesSource(

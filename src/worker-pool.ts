@@ -20,8 +20,12 @@ import type { ChannelMessage, WorkerAttachment, WorkerBoot } from "./tasks.js";
 /** pool control words */
 const POOL_CHANNEL_OPENS = 0; // channels the worker threads opened so far
 const POOL_FIRST_GONE = 1; // 1 once the client in workerData has closed: replacements skip it
-/** How long attaching waits for a starting thread to open its channel. */
-const CHANNEL_WAIT_MS = 30_000;
+/**
+ * How long attaching waits for a starting thread to open its channel, once per pool: a thread
+ * loads in well under a second; one that never opens it failed to load, and its error reaches
+ * the clients (this wait then only delays the second client's first log() once).
+ */
+const CHANNEL_WAIT_MS = 5000;
 
 export class WorkerPool {
   readonly pool: Piscina;
@@ -31,6 +35,7 @@ export class WorkerPool {
   readonly #firstKey: number;
   readonly #onEmpty: () => void;
   #destroyed = false;
+  #waited = false;
 
   constructor(file: string, first: WorkerAttachment, onEmpty: () => void) {
     const channelName = `trackio:${process.pid}:${randomHex(8)}`;
@@ -72,8 +77,10 @@ export class WorkerPool {
   /** Hand another client's ring to the thread. */
   attach(client: WorkerAttachment): void {
     this.#clients.set(client.key, client);
-    // Only while the first thread is still loading (a client made right after another).
-    if (Atomics.load(this.#ctl, POOL_CHANNEL_OPENS) === 0) {
+    // Only while the first thread is still loading (a client made right after another). If
+    // the wait runs out, the thread's hello (once the main thread's loop turns) sends the ring.
+    if (!this.#waited && Atomics.load(this.#ctl, POOL_CHANNEL_OPENS) === 0) {
+      this.#waited = true;
       Atomics.wait(this.#ctl, POOL_CHANNEL_OPENS, 0, CHANNEL_WAIT_MS);
     }
     this.#post({ op: "attach", ...client });

@@ -5,11 +5,13 @@
 // the worker read it.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { freePort, startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
-import { Audio, Client, Html, Image, Table, type TrackioError, Video } from "../src/index.js";
+import { Audio, Client, Html, Image, type MediaStats, Table, type TrackioError, Video } from "../src/index.js";
 import { spoolDirFor } from "../src/paths.js";
 import { encodePng, encodeWav } from "../worker/encode.js";
 import { listSpooledMedia, wrapHtml } from "../worker/media.js";
@@ -207,6 +209,32 @@ describe("bad media arguments fail at the call, and nothing logged before is los
   });
 });
 
+describe("files given by path", () => {
+  test("a file rewritten between new Image() and the upload is reported; the server stores it as it is now", async () => {
+    const p = project();
+    const dir = tempDir("media-rewritten");
+    const path = join(dir, "plot.png");
+    const first = encodePng(pixels(2, 2, 3), 2, 2, 3);
+    const second = encodePng(pixels(3, 3, 3), 3, 3, 3);
+    writeFileSync(path, first);
+    const client = new Client({ baseUrl: server.writeUrl, project: p, run: "rewritten", quiet: true });
+    const errors: TrackioError[] = [];
+    client.on("error", (e: TrackioError) => errors.push(e));
+    client.log({ plot: new Image(path) }, 0);
+    writeFileSync(path, second); // the next epoch's plot, before the batch is due
+    await assert.rejects(client.flush(), {
+      code: "ERR_TRACKIO",
+      message: /plot\.png changed between new Image\(\) and the worker reading it/,
+    });
+    await client.close();
+    assert.equal(errors.length, 1);
+    assert.equal(client.stats().media.uploaded, 1);
+    const rows = await metricsOf(server.url, p, client.runId as string);
+    const file = await served(server.url, mediaDir, refOf(rows, 0, "plot").file_path);
+    assert.ok(file.bytes.equals(second));
+  });
+});
+
 describe("media when the server is away", () => {
   test("no server: files are spooled beside the records, and `trackio sync` stores both", async () => {
     const p = project();
@@ -251,6 +279,7 @@ describe("media when the server is away", () => {
     const p = project();
     const r = await runExitChild(server.writeUrl, p, tempDir("media-exit-spool"), 20);
     assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.media, { logged: 20, uploaded: 20, spooled: 0, replayed: 0, written: 0, failed: 0 });
     await assertChildImages(server.url, p, r.runId, 20);
   });
 
@@ -266,6 +295,7 @@ describe("media when the server is away", () => {
       assert.doesNotMatch(r.stderr, /neither delivered nor kept/);
       const spooled = listSpooledMedia(spoolDirFor(spoolRoot, proxy.url));
       assert.equal(spooled.length, 5, "every file is in the spool");
+      assert.deepEqual({ uploaded: r.media.uploaded, spooled: r.media.spooled }, { uploaded: 0, spooled: 5 });
 
       proxy.always(null);
       const next = new Client({
@@ -283,6 +313,128 @@ describe("media when the server is away", () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  test("an exit deadline while the 4th of 5 uploads hangs: only the files not yet stored are spooled", async () => {
+    const proxy = await startFaultProxy(server.url);
+    try {
+      const p = project();
+      const spoolRoot = tempDir("media-exit-spool");
+      let uploads = 0;
+      proxy.always(
+        { kind: "delay", ms: 60_000, forward: "before" },
+        (method, path) => method === "POST" && path.includes("/api/upload") && ++uploads === 4,
+      );
+      const r = await runExitChild(proxy.url, p, spoolRoot, 5, { timeoutMs: 30_000, exitTimeoutMs: 3000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(
+        { logged: r.media.logged, uploaded: r.media.uploaded, spooled: r.media.spooled },
+        { logged: 5, uploaded: 3, spooled: 2 },
+      );
+      assert.equal(listSpooledMedia(spoolDirFor(spoolRoot, proxy.url)).length, 2);
+      proxy.always(null);
+      const next = new Client({
+        baseUrl: proxy.url,
+        writeToken: server.writeToken,
+        project: p,
+        spoolDir: spoolRoot,
+        quiet: true,
+      });
+      await next.ready();
+      await next.close();
+      assert.equal(next.stats().media.replayed, 2);
+      await assertChildImages(server.url, p, r.runId, 5);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("close() while uploads hang tries the server once, then spools the other files at once", async () => {
+    const proxy = await startFaultProxy(server.url);
+    try {
+      const p = project();
+      const isUpload = (method: string, path: string) => method === "POST" && path.includes("/api/upload");
+      proxy.always({ kind: "delay", ms: 60_000, forward: "before" }, isUpload);
+      const client = new Client({
+        baseUrl: proxy.url,
+        writeToken: server.writeToken,
+        project: p,
+        run: "hanging",
+        spoolDir: tempDir("media-hang-spool"),
+        timeoutMs: 500,
+        retryDeadlineMs: 500,
+        quiet: true,
+      });
+      client.on("error", () => {});
+      for (let step = 0; step < 20; step++) {
+        client.log({ img: new Image({ data: pixels(2, 2, 3), width: 2, height: 2, channels: 3 }) }, step);
+      }
+      await assert.rejects(client.close(), { code: "ERR_TRACKIO_HTTP" });
+      const st = client.stats();
+      assert.equal(st.sent, 20, "the records went through");
+      assert.deepEqual({ uploaded: st.media.uploaded, spooled: st.media.spooled }, { uploaded: 0, spooled: 20 });
+      const tries = proxy.events.filter((e) => isUpload(e.method, e.path)).length;
+      assert.ok(tries <= 3, `${tries} upload requests: the outage is noticed once, not once per file`);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("a spooled file that cannot be read back is set aside as *.rejected and reported; close() does not hang", async () => {
+    const p = project();
+    const root = tempDir("media-corrupt-spool");
+    const client = new Client({ baseUrl: server.writeUrl, project: p, run: "corrupt", spoolDir: root, quiet: true });
+    const dir = join(spoolDirFor(root, client.url), "media");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "0000000000000000-1.json"), "{not json");
+    writeFileSync(
+      join(dir, "0000000000000000-2.json"),
+      JSON.stringify({ v: 1, project: p, run: "r", run_id: "x", step: 0, file_path: `${p}/r/0/a.png` }),
+    ); // no .bin beside it
+    client.on("error", () => {});
+    client.log({ x: 1 }, 0);
+    await assert.rejects(client.close(), {
+      code: "ERR_TRACKIO",
+      message: /(not a spooled media entry|cannot be read)/,
+    });
+    assert.deepEqual(readdirSync(dir).sort(), ["0000000000000000-1.json.rejected", "0000000000000000-2.json.rejected"]);
+    assert.equal(client.stats().sent, 1);
+  });
+
+  test("log() that throws ERR_TRACKIO_OVERFLOW queues nothing of its record", async () => {
+    const hole = createServer(() => {}); // accepts connections, never answers
+    await new Promise<void>((resolve) => hole.listen(0, "127.0.0.1", resolve));
+    const port = (hole.address() as AddressInfo).port;
+    const client = new Client({
+      baseUrl: `http://127.0.0.1:${port}/`,
+      project: project(),
+      run: "overflow",
+      quiet: true,
+      ringBytes: 65536,
+      maxOverflowBytes: 40_000,
+      overflowTimeoutMs: 100,
+      timeoutMs: 60_000,
+      spoolDir: false,
+    });
+    client.on("error", () => {});
+    const px = pixels(60, 60, 3);
+    let returned = 0;
+    let thrown: unknown = null;
+    for (let i = 0; i < 100 && thrown === null; i++) {
+      try {
+        client.log({ x: i, img: new Image({ data: px, width: 60, height: 60, channels: 3 }) }, i);
+        returned++;
+      } catch (err) {
+        thrown = err;
+      }
+    }
+    const st = client.stats();
+    hole.closeAllConnections?.();
+    hole.close();
+    void client.close().catch(() => {});
+    assert.equal((thrown as TrackioError | null)?.code, "ERR_TRACKIO_OVERFLOW");
+    assert.equal(st.logged, returned, "the call that threw queued no record");
+    assert.equal(st.rejected, 1);
   });
 
   test("local mode: with no server at all, files go into $TRACKIO_DIR/media, where `trackio show` serves them", async (t) => {
@@ -342,7 +494,7 @@ function runExitChild(
   spoolRoot: string,
   count: number,
   options: Record<string, unknown> = {},
-): Promise<{ code: number | null; runId: string; stderr: string }> {
+): Promise<{ code: number | null; runId: string; stderr: string; media: MediaStats }> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -361,7 +513,14 @@ function runExitChild(
     proc.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
     proc.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
     proc.once("error", reject);
-    proc.once("exit", (code) => resolve({ code, runId: /^run (\S+)/m.exec(stdout)?.[1] ?? "", stderr }));
+    proc.once("exit", (code) =>
+      resolve({
+        code,
+        runId: /^run (\S+)/m.exec(stdout)?.[1] ?? "",
+        stderr,
+        media: JSON.parse(/^media (.*)$/m.exec(stdout)?.[1] ?? "null") as MediaStats,
+      }),
+    );
   });
 }
 

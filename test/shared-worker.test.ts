@@ -2,8 +2,10 @@
 // default, each with its own ring, and a client with `sharedWorker: false` gets a thread of
 // its own. What each run stored is read back from a real Trackio server.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { after, before, describe, test } from "node:test";
-import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
+import { freePort, startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { Client } from "../src/index.js";
 import { assertStoredOnce, sleep, tempDir, waitFor } from "./support/scenario.js";
 
@@ -104,6 +106,52 @@ describe("several clients in one process", () => {
     assert.notDeepEqual(threadIds(c), shared, "the old thread stopped with its last client");
     await c.close();
     assert.equal(c.stats().sent, 1);
+  });
+
+  test("each client of the shared thread gets its own 'error' events", async () => {
+    const p = project();
+    const good = makeClient(p, "good");
+    const dead = makeClient(p, "dead", {
+      baseUrl: `http://127.0.0.1:${await freePort()}/`,
+      spoolDir: tempDir("shared-dead-spool"),
+      timeoutMs: 300,
+      retryDeadlineMs: 300,
+    });
+    const errors = { good: 0, dead: 0 };
+    good.on("error", () => errors.good++);
+    dead.on("error", () => errors.dead++);
+    good.log({ x: 1 }, 0);
+    dead.log({ x: 1 }, 0);
+    assert.deepEqual(threadIds(dead), threadIds(good));
+    await waitFor("the dead client's 'error' event", () => errors.dead > 0, 20_000);
+    await good.close();
+    await assert.rejects(dead.close(), { code: "ERR_TRACKIO_HTTP" });
+    assert.deepEqual(errors, { good: 0, dead: 1 });
+    assert.equal(dead.stats().spooled, 1);
+  });
+
+  test("two clients never closed: the process delivers and ends by itself", async () => {
+    const p = project();
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", new URL("./fixtures/two-clients-child.ts", import.meta.url).pathname],
+      {
+        env: { ...process.env, TEST_TRACKIO_URL: server.url, TEST_PROJECT: p, TEST_WRITE_TOKEN: server.writeToken },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (out += c.toString()));
+    // A hang detector, not a timing assertion: a process kept alive by the worker never ends.
+    const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    const [code, signal] = (await once(child, "exit")) as [number | null, NodeJS.Signals | null];
+    clearTimeout(killer);
+    assert.equal(signal, null, `the process did not end by itself:\n${out}`);
+    assert.equal(code, 0, out);
+    const [, a, b] = /runs (\S+) (\S+)/.exec(out) ?? [];
+    await assertStoredOnce(server.url, p, a, 100);
+    await assertStoredOnce(server.url, p, b, 100);
   });
 
   test("the shared thread killed mid-run: its replacement serves every client, and nothing is lost or doubled", async () => {

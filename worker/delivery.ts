@@ -148,43 +148,53 @@ export class Delivery {
    * mode), or in the spool. Never throws. Stops early once `abandoned()` says an exit
    * deadline kept these files on disk already.
    */
-  async deliverMedia(jobs: readonly MediaJob[], closing: boolean, abandoned: () => boolean): Promise<void> {
-    for (const job of jobs) {
-      if (abandoned()) return;
-      let file: MediaFile;
-      try {
-        file = await materialize(job);
-      } catch (err) {
-        this.#unreadable(job, err);
-        continue;
-      }
-      const target = this.#target(job);
-      if (this.#inbox !== null) {
+  async deliverMedia(jobs: MediaJob[], closing: boolean, abandoned: () => boolean): Promise<void> {
+    if (closing && !this.#triedAtClose) {
+      this.#triedAtClose = true;
+      this.#downUntil = 0;
+    }
+    // A job leaves `jobs` once settled, so that an exit deadline keeps only the others.
+    while (jobs.length > 0 && !abandoned()) {
+      await this.#deliverOne(jobs[0]);
+      jobs.shift();
+    }
+  }
+
+  async #deliverOne(job: MediaJob): Promise<void> {
+    let file: MediaFile;
+    try {
+      file = await materialize(job);
+    } catch (err) {
+      this.#unreadable(job, err);
+      return;
+    }
+    if (file.changed !== undefined) this.#warnChanged(file.changed);
+    const target = this.#target(job);
+    if (this.#inbox !== null) {
+      this.#toMediaDir(target, file);
+      return;
+    }
+    if (this.#spool !== null && performance.now() < this.#downUntil) {
+      this.#failMedia(job.id, target, file, this.#downReason);
+      return;
+    }
+    try {
+      await this.#transport.uploadMedia(target, file, this.#probing);
+      this.#probing = false;
+      Atomics.add(this.#counters, COUNTER_MEDIA_UPLOADED, 1n);
+      this.#recovered();
+    } catch (err) {
+      if (this.#probing && isRefused(err)) {
+        this.#switchToInbox();
         this.#toMediaDir(target, file);
-        continue;
+        return;
       }
-      if (this.#spool !== null && performance.now() < this.#downUntil && !(closing && this.#triedAtClose)) {
-        this.#failMedia(job.id, target, file, this.#downReason);
-        continue;
+      this.#probing = false;
+      if (isTransient(err)) {
+        this.#downUntil = performance.now() + this.#probeInterval;
+        this.#downReason = err;
       }
-      try {
-        await this.#transport.uploadMedia(target, file, this.#probing);
-        this.#probing = false;
-        Atomics.add(this.#counters, COUNTER_MEDIA_UPLOADED, 1n);
-        this.#recovered();
-      } catch (err) {
-        if (this.#probing && isRefused(err)) {
-          this.#switchToInbox();
-          this.#toMediaDir(target, file);
-          continue;
-        }
-        this.#probing = false;
-        if (isTransient(err)) {
-          this.#downUntil = performance.now() + this.#probeInterval;
-          this.#downReason = err;
-        }
-        this.#failMedia(job.id, target, file, err);
-      }
+      this.#failMedia(job.id, target, file, err);
     }
   }
 
@@ -198,6 +208,7 @@ export class Delivery {
         this.#unreadable(job, err);
         continue;
       }
+      if (file.changed !== undefined) this.#warnChanged(file.changed);
       const target = this.#target(job);
       if (this.#inbox !== null) this.#toMediaDir(target, file);
       else {
@@ -216,12 +227,24 @@ export class Delivery {
   // (not an outage: later uploads go on as before).
   #unreadable(job: MediaJob, err: unknown): void {
     Atomics.add(this.#counters, COUNTER_MEDIA_FAILED, 1n);
-    const error = toWire(
-      new TrackioError(
-        `the ${job.desc.type} file for ${job.desc.file} could not be made: ${err instanceof Error ? err.message : String(err)}`,
-        { cause: err },
-      ),
+    const detail = err instanceof Error ? err.message : String(err);
+    this.#raise(
+      new TrackioError(`the ${job.desc.type} file for ${job.desc.file} could not be made: ${detail}`, { cause: err }),
     );
+  }
+
+  // Stored, but perhaps not what was logged (see media.ts changedSince).
+  #warnChanged(message: string): void {
+    this.#raise(new TrackioError(message));
+  }
+
+  // A problem with one file, not an outage: an 'error' event each time, and the next flush()
+  // rejects with the first.
+  #raise(err: TrackioError): void {
+    this.#raiseWire(toWire(err));
+  }
+
+  #raiseWire(error: WireError): void {
     if (this.#unreported === null) this.#unreported = error;
     this.#events.error(error);
   }
@@ -320,7 +343,10 @@ export class Delivery {
       Atomics.add(this.#counters, COUNTER_MEDIA_REPLAYED, 1n);
       this.#recovered();
     } else if (outcome.kind === "rejected") {
-      this.#report(toWire(outcome.error), `the server refused a spooled media file (kept in ${entry.meta}.rejected)`);
+      // One file, not an outage: the next entries are replayed as usual.
+      const error = toWire(outcome.error);
+      error.message = `${error.message} (set aside as ${entry.meta}.rejected)`;
+      this.#raiseWire(error);
     } else if (outcome.kind === "failed") {
       this.#nextReplayAt = performance.now() + this.#probeInterval;
       if (isTransient(outcome.error)) this.#downUntil = this.#nextReplayAt;

@@ -5,6 +5,7 @@
 // src/worker-pool.ts).
 
 import { BroadcastChannel, workerData } from "node:worker_threads";
+import { TrackioError, toWire } from "../src/errors.js";
 import type { ChannelMessage, WorkerAttachment, WorkerBoot, WorkerTask, WorkerTaskResult } from "../src/tasks.js";
 import { Flusher } from "./flusher.js";
 
@@ -41,16 +42,34 @@ Atomics.notify(ctl, 0);
 // A replacement thread learns the other clients from the main thread.
 channel.postMessage({ op: "hello" } satisfies ChannelMessage);
 
-async function flusherFor(key: number): Promise<Flusher> {
+/** How long a task waits for its client's ring to arrive before it gives up. */
+const ATTACH_WAIT_MS = 60_000;
+
+async function flusherFor(key: number): Promise<Flusher | null> {
+  const deadline = performance.now() + ATTACH_WAIT_MS;
   for (;;) {
     const flusher = flushers.get(key);
     if (flusher !== undefined) return flusher;
-    await new Promise<void>((resolve) => waiting.set(key, [...(waiting.get(key) ?? []), resolve]));
+    if (closed.has(key) || performance.now() >= deadline) return null;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));
+      waiting.set(key, [
+        ...(waiting.get(key) ?? []),
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      ]);
+    });
   }
 }
 
 export default async function task(t: WorkerTask): Promise<WorkerTaskResult> {
   const flusher = await flusherFor(t.key);
+  if (flusher === null) {
+    // Not expected: the main thread sends every live client's ring before its tasks.
+    return { ok: false, error: toWire(new TrackioError(`the worker thread has no ring for client ${t.key}`)) };
+  }
   switch (t.op) {
     case "flush":
       return flusher.flush(t.target);

@@ -7,8 +7,8 @@
 //   - local mode: straight into Trackio's media directory (`$TRACKIO_DIR/media/<file_path>`),
 //     where a Trackio server on this machine serves it, as Python's client writes it.
 
-import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import type { MediaDesc } from "../src/codec.js";
 import { MIME } from "../src/sniff.js";
@@ -37,6 +37,8 @@ export interface MediaFile {
   name: string;
   contentType: string;
   bytes: Uint8Array;
+  /** Set when a file given by path changed between the value's creation and its reading. */
+  changed?: string;
 }
 
 export function fileName(filePath: string): string {
@@ -97,14 +99,33 @@ function fileOf(job: MediaJob, bytes: Uint8Array): MediaFile {
 
 /** The bytes of the job's file. Rejects when a path cannot be read. */
 export async function materialize(job: MediaJob): Promise<MediaFile> {
-  const raw = job.payload ?? (await readFile(job.desc.path as string));
-  return fileOf(job, encode(job.desc, raw));
+  if (job.payload !== null) return fileOf(job, encode(job.desc, job.payload));
+  const path = job.desc.path as string;
+  const before = await stat(path);
+  const file = fileOf(job, encode(job.desc, await readFile(path)));
+  file.changed = changedSince(job.desc, before);
+  return file;
 }
 
 /** The same, synchronously (exit deadlines). Throws when a path cannot be read. */
 export function materializeSync(job: MediaJob): MediaFile {
-  const raw = job.payload ?? readFileSync(job.desc.path as string);
-  return fileOf(job, encode(job.desc, raw));
+  if (job.payload !== null) return fileOf(job, encode(job.desc, job.payload));
+  const path = job.desc.path as string;
+  const before = statSync(path);
+  const file = fileOf(job, encode(job.desc, readFileSync(path)));
+  file.changed = changedSince(job.desc, before);
+  return file;
+}
+
+// Python copies a file when it is logged; here the worker reads it later, so a file rewritten
+// in between (a plot saved under the same name every epoch) would be stored silently wrong.
+function changedSince(desc: MediaDesc, now: { size: number; mtimeMs: number }): string | undefined {
+  if (desc.size === undefined || (now.size === desc.size && now.mtimeMs === desc.mtimeMs)) return undefined;
+  return `${desc.path} changed between new ${desc.type === "html" ? "Html" : capitalize(desc.type)}() and the worker reading it (${desc.size} → ${now.size} bytes); the server stores it as it is now, which may not be what step ${desc.file.split("/").at(-2)} showed. Keep the file unchanged until flush() resolves, or pass its bytes`;
+}
+
+function capitalize(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
 }
 
 function writeAtomically(path: string, data: Uint8Array | string): void {
@@ -164,16 +185,34 @@ function bySequence(a: string, b: string): number {
   return ca === cb ? Number(sa) - Number(sb) : ca < cb ? -1 : 1;
 }
 
-/** The target and bytes of a spooled file, or null if another process consumed it meanwhile. */
-export function readSpooledMedia(entry: SpooledMedia): { target: MediaTarget; file: MediaFile } | null {
+/**
+ * The target and bytes of a spooled file; "gone" if another process consumed it meanwhile
+ * (the .json goes first, see removeSpooledMedia); "corrupt" if it cannot be read back.
+ */
+export function readSpooledMedia(
+  entry: SpooledMedia,
+): { kind: "ok"; target: MediaTarget; file: MediaFile } | { kind: "gone" } | { kind: "corrupt"; reason: string } {
+  let text: string;
   try {
-    const target = JSON.parse(readFileSync(entry.meta, "utf8")) as MediaTarget;
-    const bytes = readFileSync(entry.bin);
-    const name = fileName(target.file_path);
-    return { target, file: { name, contentType: contentTypeOf(name), bytes } };
+    text = readFileSync(entry.meta, "utf8");
   } catch {
-    return null;
+    return { kind: "gone" };
   }
+  let target: MediaTarget;
+  try {
+    target = JSON.parse(text) as MediaTarget;
+    if (typeof target?.file_path !== "string" || typeof target.project !== "string") throw new Error("fields missing");
+  } catch (err) {
+    return { kind: "corrupt", reason: `${entry.meta} is not a spooled media entry (${(err as Error).message})` };
+  }
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(entry.bin);
+  } catch (err) {
+    return { kind: "corrupt", reason: `the bytes of ${entry.meta} cannot be read (${(err as Error).message})` };
+  }
+  const name = fileName(target.file_path);
+  return { kind: "ok", target, file: { name, contentType: contentTypeOf(name), bytes } };
 }
 
 export function removeSpooledMedia(entry: SpooledMedia): void {

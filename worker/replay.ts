@@ -5,7 +5,7 @@
 // server ignores log_ids it already has.
 
 import { renameSync } from "node:fs";
-import { AuthError, NoEndpointError, TrackioError } from "../src/errors.js";
+import { AuthError, NoEndpointError, NotFoundError, TrackioError } from "../src/errors.js";
 import { bulkBody, chunkLines, groupByEndpoint, KIND_PREFIX, RESEND_PREFIX } from "./batch.js";
 import { listSpooledMedia, readSpooledMedia, removeSpooledMedia, type SpooledMedia } from "./media.js";
 import { listFragments, readFragment, removeFragment } from "./spool.js";
@@ -67,21 +67,38 @@ function isPermanentRefusal(error: unknown): error is TrackioError {
  */
 export async function replayMedia(entry: SpooledMedia, transport: Transport): Promise<ReplayOutcome> {
   const spooled = readSpooledMedia(entry);
-  if (spooled === null) return { kind: "gone" };
+  if (spooled.kind === "gone") return { kind: "gone" };
+  if (spooled.kind === "corrupt") return setAside(entry, new TrackioError(spooled.reason));
   try {
     await transport.uploadMedia(spooled.target, spooled.file);
   } catch (error) {
-    const refused = isPermanentRefusal(error) || error instanceof NoEndpointError;
+    const refused = isPermanentMediaRefusal(error) || error instanceof NoEndpointError;
     if (!refused) return { kind: "failed", error };
-    try {
-      renameSync(entry.meta, `${entry.meta}.rejected`);
-    } catch {
-      // gone meanwhile
-    }
-    return { kind: "rejected", records: 1, error };
+    return setAside(entry, error as TrackioError);
   }
   removeSpooledMedia(entry);
   return { kind: "sent", records: 1 };
+}
+
+// A file the server will never take (or that cannot be read back) is set aside for a person
+// to inspect: its .json renamed `*.rejected`, so that it no longer blocks the files after it.
+function setAside(entry: SpooledMedia, error: TrackioError): ReplayOutcome {
+  try {
+    renameSync(entry.meta, `${entry.meta}.rejected`);
+  } catch {
+    // gone meanwhile
+  }
+  return { kind: "rejected", records: 1, error };
+}
+
+// For a file, every 4xx but auth (401, 403: fix the token and sync again), 408 and 429 is the
+// same answer next time: 400 (refused entry), 404 (no upload route), 413 (too large for a
+// proxy), 415, 422.
+function isPermanentMediaRefusal(error: unknown): boolean {
+  if (!(error instanceof TrackioError) || error instanceof AuthError) return false;
+  const status = (error as { status?: number }).status;
+  if (error instanceof NotFoundError) return true;
+  return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
 /**

@@ -2,6 +2,7 @@
 // the Gradio protocol of Trackio up to 0.23, see gradio.ts), auth headers, one keep-alive
 // undici pool, and the retry policy. Runs only in the worker thread.
 
+import { Readable } from "node:stream";
 import pRetry from "p-retry";
 import { Pool } from "undici";
 import { AuthError, HttpError, NoEndpointError, NotFoundError, StatusError, type TrackioError } from "../src/errors.js";
@@ -153,9 +154,12 @@ export class Transport {
     const head = Buffer.from(
       `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename=${JSON.stringify(file.name)}\r\nContent-Type: ${file.contentType}\r\n\r\n`,
     );
-    const body = Buffer.concat([head, file.bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]);
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+    // The parts as they are, not concatenated: a large file is not copied once more.
+    const body = Readable.from([head, file.bytes, tail], { objectMode: false });
     const { status, headers, text } = await this.#request("POST", `${this.#s.basePath}api/upload`, body, what, {
       "content-type": `multipart/form-data; boundary=${boundary}`,
+      "content-length": String(head.length + file.bytes.length + tail.length),
     });
     if (status !== 200) throw statusError(status, text, headers, what);
     let paths: unknown;
@@ -287,7 +291,7 @@ export class Transport {
   async #request(
     method: "GET" | "POST",
     path: string,
-    body: string | Buffer | undefined,
+    body: string | Readable | undefined,
     what: string,
     headers?: Record<string, string>,
   ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
