@@ -298,16 +298,7 @@ describe("media when the server is away", () => {
       assert.deepEqual({ uploaded: r.media.uploaded, spooled: r.media.spooled }, { uploaded: 0, spooled: 5 });
 
       proxy.always(null);
-      const next = new Client({
-        baseUrl: proxy.url,
-        writeToken: server.writeToken,
-        project: p,
-        spoolDir: spoolRoot,
-        quiet: true,
-      });
-      await next.ready();
-      await next.close();
-      assert.equal(next.stats().media.replayed, 5);
+      assert.equal((await replayWithNextClient(proxy.url, p, spoolRoot)).replayed, 5);
       assert.equal(listSpooledMedia(spoolDirFor(spoolRoot, proxy.url)).length, 0);
       await assertChildImages(server.url, p, r.runId, 5);
     } finally {
@@ -333,16 +324,7 @@ describe("media when the server is away", () => {
       );
       assert.equal(listSpooledMedia(spoolDirFor(spoolRoot, proxy.url)).length, 2);
       proxy.always(null);
-      const next = new Client({
-        baseUrl: proxy.url,
-        writeToken: server.writeToken,
-        project: p,
-        spoolDir: spoolRoot,
-        quiet: true,
-      });
-      await next.ready();
-      await next.close();
-      assert.equal(next.stats().media.replayed, 2);
+      assert.equal((await replayWithNextClient(proxy.url, p, spoolRoot)).replayed, 2);
       await assertChildImages(server.url, p, r.runId, 5);
     } finally {
       await proxy.close();
@@ -522,6 +504,20 @@ function runExitChild(
       }),
     );
   });
+}
+
+/** What the next client for the same server and spool replays when it starts and closes. */
+async function replayWithNextClient(url: string, p: string, spoolRoot: string): Promise<MediaStats> {
+  const next = new Client({
+    baseUrl: url,
+    writeToken: server.writeToken,
+    project: p,
+    spoolDir: spoolRoot,
+    quiet: true,
+  });
+  await next.ready();
+  await next.close();
+  return next.stats().media;
 }
 
 /** Every step's `img` is served with the pixels the child logged (all bytes = step). */
