@@ -11,11 +11,11 @@
 //   only delete/rename), and `hf_token` is checked only on Spaces;
 // - there is no GET /version (404); GET /gradio_api/info lists the API functions.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, realpathSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { freePort, SCRUBBED_ENV, WATCHDOG_SOURCE } from "./trackio-server.js";
+import { fileURLToPath } from "node:url";
+import { freePort, isMain, SCRUBBED_ENV, WATCHDOG_SOURCE } from "./trackio-server.js";
 
 export interface LegacyTrackioServer {
   /** "http://127.0.0.1:PORT/" (trailing slash). */
@@ -150,17 +150,7 @@ export async function startLegacyTrackio(opts: LegacyStartOptions = {}): Promise
   }
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return pathToFileURL(entry).href === import.meta.url;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   const i = process.argv.indexOf("--port");
   const port = i > 0 ? Number(process.argv[i + 1]) : undefined;
   setupLegacyVenv();

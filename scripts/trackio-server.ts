@@ -333,13 +333,14 @@ export async function startTrackio(opts: StartOptions = {}): Promise<TrackioServ
 // ---------------------------------------------------------------------------
 // CLI
 
-function isMain(): boolean {
+/** Whether the module at `moduleUrl` is the script node was started with (not imported). */
+export function isMain(moduleUrl: string): boolean {
   const entry = process.argv[1];
   if (!entry) return false;
   try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+    return realpathSync(entry) === realpathSync(fileURLToPath(moduleUrl));
   } catch {
-    return pathToFileURL(entry).href === import.meta.url;
+    return pathToFileURL(entry).href === moduleUrl;
   }
 }
 
@@ -405,7 +406,7 @@ async function cli(argv: string[]): Promise<void> {
   }, 500);
 }
 
-if (isMain()) {
+if (isMain(import.meta.url)) {
   cli(process.argv.slice(2)).catch((err: unknown) => {
     process.stderr.write(`trackio-server: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
