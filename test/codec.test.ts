@@ -25,6 +25,7 @@ import type { WorkerSettings } from "../src/options.js";
 import { CTL_KEYS_LEN, createRing, RingViews } from "../src/ring.js";
 import { metricsToJson } from "../src/values.js";
 import { BatchBuilder, bulkLogBody, isoTimestamp, renameReservedKeys, safeKey } from "../worker/batch.js";
+import { testSettings } from "./support/transport.js";
 
 function blankRecord(): RecordView {
   return { size: 0, kind: 0, step: 0, time: 0, seq: 0 };
@@ -322,28 +323,15 @@ describe("key table", () => {
 });
 
 function settings(over: Partial<WorkerSettings> = {}): WorkerSettings {
-  return {
-    origin: "http://127.0.0.1:1",
-    basePath: "/",
-    systemMetricsMs: 0,
-    clockBase: 0,
-    displayUrl: "http://127.0.0.1:1/",
+  return testSettings("http://127.0.0.1:1", {
     project: "proj",
     run: "run-1",
-    runId: "rid",
     clientId: "c0ffee",
-    writeToken: null,
-    hfToken: null,
     timeoutMs: 1000,
-    maxBatch: 128,
-    flushIntervalMs: 500,
-    maxRecordsPerRequest: 2048,
     retryDeadlineMs: 1000,
-    spoolDir: null,
-    inboxDir: null,
     configJson: '{"lr":0.1,"_Username":null}',
     ...over,
-  };
+  });
 }
 
 const T0 = Date.UTC(2026, 10, 27, 0, 15, 15, 452);

@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { describe, type TestContext, test } from "node:test";
 import { AuthError, NoEndpointError, NotFoundError, StatusError, type TrackioError } from "../src/errors.js";
 import { Client } from "../src/index.js";
-import { parseServerUrl, type WorkerSettings } from "../src/options.js";
+import { parseServerUrl } from "../src/options.js";
 import { isSpaceId, spaceIdToUrl } from "../src/space.js";
 import {
   type GradioContext,
@@ -20,6 +20,7 @@ import {
   parseGradioInfo,
 } from "../worker/gradio.js";
 import { RETRY_POLICY, Transport } from "../worker/transport.js";
+import { rejectsWith, testSettings, transportFor } from "./support/transport.js";
 
 interface Seen {
   method: string;
@@ -101,51 +102,6 @@ async function gradioFake(
   };
 }
 
-function settings(origin: string, over: Partial<WorkerSettings> = {}): WorkerSettings {
-  return {
-    origin,
-    basePath: "/",
-    displayUrl: `${origin}/`,
-    project: "p",
-    run: "r",
-    runId: "rid",
-    clientId: "cid",
-    writeToken: null,
-    hfToken: null,
-    timeoutMs: 2000,
-    maxBatch: 128,
-    flushIntervalMs: 500,
-    maxRecordsPerRequest: 2048,
-    retryDeadlineMs: 10_000,
-    spoolDir: null,
-    inboxDir: null,
-    systemMetricsMs: 0,
-    clockBase: 0,
-    configJson: "{}",
-    ...over,
-  };
-}
-
-function transportFor(t: TestContext, s: WorkerSettings) {
-  const hooks = { requests: 0, retries: 0 };
-  const transport = new Transport(s, { onRequest: () => hooks.requests++, onRetry: () => hooks.retries++ });
-  t.after(() => transport.close());
-  return { transport, hooks };
-}
-
-async function rejectsWith<T extends TrackioError>(
-  p: Promise<unknown>,
-  cls: abstract new (...args: never[]) => T,
-): Promise<T> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof cls, `expected ${cls.name}, got ${String(err)}`);
-    return err as T;
-  }
-  assert.fail(`expected a ${cls.name} rejection, but the call succeeded`);
-}
-
 const LINE =
   '{"v":1,"kind":"metric","project":"p","run":"r","run_id":"rid","metrics":{"loss":1},"step":0,"log_id":"cid-0"}';
 const BODY = `{"kwargs":{"logs":[${LINE}],"hf_token":null}}`;
@@ -153,7 +109,7 @@ const BODY = `{"kwargs":{"logs":[${LINE}],"hf_token":null}}`;
 describe("discovery", () => {
   test("GET /version 404 and a Gradio API with /bulk_log: the Gradio protocol, discovered once", async (t) => {
     const server = await gradioFake(t);
-    const { transport, hooks } = transportFor(t, settings(server.origin, { writeToken: "wt" }));
+    const { transport, hooks } = transportFor(t, testSettings(server.origin, { writeToken: "wt" }));
     assert.equal(await transport.call("bulk_log", BODY), '{"data":null}');
     assert.equal(await transport.call("bulk_log", BODY), '{"data":null}');
     assert.equal(transport.protocol, "gradio");
@@ -185,7 +141,7 @@ describe("discovery", () => {
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const { transport } = transportFor(t, settings(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+    const { transport } = transportFor(t, testSettings(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
     await transport.call("bulk_log", BODY);
     assert.equal(transport.protocol, "http");
     assert.deepEqual(seen, ["GET /version", "POST /api/bulk_log"]);
@@ -201,7 +157,7 @@ describe("discovery", () => {
   ] as const) {
     test(`/version 404 and /gradio_api/info answering ${what}: NoEndpointError, asked once`, async (t) => {
       const server = await gradioFake(t, undefined, info);
-      const { transport } = transportFor(t, settings(server.origin));
+      const { transport } = transportFor(t, testSettings(server.origin));
       const err = await rejectsWith(transport.call("bulk_log", BODY), NoEndpointError);
       assert.match(err.message, /not a Trackio server/);
       await rejectsWith(transport.call("bulk_log", BODY), NoEndpointError);
@@ -213,7 +169,7 @@ describe("discovery", () => {
     const server = await gradioFake(t, undefined, (res, n) =>
       n === 0 ? json(res, 503, { error: "starting" }) : json(res, 200, INFO),
     );
-    const { transport, hooks } = transportFor(t, settings(server.origin));
+    const { transport, hooks } = transportFor(t, testSettings(server.origin));
     await transport.call("bulk_log", BODY);
     assert.equal(transport.protocol, "gradio");
     assert.equal(hooks.retries, 1);
@@ -225,7 +181,7 @@ describe("results and errors from the event stream", () => {
     const server = await gradioFake(t, (res) =>
       sse(res, `event: heartbeat\ndata: null\n\nevent: complete\ndata: ${JSON.stringify([["run-a", "run-b"]])}\n\n`),
     );
-    const { transport } = transportFor(t, settings(server.origin));
+    const { transport } = transportFor(t, testSettings(server.origin));
     const text = await transport.call("get_runs_for_project", JSON.stringify({ kwargs: { project: "p" } }));
     assert.deepEqual(JSON.parse(text), { data: ["run-a", "run-b"] });
     assert.equal(server.calls()[0].body, '{"data":["p"]}');
@@ -233,7 +189,7 @@ describe("results and errors from the event stream", () => {
 
   test('an "error" event is an error (StatusError 500, retried like a 500), never a success', async (t) => {
     const server = await gradioFake(t, (res) => sse(res, "event: error\ndata: null\n\n"));
-    const { transport, hooks } = transportFor(t, settings(server.origin));
+    const { transport, hooks } = transportFor(t, testSettings(server.origin));
     const err = await rejectsWith(transport.call("bulk_log", BODY), StatusError);
     assert.equal(err.code, "ERR_TRACKIO_STATUS");
     assert.equal(err.status, 500);
@@ -244,7 +200,7 @@ describe("results and errors from the event stream", () => {
 
   test("an error event with a message carries it", async (t) => {
     const server = await gradioFake(t, (res) => sse(res, 'event: error\ndata: "Server stopped unexpectedly."\n\n'));
-    const { transport } = transportFor(t, settings(server.origin, { retryDeadlineMs: 1 }));
+    const { transport } = transportFor(t, testSettings(server.origin, { retryDeadlineMs: 1 }));
     const err = await rejectsWith(transport.call("bulk_log", BODY), StatusError);
     assert.match(err.message, /Server stopped unexpectedly\./);
   });
@@ -253,7 +209,7 @@ describe("results and errors from the event stream", () => {
     const server = await gradioFake(t, (res, n) =>
       n === 0 ? sse(res, "event: heartbeat\ndata: null\n\n") : sse(res, complete()),
     );
-    const { transport, hooks } = transportFor(t, settings(server.origin));
+    const { transport, hooks } = transportFor(t, testSettings(server.origin));
     assert.equal(await transport.call("bulk_log", BODY), '{"data":null}');
     assert.equal(server.calls().length, 2);
     assert.equal(hooks.retries, 1);
@@ -261,7 +217,7 @@ describe("results and errors from the event stream", () => {
 
   test("a function the old server does not have: NotFoundError, nothing posted", async (t) => {
     const server = await gradioFake(t);
-    const { transport } = transportFor(t, settings(server.origin));
+    const { transport } = transportFor(t, testSettings(server.origin));
     const err = await rejectsWith(
       transport.call("bulk_log_system", '{"kwargs":{"logs":[],"hf_token":null}}'),
       NotFoundError,
@@ -378,7 +334,7 @@ describe("a Space id as baseUrl", () => {
     assert.equal(client.url, "https://someone-trackio.hf.space/");
     assert.equal(client.withBaseUrl("org/Other_One").url, "https://org-other-one.hf.space/");
     const transport = new Transport(
-      settings("https://someone-trackio.hf.space", {
+      testSettings("https://someone-trackio.hf.space", {
         displayUrl: "https://someone-trackio.hf.space/",
         hfToken: "hf_x",
       }),

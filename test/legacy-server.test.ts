@@ -24,6 +24,7 @@ import { spoolDirFor } from "../src/paths.js";
 import { listSpooledMedia } from "../worker/media.js";
 import { Transport } from "../worker/transport.js";
 import { runRows } from "./support/read-api.js";
+import { testSettings } from "./support/transport.js";
 
 let current: TrackioServer;
 let legacy: LegacyTrackioServer;
@@ -72,28 +73,10 @@ print(json.dumps({"rows": n, "alerts": alerts, "logIds": ids, "minStep": lo, "ma
 
 function transportFor(url: string, over: Partial<WorkerSettings> = {}): Transport {
   const parsed = parseServerUrl(url);
-  return new Transport(
-    {
-      ...parsed,
-      project: "p",
-      run: "r",
-      runId: "rid",
-      clientId: "cid",
-      hfToken: null,
-      timeoutMs: 5000,
-      maxBatch: 128,
-      flushIntervalMs: 500,
-      maxRecordsPerRequest: 2048,
-      retryDeadlineMs: 5000,
-      spoolDir: null,
-      inboxDir: null,
-      systemMetricsMs: 0,
-      clockBase: 0,
-      configJson: "{}",
-      ...over,
-    },
-    { onRequest() {}, onRetry() {} },
-  );
+  return new Transport(testSettings(parsed.origin, { ...parsed, timeoutMs: 5000, retryDeadlineMs: 5000, ...over }), {
+    onRequest() {},
+    onRetry() {},
+  });
 }
 
 /** The same training loop for every server: 1000 numeric records, a few general ones, an alert. */

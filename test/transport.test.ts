@@ -7,9 +7,10 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, type TestContext, test } from "node:test";
-import { AuthError, HttpError, NoEndpointError, NotFoundError, StatusError, type TrackioError } from "../src/errors.js";
+import { AuthError, HttpError, NoEndpointError, NotFoundError, StatusError } from "../src/errors.js";
 import type { WorkerSettings } from "../src/options.js";
 import { isTransient, parseRetryAfter, RETRY_POLICY, Transport } from "../worker/transport.js";
+import { rejectsWith, testSettings, transportFor } from "./support/transport.js";
 
 interface SeenRequest {
   method: string;
@@ -65,61 +66,10 @@ async function fakeServer(t: TestContext, post: Handler, version: Handler = vers
 }
 
 function settings(origin: string, over: Partial<WorkerSettings> = {}): WorkerSettings {
-  return {
-    origin,
-    basePath: "/",
-    systemMetricsMs: 0,
-    clockBase: 0,
-    displayUrl: `${origin}/`,
-    project: "p",
-    run: "r",
-    runId: "rid",
-    clientId: "cid",
-    writeToken: "secret-write-token",
-    hfToken: null,
-    timeoutMs: 2000,
-    maxBatch: 128,
-    flushIntervalMs: 500,
-    maxRecordsPerRequest: 2048,
-    retryDeadlineMs: 10_000,
-    spoolDir: null,
-    inboxDir: null,
-    configJson: "{}",
-    ...over,
-  };
-}
-
-interface Counted {
-  transport: Transport;
-  hooks: { requests: number; retries: number };
-}
-
-/** A Transport whose hooks count, closed after the test (before the server). */
-function transportFor(t: TestContext, s: WorkerSettings): Counted {
-  const hooks = { requests: 0, retries: 0 };
-  const transport = new Transport(s, {
-    onRequest: () => hooks.requests++,
-    onRetry: () => hooks.retries++,
-  });
-  t.after(() => transport.close());
-  return { transport, hooks };
+  return testSettings(origin, { writeToken: "secret-write-token", ...over });
 }
 
 const BODY = JSON.stringify({ kwargs: { logs: [{ metrics: { loss: 1 }, step: 0 }], hf_token: null } });
-
-/** Assert that `p` rejects with an error of class `cls`; returns the error. */
-async function rejectsWith<T extends TrackioError>(
-  p: Promise<unknown>,
-  cls: abstract new (...args: never[]) => T,
-): Promise<T> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof cls, `expected ${cls.name}, got ${String(err)}`);
-    return err as T;
-  }
-  assert.fail(`expected a ${cls.name} rejection, but the call succeeded`);
-}
 
 describe("what the transport sends", () => {
   test("POST body and headers; GET /version once, then cached", async (t) => {
