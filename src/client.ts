@@ -12,6 +12,7 @@ import {
   KeyTableWriter,
   KIND_ALERT,
   KIND_CONFIG,
+  KIND_JSON,
   type MediaDesc,
   mediaSize,
   numericSize,
@@ -164,7 +165,6 @@ export class Client extends EventEmitter implements ExitParticipant {
   #writer: RingWriter | null = null;
   #keys: KeyTableWriter | null = null;
   #overflow: Overflow | null = null;
-  #pool: Piscina | null = null;
   #workerPool: WorkerPool | null = null;
   #workerKey = 0;
   #unlisten: (() => void) | null = null;
@@ -353,27 +353,36 @@ export class Client extends EventEmitter implements ExitParticipant {
       this.#mediaStep = s;
       try {
         const text = metricsToJson(metrics, "log()", this.#onMedia);
-        const byteLength = Buffer.byteLength(text);
-        const size = jsonSize(byteLength);
-        if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
+        const byteLength = this.#checkedLength(text);
         // The files first: if the ring and the overflow are full and this call throws
         // ERR_TRACKIO_OVERFLOW, the record is then not queued at all (at worst, files no
         // record references are stored), never queued with files that will not follow.
         if (this.#mediaRecords.length > 0) this.#writeMedia(s, time);
-        const region = this.#reserveSlow(size);
-        writeJson(region, this.#slowOff, s, time, this.#seq, text, byteLength);
-        this.#commitSlow(size, region);
-        this.#seq++;
-        this.#logged++;
-        if (s >= this.#nextStep) this.#nextStep = s + 1;
+        this.#writeJsonRecord(KIND_JSON, s, time, text, byteLength);
       } finally {
         if (this.#media.length > 0) this.#unbindMedia();
       }
-      return;
     }
     this.#seq++;
     this.#logged++;
     if (s >= this.#nextStep) this.#nextStep = s + 1;
+  }
+
+  // The UTF-8 length of a JSON-text record's text, once its size is known to fit (a record
+  // larger than a quarter of the ring is refused rather than stall it).
+  #checkedLength(text: string): number {
+    const byteLength = Buffer.byteLength(text);
+    const size = jsonSize(byteLength);
+    if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
+    return byteLength;
+  }
+
+  // A metrics (JSON), alert or config record, off the fast path, at the current sequence number.
+  #writeJsonRecord(kind: number, step: number, time: number, text: string, byteLength: number): void {
+    const size = jsonSize(byteLength);
+    const region = this.#reserveSlow(size);
+    writeJson(region, this.#slowOff, step, time, this.#seq, text, byteLength, kind);
+    this.#commitSlow(size, region);
   }
 
   // A media value found while encoding a record: name its file (as Python names it, a uuid
@@ -477,21 +486,8 @@ export class Client extends EventEmitter implements ExitParticipant {
       throw new InvalidArgError(`alert(): step must be a non-negative integer, got ${String(step)}`);
     }
     const payload = JSON.stringify({ title, text: text ?? null, level });
-    const byteLength = Buffer.byteLength(payload);
-    const size = jsonSize(byteLength);
-    if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
-    const region = this.#reserveSlow(size);
-    writeJson(
-      region,
-      this.#slowOff,
-      step ?? Math.max(this.#nextStep - 1, 0),
-      Date.now(),
-      this.#seq,
-      payload,
-      byteLength,
-      KIND_ALERT,
-    );
-    this.#commitSlow(size, region);
+    const byteLength = this.#checkedLength(payload);
+    this.#writeJsonRecord(KIND_ALERT, step ?? Math.max(this.#nextStep - 1, 0), Date.now(), payload, byteLength);
     this.#seq++;
     this.#logged++;
   }
@@ -515,12 +511,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     const text = metricsToJson(merged, "config()");
     this.#opts = { ...this.#opts, configJson: text };
     if (this.#state !== STATE_RUNNING) return;
-    const byteLength = Buffer.byteLength(text);
-    const size = jsonSize(byteLength);
-    if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
-    const region = this.#reserveSlow(size);
-    writeJson(region, this.#slowOff, 0, Date.now(), this.#seq, text, byteLength, KIND_CONFIG);
-    this.#commitSlow(size, region);
+    this.#writeJsonRecord(KIND_CONFIG, 0, Date.now(), text, this.#checkedLength(text));
     this.#seq++;
   }
 
@@ -543,7 +534,7 @@ export class Client extends EventEmitter implements ExitParticipant {
   async #runTask(task: WorkerTask): Promise<WorkerTaskResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return (await (this.#pool as Piscina).run(task)) as WorkerTaskResult;
+        return (await (this.#workerPool as WorkerPool).pool.run(task)) as WorkerTaskResult;
       } catch (err) {
         if (attempt >= 3) return { ok: false, error: toWire(err) };
       }
@@ -657,12 +648,12 @@ export class Client extends EventEmitter implements ExitParticipant {
    * replacement, which resumes from the ring's released position.
    */
   async [Symbol.for("trackio.terminateWorker")](): Promise<void> {
-    await Promise.all((this.#pool?.threads ?? []).map((t) => t.terminate()));
+    await Promise.all((this.#workerPool?.pool.threads ?? []).map((t) => t.terminate()));
   }
 
   /** Test hook (not public API): the ids of the worker threads serving this client. */
   [Symbol.for("trackio.workerThreadIds")](): number[] {
-    return (this.#pool?.threads ?? []).map((t) => t.threadId);
+    return (this.#workerPool?.pool.threads ?? []).map((t) => t.threadId);
   }
 
   #assertNotStarted(method: string): void {
@@ -730,7 +721,6 @@ export class Client extends EventEmitter implements ExitParticipant {
     this.#keys = new KeyTableWriter(views.keys, views.ctl, CTL_KEYS_LEN);
     this.#overflow = new Overflow(writer, o.maxOverflowBytes, o.overflowTimeoutMs);
     this.#maxRecordBytes = Math.floor(o.ringBytes / MAX_RECORD_SHARE);
-    this.#pool = pool;
     this.#state = STATE_RUNNING;
     registerExit(this);
     if (o.systemMetricsMs > 0) this.#stopMainStats = publishMainThreadStats(views.ctl, o.systemMetricsMs);
