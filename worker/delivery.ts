@@ -90,15 +90,12 @@ export class Delivery {
       this.#toInbox(lines);
       return;
     }
-    if (closing && !this.#triedAtClose) {
-      this.#triedAtClose = true;
-      this.#downUntil = 0;
-    }
+    if (closing) this.#lastTryAtClose();
     // Metrics, then system metrics, then alerts: each kind has its own endpoint.
     const groups = groupByEndpoint(lines);
     for (let i = 0; i < groups.length; i++) {
       const { endpoint, lines: part } = groups[i];
-      if (this.#spool !== null && performance.now() < this.#downUntil) {
+      if (this.#believedDown()) {
         this.#fail(part, this.#downReason);
         continue;
       }
@@ -113,11 +110,7 @@ export class Delivery {
           for (const g of groups.slice(i)) this.#toInbox(g.lines);
           return;
         }
-        this.#probing = false;
-        if (isTransient(err)) {
-          this.#downUntil = performance.now() + this.#probeInterval;
-          this.#downReason = err;
-        }
+        this.#sendFailed(err);
         this.#fail(part, err);
       }
     }
@@ -135,6 +128,34 @@ export class Delivery {
   #downReason: unknown = null;
   #triedAtClose = false;
 
+  // A closing client gives a server it believes down one more try (the first send of close()).
+  #lastTryAtClose(): void {
+    if (this.#triedAtClose) return;
+    this.#triedAtClose = true;
+    this.#downUntil = 0;
+  }
+
+  /** While true, what would be sent goes straight to the spool. */
+  #believedDown(): boolean {
+    return this.#spool !== null && performance.now() < this.#downUntil;
+  }
+
+  // A send (records or a file) failed for good: if the server seems gone, stop trying it until
+  // the next probe.
+  #sendFailed(err: unknown): void {
+    this.#probing = false;
+    if (isTransient(err)) {
+      this.#downUntil = performance.now() + this.#probeInterval;
+      this.#downReason = err;
+    }
+  }
+
+  // Something went to the spool: replay it after a probe interval (or with what waits there).
+  #spooled(): void {
+    if (!this.#spoolPending) this.#nextReplayAt = performance.now() + this.#probeInterval;
+    this.#spoolPending = true;
+  }
+
   #recovered(): void {
     this.#downUntil = 0;
     if (this.#outage) {
@@ -149,10 +170,7 @@ export class Delivery {
    * deadline kept these files on disk already.
    */
   async deliverMedia(jobs: MediaJob[], closing: boolean, abandoned: () => boolean): Promise<void> {
-    if (closing && !this.#triedAtClose) {
-      this.#triedAtClose = true;
-      this.#downUntil = 0;
-    }
+    if (closing) this.#lastTryAtClose();
     // A job leaves `jobs` once settled, so that an exit deadline keeps only the others.
     while (jobs.length > 0 && !abandoned()) {
       await this.#deliverOne(jobs[0]);
@@ -174,7 +192,7 @@ export class Delivery {
       this.#toMediaDir(target, file);
       return;
     }
-    if (this.#spool !== null && performance.now() < this.#downUntil) {
+    if (this.#believedDown()) {
       this.#failMedia(job.id, target, file, this.#downReason);
       return;
     }
@@ -189,11 +207,7 @@ export class Delivery {
         this.#toMediaDir(target, file);
         return;
       }
-      this.#probing = false;
-      if (isTransient(err)) {
-        this.#downUntil = performance.now() + this.#probeInterval;
-        this.#downReason = err;
-      }
+      this.#sendFailed(err);
       this.#failMedia(job.id, target, file, err);
     }
   }
@@ -255,8 +269,7 @@ export class Delivery {
       if (this.#spool === null) throw new Error("the spool is off (spoolDir: false)");
       const path = spoolMedia(this.#s.spoolDir as string, id, target, file);
       Atomics.add(this.#counters, COUNTER_MEDIA_SPOOLED, 1n);
-      if (!this.#spoolPending) this.#nextReplayAt = performance.now() + this.#probeInterval;
-      this.#spoolPending = true;
+      this.#spooled();
       where = `media file ${target.file_path} kept in ${path}; it is uploaded when the server answers again, or with \`npx trackio sync\``;
     } catch (spoolErr) {
       Atomics.add(this.#counters, COUNTER_MEDIA_FAILED, 1n);
@@ -361,8 +374,7 @@ export class Delivery {
       if (this.#spool === null) throw new Error("the spool is off (spoolDir: false)");
       const path = this.#spool.write(lines);
       this.#count(COUNTER_SPOOLED, lines);
-      if (!this.#spoolPending) this.#nextReplayAt = performance.now() + this.#probeInterval;
-      this.#spoolPending = true;
+      this.#spooled();
       where = `${n} records kept in ${path}; they are sent when the server answers again, or with \`npx trackio sync\``;
     } catch (spoolErr) {
       this.#count(COUNTER_FAILED, lines);

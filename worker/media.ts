@@ -121,7 +121,7 @@ export function materializeSync(job: MediaJob): MediaFile {
 // in between (a plot saved under the same name every epoch) would be stored silently wrong.
 function changedSince(desc: MediaDesc, now: { size: number; mtimeMs: number }): string | undefined {
   if (desc.size === undefined || (now.size === desc.size && now.mtimeMs === desc.mtimeMs)) return undefined;
-  return `${desc.path} changed between new ${desc.type === "html" ? "Html" : capitalize(desc.type)}() and the worker reading it (${desc.size} → ${now.size} bytes); the server stores it as it is now, which may not be what step ${desc.file.split("/").at(-2)} showed. Keep the file unchanged until flush() resolves, or pass its bytes`;
+  return `${desc.path} changed between new ${capitalize(desc.type)}() and the worker reading it (${desc.size} → ${now.size} bytes); the server stores it as it is now, which may not be what step ${desc.file.split("/").at(-2)} showed. Keep the file unchanged until flush() resolves, or pass its bytes`;
 }
 
 function capitalize(word: string): string {
