@@ -74,7 +74,7 @@ export interface MediaOptions {
   caption?: string | null;
 }
 
-function fileSource(path: string, what: string): { source: MediaSource; ext: string } {
+function fileSource(path: string, what: string): Made {
   if (path === "") throw new InvalidArgError(`${what}: the file path is empty`);
   const abs = resolve(path);
   let stat: Stats | undefined;
@@ -102,6 +102,52 @@ function bytesSource(
     );
   }
   return { source: { src: "bytes", bytes }, ext };
+}
+
+type Made = { source: MediaSource; ext: string };
+
+/** A file path or the bytes of a file in one of `formats`; null for anything else. */
+function fileOrBytes(value: unknown, formats: readonly string[], what: string): Made | null {
+  if (typeof value === "string") return fileSource(value, what);
+  if (value instanceof Uint8Array) return bytesSource(value, formats, what);
+  return null;
+}
+
+function pixelsSource(value: Pixels, what: string): Made {
+  const width = positiveInt(value.width, "width", what);
+  const height = positiveInt(value.height, "height", what);
+  const channels = value.channels ?? 4;
+  if (channels !== 1 && channels !== 2 && channels !== 3 && channels !== 4) {
+    throw new InvalidArgError(`${what}: channels must be 1, 2, 3 or 4, got ${String(channels)}`);
+  }
+  if (!(value.data instanceof Uint8Array || value.data instanceof Uint8ClampedArray)) {
+    throw new InvalidArgError(`${what}: pixel data must be a Uint8Array or Uint8ClampedArray`);
+  }
+  if (value.data.length !== width * height * channels) {
+    throw new InvalidArgError(
+      `${what}: ${width}×${height}×${channels} pixels need ${width * height * channels} bytes, got ${value.data.length}`,
+    );
+  }
+  return { source: { src: "pixels", bytes: asBytes(value.data), width, height, channels }, ext: "png" };
+}
+
+function samplesSource(value: Samples, what: string): Made {
+  const sampleRate = positiveInt(value.sampleRate, "sampleRate", what);
+  const channels = positiveInt(value.channels ?? 1, "channels", what);
+  let samples = value.samples;
+  if (Array.isArray(samples)) {
+    if (!samples.every((x) => typeof x === "number")) throw new InvalidArgError(`${what}: samples must all be numbers`);
+    samples = Float64Array.from(samples);
+  }
+  const entry = SAMPLE_TYPES.find(([cls]) => samples instanceof cls);
+  if (entry === undefined) {
+    throw new InvalidArgError(`${what}: samples must be a number[] or a typed array (Float32Array, Int16Array …)`);
+  }
+  const typed = samples as SampleArray;
+  if (typed.length % channels !== 0) {
+    throw new InvalidArgError(`${what}: ${typed.length} samples do not divide into ${channels} channels`);
+  }
+  return { source: { src: "samples", bytes: asBytes(typed), dtype: entry[1], sampleRate, channels }, ext: "wav" };
 }
 
 function asBytes(view: ArrayBufferView): Uint8Array {
@@ -139,28 +185,10 @@ export class Image extends FileMedia {
 
   constructor(value: string | Uint8Array | Pixels, options: MediaOptions = {}) {
     const what = "Image";
-    let made: { source: MediaSource; ext: string };
-    if (typeof value === "string") {
-      made = fileSource(value, what);
-    } else if (value instanceof Uint8Array) {
-      made = bytesSource(value, IMAGE_FORMATS, what);
-    } else if (typeof value === "object" && value !== null && isPixels(value)) {
-      const width = positiveInt(value.width, "width", what);
-      const height = positiveInt(value.height, "height", what);
-      const channels = value.channels ?? 4;
-      if (channels !== 1 && channels !== 2 && channels !== 3 && channels !== 4) {
-        throw new InvalidArgError(`${what}: channels must be 1, 2, 3 or 4, got ${String(channels)}`);
-      }
-      if (!(value.data instanceof Uint8Array || value.data instanceof Uint8ClampedArray)) {
-        throw new InvalidArgError(`${what}: pixel data must be a Uint8Array or Uint8ClampedArray`);
-      }
-      if (value.data.length !== width * height * channels) {
-        throw new InvalidArgError(
-          `${what}: ${width}×${height}×${channels} pixels need ${width * height * channels} bytes, got ${value.data.length}`,
-        );
-      }
-      made = { source: { src: "pixels", bytes: asBytes(value.data), width, height, channels }, ext: "png" };
-    } else {
+    const made =
+      fileOrBytes(value, IMAGE_FORMATS, what) ??
+      (typeof value === "object" && value !== null && isPixels(value) ? pixelsSource(value, what) : null);
+    if (made === null) {
       throw new InvalidArgError(
         `${what}: pass a file path, the bytes of an image file, or { data, width, height, channels? }`,
       );
@@ -208,33 +236,10 @@ export class Audio extends FileMedia {
 
   constructor(value: string | Uint8Array | Samples, options: MediaOptions = {}) {
     const what = "Audio";
-    let made: { source: MediaSource; ext: string };
-    if (typeof value === "string") {
-      made = fileSource(value, what);
-    } else if (value instanceof Uint8Array) {
-      made = bytesSource(value, AUDIO_FORMATS, what);
-    } else if (typeof value === "object" && value !== null && "samples" in value) {
-      const sampleRate = positiveInt(value.sampleRate, "sampleRate", what);
-      const channels = positiveInt(value.channels ?? 1, "channels", what);
-      let samples = value.samples;
-      if (Array.isArray(samples)) {
-        if (!samples.every((x) => typeof x === "number"))
-          throw new InvalidArgError(`${what}: samples must all be numbers`);
-        samples = Float64Array.from(samples);
-      }
-      const entry = SAMPLE_TYPES.find(([cls]) => samples instanceof cls);
-      if (entry === undefined) {
-        throw new InvalidArgError(`${what}: samples must be a number[] or a typed array (Float32Array, Int16Array …)`);
-      }
-      const typed = samples as SampleArray;
-      if (typed.length % channels !== 0) {
-        throw new InvalidArgError(`${what}: ${typed.length} samples do not divide into ${channels} channels`);
-      }
-      made = {
-        source: { src: "samples", bytes: asBytes(typed), dtype: entry[1], sampleRate, channels },
-        ext: "wav",
-      };
-    } else {
+    const made =
+      fileOrBytes(value, AUDIO_FORMATS, what) ??
+      (typeof value === "object" && value !== null && "samples" in value ? samplesSource(value, what) : null);
+    if (made === null) {
       throw new InvalidArgError(`${what}: pass a file path, the bytes of an audio file, or { samples, sampleRate }`);
     }
     super(made.source, made.ext, options.caption, what);
@@ -257,10 +262,8 @@ export class Video extends FileMedia {
 
   constructor(value: string | Uint8Array, options: MediaOptions = {}) {
     const what = "Video";
-    let made: { source: MediaSource; ext: string };
-    if (typeof value === "string") made = fileSource(value, what);
-    else if (value instanceof Uint8Array) made = bytesSource(value, VIDEO_FORMATS, what);
-    else throw new InvalidArgError(`${what}: pass a file path or the bytes of an MP4, WebM or GIF file`);
+    const made = fileOrBytes(value, VIDEO_FORMATS, what);
+    if (made === null) throw new InvalidArgError(`${what}: pass a file path or the bytes of an MP4, WebM or GIF file`);
     super(made.source, made.ext, options.caption, what);
   }
 }
