@@ -46,6 +46,7 @@ import {
   COUNTER_MEDIA_SPOOLED,
   COUNTER_MEDIA_UPLOADED,
   COUNTER_MEDIA_WRITTEN,
+  COUNTER_QUARANTINED,
   COUNTER_REPLAYED,
   COUNTER_REQUESTS,
   COUNTER_RETRIED,
@@ -96,6 +97,11 @@ export interface ClientStats {
   inboxed: number;
   /** Records lost: undeliverable with the spool off or unwritable (each reported as an error). */
   failed: number;
+  /**
+   * Records the server refused on their own while it accepted the others (each reported as an
+   * ERR_TRACKIO_REJECTED error), set aside in a `*.quarantined.jsonl` file of the spool.
+   */
+  quarantined: number;
   /** HTTP requests made to the server (including retries). */
   requests: number;
   /** Records that waited on the main thread because the ring was full. */
@@ -601,6 +607,7 @@ export class Client extends EventEmitter implements ExitParticipant {
         replayed: 0,
         inboxed: 0,
         failed: 0,
+        quarantined: 0,
         requests: 0,
         overflowed: 0,
         overflowPending: 0,
@@ -626,6 +633,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       replayed: count(COUNTER_REPLAYED),
       inboxed,
       failed,
+      quarantined: count(COUNTER_QUARANTINED),
       requests: Number(Atomics.load(c, COUNTER_REQUESTS)),
       overflowed: overflow.overflowed,
       overflowPending: overflow.records,

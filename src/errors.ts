@@ -15,7 +15,10 @@ export type TrackioErrorCode =
   | "ERR_TRACKIO_AUTH"
   | "ERR_TRACKIO_INVALID_ARG"
   | "ERR_TRACKIO_CLOSED"
-  | "ERR_TRACKIO_OVERFLOW";
+  | "ERR_TRACKIO_OVERFLOW"
+  | "ERR_TRACKIO_REJECTED"
+  | "ERR_TRACKIO_WORKER"
+  | "ERR_TRACKIO_SPOOL";
 
 export class TrackioError extends Error {
   readonly code: TrackioErrorCode = "ERR_TRACKIO";
@@ -112,6 +115,27 @@ export class OverflowError extends TrackioError {
   override readonly code = "ERR_TRACKIO_OVERFLOW";
 }
 
+/**
+ * The server refused a record on its own while it accepted the others: the record was set
+ * aside in a quarantine file of the spool (counted in `stats().quarantined`), never resent.
+ */
+export class RejectedError extends TrackioError {
+  static readonly code = "ERR_TRACKIO_REJECTED";
+  override readonly code = "ERR_TRACKIO_REJECTED";
+}
+
+/** The worker thread could not be started (its file is missing or does not load). */
+export class WorkerError extends TrackioError {
+  static readonly code = "ERR_TRACKIO_WORKER";
+  override readonly code = "ERR_TRACKIO_WORKER";
+}
+
+/** The spool directory cannot be created or written. */
+export class SpoolError extends TrackioError {
+  static readonly code = "ERR_TRACKIO_SPOOL";
+  override readonly code = "ERR_TRACKIO_SPOOL";
+}
+
 /** What crosses a thread boundary in place of an error. */
 export interface WireError {
   code: string;
@@ -154,6 +178,12 @@ export function fromWire(wire: WireError): TrackioError {
       return new ClosedError(wire.message);
     case OverflowError.code:
       return new OverflowError(wire.message);
+    case RejectedError.code:
+      return new RejectedError(wire.message, cause);
+    case WorkerError.code:
+      return new WorkerError(wire.message, cause);
+    case SpoolError.code:
+      return new SpoolError(wire.message, cause);
     default:
       return new TrackioError(wire.message, cause);
   }

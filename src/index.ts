@@ -7,9 +7,12 @@ export {
   NoEndpointError,
   NotFoundError,
   OverflowError,
+  RejectedError,
+  SpoolError,
   StatusError,
   TrackioError,
   type TrackioErrorCode,
+  WorkerError,
 } from "./errors.js";
 export {
   Audio,

@@ -47,6 +47,7 @@ export const COUNTER_MEDIA_SPOOLED = 8; // kept in the spool for a later upload
 export const COUNTER_MEDIA_REPLAYED = 9; // spooled files the server has since stored
 export const COUNTER_MEDIA_WRITTEN = 10; // written into the local Trackio media directory
 export const COUNTER_MEDIA_FAILED = 11; // neither uploaded nor kept (each reported as an error)
+export const COUNTER_QUARANTINED = 12; // records the server refused on their own, set aside in the spool
 
 export const HEADER_BYTES = 256;
 export const COUNTERS_BYTES = 256;
