@@ -1,0 +1,213 @@
+// One property-test case: log generated records through the Node client and through Trackio's
+// own Python client into two projects of the same real server, read back every stored row of
+// both runs, and list every way the Node client broke its promise (an empty list: none).
+
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TrackioServer } from "../../scripts/trackio-server.js";
+import { Client, type ClientOptions, type ClientStats, type Metrics } from "../../src/index.js";
+import { canonicalJson } from "./lossless-json.js";
+import type { OracleAnswer, PythonOracle } from "./oracle.js";
+import { queryProject, sqlString } from "./read-api.js";
+import { describeValue, refusalReason, type Tagged, toTagged } from "./value-model.js";
+
+export interface PropertyEnv {
+  server: TrackioServer;
+  oracle: PythonOracle;
+}
+
+/** What one call did: accepted, refused with ERR_TRACKIO_INVALID_ARG, or threw something else. */
+export type Outcome = { kind: "accepted" } | { kind: "refused"; message: string } | { kind: "escaped"; error: string };
+
+let caseSeq = 0;
+
+/** Project names of one case: the Node client's and the Python oracle's. */
+export function caseProjects(kind: string): { js: string; py: string } {
+  const n = caseSeq++;
+  return { js: `props-${kind}-${process.pid}-${n}-js`, py: `props-${kind}-${process.pid}-${n}-py` };
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return `${err.name}${typeof code === "string" ? ` [${code}]` : ""}: ${err.message.slice(0, 400)}`;
+  }
+  return `a thrown ${typeof err}: ${String(err)}`;
+}
+
+/** Run `call`, classifying what it did. */
+export function outcomeOf(call: () => void): Outcome {
+  try {
+    call();
+    return { kind: "accepted" };
+  } catch (err) {
+    if (err instanceof Error && (err as { code?: unknown }).code === "ERR_TRACKIO_INVALID_ARG") {
+      return { kind: "refused", message: err.message };
+    }
+    return { kind: "escaped", error: errorText(err) };
+  }
+}
+
+/**
+ * A client of its own for one case: a short retry deadline and a spool directory of its own,
+ * so that a batch the server refuses cannot hold up or poison the cases after it.
+ */
+export function caseClient(server: TrackioServer, opts: ClientOptions): { client: Client; errors: string[] } {
+  const client = new Client({
+    baseUrl: server.writeUrl,
+    retryDeadlineMs: 1500,
+    flushIntervalMs: 50,
+    spoolDir: mkdtempSync(join(tmpdir(), "trackio-props-spool-")),
+    quiet: true,
+    handleSignals: false,
+    ...opts,
+  });
+  const errors: string[] = [];
+  client.on("error", (err: unknown) => errors.push(errorText(err)));
+  return { client, errors };
+}
+
+/** close(), bounded: a close that never settles is itself a finding. */
+export async function closeClient(client: Client, errors: string[]): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      errors.push("close() did not settle within 60 s");
+      resolve();
+    }, 60_000);
+  });
+  try {
+    await Promise.race([
+      client.close().catch((err: unknown) => void errors.push(`close(): ${errorText(err)}`)),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Rows of a table for one run; a project the server never created has none. */
+export async function readRows(
+  server: TrackioServer,
+  project: string,
+  sql: string,
+): Promise<Record<string, unknown>[]> {
+  try {
+    return await queryProject(server.url, project, sql);
+  } catch (err) {
+    if (err instanceof Error && /Project '.*' not found/.test(err.message)) return [];
+    throw err;
+  }
+}
+
+export function metricRowsSql(runId: string): string {
+  return `SELECT step, log_id, metrics FROM metrics WHERE run_id = ${sqlString(runId)} ORDER BY id`;
+}
+
+function statsText(st: ClientStats): string {
+  return `logged ${st.logged}, sent ${st.sent}, quarantined ${st.quarantined}, spooled ${st.spooled}, failed ${st.failed}, pending ${st.pending}`;
+}
+
+/** The Python warnings raised by the call at `step`, for a failure message. */
+function pyWarnings(answer: OracleAnswer, step: number): string {
+  const w = answer.warnings.filter((x) => x.step === step).map((x) => x.message);
+  return w.length === 0 ? "" : `; Python warned: ${w.join(" | ")}`;
+}
+
+/** Whether two stored JSON texts are the same value (numbers compared by their literal text). */
+function sameJson(a: string, b: string): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+/** Log records with the Node client and the Python client; every problem found, as text. */
+export async function checkRecords(env: PropertyEnv, kind: string, records: unknown[], run = "r"): Promise<string[]> {
+  const { server, oracle } = env;
+  const projects = caseProjects(kind);
+  const problems: string[] = [];
+  // The expectation comes first: the model never calls a getter, log() might.
+  const expected = records.map((r) => refusalReason(r));
+  const { client, errors } = caseClient(server, { project: projects.js, run });
+  const outcomes = records.map((r, i) => outcomeOf(() => client.log(r as Metrics, i)));
+  await closeClient(client, errors);
+  const stats = client.stats();
+
+  const accepted: number[] = [];
+  let refused = 0;
+  for (let i = 0; i < records.length; i++) {
+    const o = outcomes[i];
+    const why = expected[i];
+    const input = describeValue(records[i]);
+    if (o.kind === "accepted") accepted.push(i);
+    else if (o.kind === "refused") refused++;
+    if (o.kind === "escaped") problems.push(`step ${i}: log(${input}) threw ${o.error}, not ERR_TRACKIO_INVALID_ARG`);
+    else if (o.kind === "accepted" && why !== null) problems.push(`step ${i}: log(${input}) was accepted, but ${why}`);
+    else if (o.kind === "refused" && why === null)
+      problems.push(`step ${i}: log(${input}) was refused at the call (${o.message}), but Trackio can store it`);
+  }
+
+  const runId = client.runId as string;
+  const jsRows = await readRows(server, projects.js, metricRowsSql(runId));
+
+  // The books: every call is stored, refused at the call, or quarantined.
+  const quarantined = stats.quarantined;
+  if (jsRows.length + refused + quarantined !== records.length || stats.logged !== accepted.length) {
+    problems.push(
+      `books do not balance: ${records.length} log() calls, ${jsRows.length} stored + ${refused} refused at the call + ${quarantined} quarantined; stats: ${statsText(stats)}` +
+        (errors.length > 0 ? `; errors: ${errors.slice(0, 3).join(" | ")}` : ""),
+    );
+  }
+  // Exactly once: one row per accepted record, under the log_id of its sequence number.
+  const byStep = new Map<number, string>();
+  const prefixes = new Set<string>();
+  const seenIds = new Set<string>();
+  for (const row of jsRows) {
+    const logId = String(row.log_id);
+    const step = Number(row.step);
+    const m = /^(.*)-(\d+)$/.exec(logId);
+    if (seenIds.has(logId)) problems.push(`log_id ${logId} stored twice`);
+    seenIds.add(logId);
+    if (m === null) {
+      problems.push(`step ${step}: unexpected log_id ${logId}`);
+      continue;
+    }
+    prefixes.add(m[1]);
+    const seq = Number(m[2]);
+    if (accepted[seq] !== step)
+      problems.push(`log_id ${logId} (record #${seq} accepted) stored at step ${step}, expected ${accepted[seq]}`);
+    if (byStep.has(step)) problems.push(`step ${step} stored twice`);
+    byStep.set(step, String(row.metrics));
+  }
+  if (prefixes.size > 1)
+    problems.push(`log_ids of one client with ${prefixes.size} prefixes: ${[...prefixes].join(", ")}`);
+
+  // The oracle: the same accepted (and storable) records through Trackio's Python client.
+  const forPython = accepted.filter((i) => expected[i] === null);
+  const answer = await oracle.log({
+    url: server.writeUrl,
+    project: projects.py,
+    run,
+    config: null,
+    records: forPython.map((i) => ({ step: i, metrics: toTagged(records[i]) as Tagged })),
+    alerts: [],
+  });
+  if (answer.error !== null) problems.push(`the Python client raised: ${answer.error}`);
+  const pyRows = answer.run_id === null ? [] : await readRows(server, projects.py, metricRowsSql(answer.run_id));
+  const pyByStep = new Map(pyRows.map((r) => [Number(r.step), String(r.metrics)]));
+  for (const i of forPython) {
+    const js = byStep.get(i);
+    const py = pyByStep.get(i);
+    const input = describeValue(records[i]);
+    if (js !== undefined && py !== undefined) {
+      if (!sameJson(js, py))
+        problems.push(`step ${i}: log(${input}) stored ${js}; Python stored ${py}${pyWarnings(answer, i)}`);
+    } else if (js === undefined && py !== undefined) {
+      problems.push(`step ${i}: log(${input}) was not stored (${statsText(stats)}); Python stored ${py}`);
+    } else if (js !== undefined) {
+      problems.push(`step ${i}: log(${input}) stored ${js}; Python stored no row${pyWarnings(answer, i)}`);
+    } else {
+      problems.push(`step ${i}: log(${input}) stored by neither client${pyWarnings(answer, i)}`);
+    }
+  }
+  return problems;
+}
