@@ -66,7 +66,7 @@ import {
   RingWriter,
 } from "./ring.js";
 import type { WorkerMessage, WorkerTask, WorkerTaskResult } from "./tasks.js";
-import { type Metrics, metricsToJson } from "./values.js";
+import { checkWellFormed, isPlainObject, type Metrics, metricsToJson } from "./values.js";
 import { type WorkerPool, workerFor } from "./worker-pool.js";
 
 export type { ClientOptions } from "./options.js";
@@ -248,6 +248,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     this.#assertNotStarted("withProject");
     if (typeof project !== "string" || project === "")
       throw new InvalidArgError("withProject() needs a non-empty string");
+    checkWellFormed(project, "withProject()");
     this.#opts = { ...this.#opts, project };
     return this;
   }
@@ -256,6 +257,7 @@ export class Client extends EventEmitter implements ExitParticipant {
   withRun(run: string): this {
     this.#assertNotStarted("withRun");
     if (typeof run !== "string" || run === "") throw new InvalidArgError("withRun() needs a non-empty string");
+    checkWellFormed(run, "withRun()");
     this.#opts = { ...this.#opts, run };
     return this;
   }
@@ -294,11 +296,11 @@ export class Client extends EventEmitter implements ExitParticipant {
    */
   log(metrics: Metrics, step?: number, timestamp?: number | Date): void {
     if (this.#state !== STATE_RUNNING && !this.#start()) return;
-    if (typeof metrics !== "object" || metrics === null || Array.isArray(metrics)) {
-      throw new InvalidArgError(
-        `log(): metrics must be a plain object, got ${metrics === null ? "null" : Array.isArray(metrics) ? "an array" : typeof metrics}`,
-      );
-    }
+    // A Map, Set, Date or class instance would enumerate nothing (stored as an empty row) or
+    // keys the user did not mean; an object made with Object.create(proto) would log
+    // inherited keys. Only plain objects are metrics, on both encoding paths.
+    const proto = typeof metrics === "object" && metrics !== null ? Object.getPrototypeOf(metrics) : undefined;
+    if (proto !== Object.prototype && proto !== null) throw notPlainMetrics(metrics);
     let s: number;
     if (step === undefined) {
       s = this.#nextStep;
@@ -322,7 +324,15 @@ export class Client extends EventEmitter implements ExitParticipant {
     let ids = this.#ids;
     let n = 0;
     for (const k in metrics) {
-      const v = metrics[k];
+      let v: unknown;
+      try {
+        v = metrics[k];
+      } catch (err) {
+        throw new InvalidArgError(
+          `log(): reading metric ${JSON.stringify(k)} threw: ${err instanceof Error ? err.message : String(err)}`,
+          { cause: err },
+        );
+      }
       if (typeof v !== "number") {
         n = -1;
         break;
@@ -485,6 +495,8 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (text !== undefined && text !== null && typeof text !== "string") {
       throw new InvalidArgError("alert(): text must be a string");
     }
+    checkWellFormed(title, "alert(): title");
+    if (typeof text === "string") checkWellFormed(text, "alert(): text");
     if (level !== "info" && level !== "warn" && level !== "error") {
       throw new InvalidArgError(`alert(): level must be "info", "warn" or "error", got ${JSON.stringify(level)}`);
     }
@@ -504,7 +516,7 @@ export class Client extends EventEmitter implements ExitParticipant {
    * It travels with the next record (or, at the next send, with the latest one again).
    */
   config(update: Record<string, unknown>): void {
-    if (typeof update !== "object" || update === null || Array.isArray(update)) {
+    if (typeof update !== "object" || update === null || !isPlainObject(update)) {
       throw new InvalidArgError("config(): pass a plain object");
     }
     const merged = { ...(JSON.parse(this.#opts.configJson) as Record<string, unknown>) };
@@ -859,6 +871,19 @@ export class Client extends EventEmitter implements ExitParticipant {
     const done = Atomics.load(views.ctl, CTL_DONE_SEQ);
     return signedDiff((this.#writer as RingWriter).seq, done) !== 0 || !(this.#overflow as Overflow).empty;
   }
+}
+
+function notPlainMetrics(metrics: unknown): InvalidArgError {
+  let got: string;
+  if (metrics === null || typeof metrics !== "object") got = metrics === null ? "null" : typeof metrics;
+  else if (Array.isArray(metrics)) got = "an array";
+  else {
+    const name = Object.getPrototypeOf(metrics)?.constructor?.name;
+    got = typeof name === "string" && name !== "Object" ? `an instance of ${name}` : "an object with a prototype";
+  }
+  return new InvalidArgError(
+    `log(): metrics must be a plain object ({ name: value, … }), got ${got}; convert it first, e.g. Object.fromEntries(map)`,
+  );
 }
 
 function checkTime(t: number | Date): number {

@@ -207,10 +207,28 @@ export function numericMetricsJson(r: Region, off: number, keyJson: readonly str
   return `${out}}`;
 }
 
+/**
+ * A number as JSON text that Trackio stores as the same double, int or float as its Python
+ * client would. JavaScript has one number type, so the rule is: a safe integer is an int;
+ * every other double is written so that the server's parser (orjson) reads a float: `-0.0`,
+ * and integral doubles beyond ±2^53 with a `.0` (String() writes 1e20 as an integer literal,
+ * which the server refuses beyond 64 bits and would store as an int below). Non-finite
+ * values become the strings Trackio's Python client sends.
+ */
 export function numberJson(x: number): string {
-  if (Number.isFinite(x)) return String(x);
+  if (Number.isSafeInteger(x)) return x === 0 && 1 / x < 0 ? "-0.0" : String(x);
+  if (Number.isFinite(x)) {
+    const s = String(x);
+    // Non-integers always carry "." or "e"; integral doubles from 2^53 up to 1e21 carry neither.
+    return Number.isInteger(x) && s.indexOf("e") < 0 ? `${s}.0` : s;
+  }
   if (Number.isNaN(x)) return '"NaN"';
   return x > 0 ? '"Infinity"' : '"-Infinity"';
+}
+
+/** Whether JSON.stringify writes `x` differently from numberJson (and so needs the exact writer). */
+export function needsNumberJson(x: number): boolean {
+  return Number.isSafeInteger(x) ? x === 0 && 1 / x < 0 : !Number.isFinite(x) || Number.isInteger(x);
 }
 
 /** The JSON text of a JSON, ALERT or CONFIG record, as the main thread wrote it. */
@@ -261,6 +279,8 @@ export class KeyTableWriter {
   }
 
   private define(key: string): number {
+    // A name that is not well-formed UTF-16 is left to the JSON path, which refuses it.
+    if (!key.isWellFormed()) return -1;
     const id = this.ids.size;
     const byteLength = Buffer.byteLength(key);
     const need = 2 + ((byteLength + 1) & ~1);

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { InvalidArgError } from "./errors.js";
 import { defaultSpoolRoot, inboxDir } from "./paths.js";
 import { isSpaceId, spaceIdToUrl } from "./space.js";
-import { metricsToJson } from "./values.js";
+import { checkWellFormed, isPlainObject, metricsToJson } from "./values.js";
 
 export interface ClientOptions {
   /** Trackio server URL, or a Space id (`user/space`); `?write_token=…` in a URL is used as the write token. Env `TRACKIO_SERVER_URL`, default `http://127.0.0.1:7860`. */
@@ -154,6 +154,7 @@ function optionalString(name: string, value: unknown): string | undefined {
   if (typeof value !== "string") {
     throw new InvalidArgError(`options.${name} must be a string, got ${typeof value}`);
   }
+  checkWellFormed(value, `options.${name}`);
   return value === "" ? undefined : value;
 }
 
@@ -303,6 +304,7 @@ export function canonicalProjectName(project: string): string {
  * makes none): names that would collide with its own side tables are refused.
  */
 export function checkProjectName(project: string): void {
+  checkWellFormed(project, `project name ${JSON.stringify(project)}`);
   const canonical = canonicalProjectName(project);
   const reservedSuffixes = [
     "_system",
@@ -323,7 +325,7 @@ export function checkProjectName(project: string): void {
  * plus `_Username`, `_Created` and `_Group`, which the dashboard shows.
  */
 export function runConfigJson(config: unknown): string {
-  if (config !== undefined && (typeof config !== "object" || config === null || Array.isArray(config))) {
+  if (config !== undefined && (typeof config !== "object" || config === null || !isPlainObject(config))) {
     throw new InvalidArgError("options.config must be a plain object");
   }
   const user = (config ?? {}) as Record<string, unknown>;

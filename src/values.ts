@@ -1,9 +1,17 @@
 // The general path for metric values that are not all numbers: checked and turned into
 // JSON text on the main thread, because a JS object cannot cross to the worker cheaply.
+//
+// What is refused here, at the call, is what the server can never store or what would not
+// be the value the user meant: strings that are not well-formed UTF-16 (the server cannot
+// encode a lone surrogate and refuses the whole request), objects other than plain objects,
+// arrays and this package's value classes (a Map, Set or Date would be stored as `{}` or a
+// string, a class instance loses its prototype), keys inherited from a prototype, and getters
+// that throw. Everything else is stored as Trackio's Python client stores it.
 
+import { needsNumberJson, numberJson } from "./codec.js";
 import { InvalidArgError } from "./errors.js";
 import { FileMedia } from "./file-media.js";
-import { Table } from "./media.js";
+import { Histogram, Markdown, Table } from "./media.js";
 
 /** A value Trackio stores: what its Python client accepts, in JSON terms. */
 export type MetricValue =
@@ -13,7 +21,7 @@ export type MetricValue =
   | null
   | MetricValue[]
   | { [key: string]: MetricValue }
-  // Histogram, Table, Markdown (and Date): encoded through their toJSON().
+  // Histogram, Table, Markdown, Image, Audio, Video, Html: encoded through their toJSON().
   | { toJSON(): unknown };
 export type Metrics = Record<string, MetricValue>;
 
@@ -26,42 +34,85 @@ function describe(value: unknown): string {
   return `an instance of ${proto?.constructor?.name ?? "an unknown class"}`;
 }
 
-// NaN and ±Infinity travel as the strings Trackio's Python client sends (JSON has no token for
-// them); the server stores them as such and reads them back as floats.
 let currentCall = "log()";
 let currentOnMedia: ((media: FileMedia, key: string) => void) | null = null;
 
-function replacer(this: unknown, key: string, value: unknown): unknown {
-  switch (typeof value) {
-    case "number":
-      if (Number.isFinite(value)) return value;
-      return Number.isNaN(value) ? "NaN" : value > 0 ? "Infinity" : "-Infinity";
-    case "string":
-    case "boolean":
-      return value;
-    case "object": {
-      if (value === null || Array.isArray(value)) return value;
-      const proto = Object.getPrototypeOf(value);
-      if (proto === Object.prototype || proto === null) return value;
-      break;
-    }
-  }
-  const where = key === "" ? "metrics" : `metric ${JSON.stringify(key)}`;
+function where(path: string): string {
+  return path === "" ? "metrics" : `metric ${JSON.stringify(path)}`;
+}
+
+function refuse(path: string, value: unknown): never {
   throw new InvalidArgError(
-    `${currentCall}: ${where} is ${describe(value)}; values must be numbers, strings, booleans, null, arrays or plain objects`,
+    `${currentCall}: ${where(path)} is ${describe(value)}; values must be numbers, strings, booleans, null, arrays or plain objects`,
   );
 }
 
 /**
- * Check a value tree before it is stringified: throws on what Trackio cannot store, and
- * returns whether it holds a non-finite number (which needs the slower replacer). Objects
- * with a toJSON() (Date, Histogram, Table …) are left to it.
+ * A string the server can store: well-formed UTF-16. A lone surrogate (half of a pair, e.g.
+ * from slicing a string through an emoji) has no UTF-8 form; the server would refuse the
+ * whole request it came in.
  */
-function check(value: unknown, key: string, depth: number): boolean {
+export function checkWellFormed(text: string, what: string): void {
+  if (!text.isWellFormed()) {
+    const at = firstLoneSurrogate(text);
+    throw new InvalidArgError(
+      `${what} contains a lone surrogate (U+${text.charCodeAt(at).toString(16).toUpperCase()} at index ${at}), which is not valid Unicode and cannot be stored; use String.prototype.toWellFormed() to replace it with U+FFFD`,
+    );
+  }
+}
+
+function firstLoneSurrogate(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+      else return i;
+    } else if (c >= 0xdc00 && c <= 0xdfff) return i;
+  }
+  return 0;
+}
+
+function isValueClass(value: object): boolean {
+  return (
+    value instanceof Histogram || value instanceof Markdown || value instanceof Table || value instanceof FileMedia
+  );
+}
+
+export function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function child(path: string, key: string): string {
+  return path === "" ? key : `${path}.${key}`;
+}
+
+/** A property read that may run a getter: a throwing getter is the caller's bad argument. */
+function read(obj: Record<string, unknown>, key: string, path: string): unknown {
+  try {
+    return obj[key];
+  } catch (err) {
+    throw new InvalidArgError(
+      `${currentCall}: reading ${where(child(path, key))} threw: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Check a value tree before it is stringified: throws on what Trackio cannot store, and
+ * returns whether JSON.stringify would write it differently from Trackio's Python client
+ * (a non-finite number, an integral double beyond 2^53, -0, a value class), in which case
+ * exactJson() writes it instead.
+ */
+function check(value: unknown, path: string, depth: number): boolean {
   switch (typeof value) {
     case "number":
-      return !Number.isFinite(value);
+      return needsNumberJson(value);
     case "string":
+      checkWellFormed(value, `${currentCall}: ${where(path)}`);
+      return false;
     case "boolean":
       return false;
     case "object": {
@@ -69,37 +120,81 @@ function check(value: unknown, key: string, depth: number): boolean {
       if (depth > 64)
         throw new InvalidArgError(`${currentCall}: metrics nest deeper than 64 levels (or contain a cycle)`);
       if (Array.isArray(value)) {
-        let nonFinite = false;
-        for (let i = 0; i < value.length; i++) nonFinite = check(value[i], String(i), depth + 1) || nonFinite;
-        return nonFinite;
+        let exact = false;
+        for (let i = 0; i < value.length; i++) exact = check(value[i], child(path, String(i)), depth + 1) || exact;
+        return exact;
       }
       if (value instanceof FileMedia) {
         if (currentOnMedia === null) {
           throw new InvalidArgError(
-            `${currentCall}: metric ${JSON.stringify(key)} is ${value.constructor.name === "Html" ? "an" : "a"} ${value.constructor.name}; media values can only be logged with log()`,
+            `${currentCall}: ${where(path)} is ${value.constructor.name === "Html" ? "an" : "a"} ${value.constructor.name}; media values can only be logged with log()`,
           );
         }
-        currentOnMedia(value, key);
-        return false;
+        if (value.caption !== null) checkWellFormed(value.caption, `${currentCall}: the caption of ${where(path)}`);
+        currentOnMedia(value, path);
+        return true;
       }
       // A table's cells may hold media (each uploaded like a top-level value) and are checked
       // like any value.
       if (value instanceof Table) {
-        for (const row of value.rows) check(row, key, depth + 1);
+        for (const row of value.rows) check(row, path, depth + 1);
         return true;
       }
-      if (typeof (value as { toJSON?: unknown }).toJSON === "function") return true;
-      const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) break;
-      let nonFinite = false;
-      for (const k in value) nonFinite = check((value as Record<string, unknown>)[k], k, depth + 1) || nonFinite;
-      return nonFinite;
+      if (value instanceof Markdown) {
+        checkWellFormed(value.text, `${currentCall}: the Markdown text of ${where(path)}`);
+        return true;
+      }
+      if (value instanceof Histogram) return true;
+      if (!isPlainObject(value)) refuse(path, value);
+      let exact = false;
+      const obj = value as Record<string, unknown>;
+      // for...in also walks the prototype, which for a plain object is Object.prototype (or
+      // nothing): an enumerable key found there was added to every object, not logged.
+      for (const k in obj) {
+        if (!Object.hasOwn(obj, k)) {
+          throw new InvalidArgError(
+            `${currentCall}: ${where(child(path, k))} is inherited from Object.prototype, not the object's own`,
+          );
+        }
+        checkWellFormed(k, `${currentCall}: the name of ${where(child(path, k))}`);
+        exact = check(read(obj, k, path), child(path, k), depth + 1) || exact;
+      }
+      return exact;
     }
   }
-  const where = depth === 0 ? "metrics" : `metric ${JSON.stringify(key)}`;
-  throw new InvalidArgError(
-    `${currentCall}: ${where} is ${describe(value)}; values must be numbers, strings, booleans, null, arrays or plain objects`,
-  );
+  refuse(path, value);
+}
+
+/**
+ * JSON text as Trackio's Python client would send it (numbers by numberJson), for the records
+ * check() flagged. Values come from a checked tree or from this package's toJSON() methods.
+ */
+function exactJson(value: unknown, key: string): string {
+  switch (typeof value) {
+    case "number":
+      return numberJson(value);
+    case "string":
+      return JSON.stringify(value);
+    case "boolean":
+      return value ? "true" : "false";
+    case "object": {
+      if (value === null) return "null";
+      if (Array.isArray(value)) {
+        let out = "[";
+        for (let i = 0; i < value.length; i++) out += `${i > 0 ? "," : ""}${exactJson(value[i], String(i))}`;
+        return `${out}]`;
+      }
+      if (isValueClass(value)) return exactJson((value as { toJSON(key: string): unknown }).toJSON(key), key);
+      let out = "{";
+      let first = true;
+      for (const k in value) {
+        out += `${first ? "" : ","}${JSON.stringify(k)}:${exactJson((value as Record<string, unknown>)[k], k)}`;
+        first = false;
+      }
+      return `${out}}`;
+    }
+  }
+  return refuse(key, value);
 }
 
 /**
@@ -115,12 +210,12 @@ export function metricsToJson(
   currentCall = call;
   currentOnMedia = onMedia;
   try {
-    // JSON.stringify with a replacer is about twice as slow; most records need none.
-    return check(metrics, "", 0) ? JSON.stringify(metrics, replacer) : JSON.stringify(metrics);
+    if (!isPlainObject(metrics)) refuse("", metrics);
+    // JSON.stringify is the fast way for the usual record; exactJson only when it would differ.
+    return check(metrics, "", 0) ? exactJson(metrics, "") : JSON.stringify(metrics);
   } catch (err) {
     if (err instanceof InvalidArgError) throw err;
-    // JSON.stringify's own TypeErrors: a bigint inside a toJSON result, say.
-    throw new InvalidArgError(`${call}: value cannot be encoded: ${(err as Error).message}`);
+    throw new InvalidArgError(`${call}: value cannot be encoded: ${(err as Error).message}`, { cause: err });
   } finally {
     currentOnMedia = null;
   }

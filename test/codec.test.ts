@@ -110,7 +110,7 @@ describe("numeric path", () => {
       plain: 0.1 + 0.2,
       neg: -123.456,
       zero: 0,
-      negZero: 0,
+      negZero: -0,
       nan: "NaN",
       inf: "Infinity",
       negInf: "-Infinity",
@@ -124,6 +124,7 @@ describe("numeric path", () => {
     assert.deepEqual(Object.keys(parsed), Object.keys(metrics), "key order kept");
     assert.match(text, /"nan":"NaN","inf":"Infinity","negInf":"-Infinity"/);
     assert.match(text, /"tiny":1e-300,"huge":1e\+300/);
+    assert.match(text, /"zero":0,"negZero":-0\.0,/);
   });
 
   test("no metrics is an empty object", () => {
@@ -134,7 +135,15 @@ describe("numeric path", () => {
 
   test("numberJson", () => {
     assert.equal(numberJson(1.5), "1.5");
-    assert.equal(numberJson(-0), "0");
+    assert.equal(numberJson(-0), "-0.0");
+    assert.equal(numberJson(0), "0");
+    assert.equal(numberJson(Number.MAX_SAFE_INTEGER), "9007199254740991");
+    assert.equal(numberJson(2 ** 53), "9007199254740992.0");
+    assert.equal(numberJson(-(2 ** 53)), "-9007199254740992.0");
+    assert.equal(numberJson(1.2345678901234568e20), "123456789012345680000.0");
+    assert.equal(numberJson(2 ** 63), "9223372036854776000.0");
+    assert.equal(numberJson(1e21), "1e+21");
+    assert.equal(numberJson(1e-7), "1e-7");
     assert.equal(numberJson(Number.NaN), '"NaN"');
     assert.equal(numberJson(Number.POSITIVE_INFINITY), '"Infinity"');
     assert.equal(numberJson(Number.NEGATIVE_INFINITY), '"-Infinity"');
@@ -200,6 +209,36 @@ describe("JSON path", () => {
   });
 });
 
+describe("metricsToJson writes numbers as Trackio's Python client stores them", () => {
+  test("integral doubles beyond 2^53 and -0 are floats, safe integers stay integers, at any depth", () => {
+    const text = metricsToJson({
+      s: "x",
+      big: 1.2345678901234568e20,
+      negZero: -0,
+      nested: { a: [2 ** 60, -1e19, 7] },
+      safe: Number.MAX_SAFE_INTEGER,
+      huge: 1e21,
+      nan: Number.NaN,
+    });
+    assert.equal(
+      text,
+      '{"s":"x","big":123456789012345680000.0,"negZero":-0.0,"nested":{"a":[1152921504606847000.0,-10000000000000000000.0,7]},"safe":9007199254740991,"huge":1e+21,"nan":"NaN"}',
+    );
+  });
+
+  test("the same number gives the same text on both paths", () => {
+    for (const x of [0, -0, 1, -1, 0.5, 2 ** 53, 2 ** 63, 1e20, 1e21, 5e-324, Number.MAX_VALUE, Number.NaN]) {
+      const { text } = numericRoundTrip({ x });
+      assert.equal(metricsToJson({ x, s: "" }), `${text.slice(0, -1)},"s":""}`, String(x));
+    }
+  });
+
+  test("strings from every plane, well-formed pairs included, are accepted", () => {
+    const text = metricsToJson({ s: "a\u0000é😀\u{10ffff}\ufffd", "k😀": "v" });
+    assert.deepEqual(JSON.parse(text), { s: "a\u0000é😀\u{10ffff}\ufffd", "k😀": "v" });
+  });
+});
+
 describe("metricsToJson refuses what Trackio cannot store", () => {
   class Thing {
     x = 1;
@@ -214,8 +253,27 @@ describe("metricsToJson refuses what Trackio cannot store", () => {
     ["a Map", { m: new Map([["a", 1]]) }, /metric "m" is an instance of Map/],
     ["a Set", { st: new Set([1]) }, /metric "st" is an instance of Set/],
     ["a class instance", { t: new Thing() }, /metric "t" is an instance of Thing/],
-    ["a nested bigint", { deep: { er: [1, 2n] } }, /metric "1" is a bigint/],
-    ["undefined in an array", { arr: [1, undefined] }, /metric "1" is undefined/],
+    ["a nested bigint", { deep: { er: [1, 2n] } }, /metric "deep\.er\.1" is a bigint/],
+    ["undefined in an array", { arr: [1, undefined] }, /metric "arr\.1" is undefined/],
+    ["a Date", { d: new Date(0) }, /metric "d" is an instance of Date/],
+    [
+      "a lone high surrogate in a value",
+      { note: "bad \ud800 text" },
+      /metric "note" contains a lone surrogate \(U\+D800 at index 4\)/,
+    ],
+    ["a lone low surrogate in a nested value", { a: [{ b: "\udfff" }] }, /metric "a\.0\.b" contains a lone surrogate/],
+    ["a lone surrogate in a key", { "k\ud83d": 1 }, /the name of metric .* contains a lone surrogate/],
+    ["an object with a prototype", { o: Object.create({ inherited: 1 }) }, /metric "o" is an instance of/],
+    ["a Date as the metrics", new Date(0), /metrics is an instance of Date/],
+    [
+      "a throwing getter",
+      {
+        get loss(): number {
+          throw new Error("boom");
+        },
+      },
+      /reading metric "loss" threw: boom/,
+    ],
     ["a Map as the metrics", new Map(), /metrics is an instance of Map/],
     ["a cycle", cycle, /cycle/],
   ];
