@@ -6,9 +6,16 @@
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
-import { jsonRecordArb, numericRecordArb, poisonedRecordArb, refusedRecordArb } from "./support/arbitraries.js";
+import {
+  alertArb,
+  jsonRecordArb,
+  numericRecordArb,
+  poisonedRecordArb,
+  refusedRecordArb,
+  runCaseArb,
+} from "./support/arbitraries.js";
 import { PythonOracle } from "./support/oracle.js";
-import { checkRecords, type PropertyEnv } from "./support/property-harness.js";
+import { checkAlerts, checkRecords, checkRun, type PropertyEnv } from "./support/property-harness.js";
 import { checkProperty } from "./support/property-runner.js";
 
 let env: PropertyEnv;
@@ -22,37 +29,30 @@ after(async () => {
   await env?.server.stop();
 });
 
-const batch = <T>(arb: fc.Arbitrary<T>, maxLength: number) => fc.array(arb, { minLength: 1, maxLength });
+const batch = <T>(arb: fc.Arbitrary<T>, maxLength: number) =>
+  fc.array(arb, { minLength: 1, maxLength, size: "medium" });
 
 describe("log(): stored exactly as Trackio's Python client stores it, or refused at the call", () => {
   test("all-number records (the binary fast path)", async () => {
-    await checkProperty(
-      "numeric records",
-      batch(numericRecordArb, 12),
-      6,
-      (b) => b.length,
-      (b) => checkRecords(env, "num", b),
-    );
+    await checkProperty("numeric records", batch(numericRecordArb, 20), 15, (b) => checkRecords(env, "num", b));
   });
 
   test("records with strings, booleans, null, arrays and objects (the JSON path)", async () => {
-    await checkProperty(
-      "json records",
-      batch(jsonRecordArb, 12),
-      6,
-      (b) => b.length,
-      (b) => checkRecords(env, "json", b),
-    );
+    await checkProperty("json records", batch(jsonRecordArb, 20), 15, (b) => checkRecords(env, "json", b));
   });
 
   test("values that must be refused, among good records on both paths: refused, neighbours stored", async () => {
     const mixed = fc.oneof(numericRecordArb, jsonRecordArb, poisonedRecordArb, refusedRecordArb);
-    await checkProperty(
-      "refused values",
-      batch(mixed, 12),
-      6,
-      (b) => b.length,
-      (b) => checkRecords(env, "refuse", b),
-    );
+    await checkProperty("refused values", batch(mixed, 20), 15, (b) => checkRecords(env, "refuse", b));
+  });
+});
+
+describe("runs, configs and alerts: stored as Trackio's Python client stores them, or refused at the call", () => {
+  test("run names and configs, with a config() update", async () => {
+    await checkProperty("runs and configs", runCaseArb, 20, (c) => checkRun(env, c));
+  });
+
+  test("alert titles and texts", async () => {
+    await checkProperty("alerts", batch(alertArb, 8), 10, (b) => checkAlerts(env, b));
   });
 });

@@ -247,3 +247,36 @@ export const poisonedRecordArb = fc
     const placed = where === "top" ? bad : where === "array" ? [1, bad] : objectOf([["inner", bad]]);
     return objectOf([...before, [key, placed], ...after]);
   });
+
+/** Run configs: odd keys and any values; now and then a key Trackio reserves ("_…"). */
+export const configArb: fc.Arbitrary<Record<string, unknown>> = fc
+  .array(
+    fc.tuple(
+      fc.oneof(
+        { arbitrary: keyArb.filter((k) => !k.startsWith("_")), weight: 12 },
+        { arbitrary: fc.constantFrom("_x", "_Created", "__x"), weight: 1 },
+      ),
+      jsonValueArb,
+    ),
+    { maxLength: 4 },
+  )
+  .map(objectOf);
+
+/** A run name, a config and a later config() update. */
+export const runCaseArb = fc.record(
+  {
+    run: fc.oneof(
+      stringArb.filter((s) => s !== ""),
+      fc.constantFrom("run/with/slashes", "🎉", "a\ud800", "step", "-0"),
+    ),
+    config: configArb,
+    update: configArb,
+  },
+  { requiredKeys: ["run"] },
+);
+
+export const alertArb = fc.record({
+  title: stringArb,
+  text: fc.option(stringArb, { nil: null }),
+  level: fc.constantFrom("info" as const, "warn" as const, "error" as const),
+});

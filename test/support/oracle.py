@@ -29,8 +29,10 @@ answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
 os.dup2(2, 1)
 sys.stdout = sys.stderr
 
+import orjson  # noqa: E402
 import trackio  # noqa: E402
 from trackio.alerts import AlertLevel  # noqa: E402
+from trackio.utils import serialize_values  # noqa: E402
 
 
 def decode(tagged):
@@ -58,6 +60,17 @@ def run_one(req):
             out["warnings"].append({"step": step, "message": str(w.message)})
 
     config = decode(req["config"]) if req.get("config") is not None else None
+    if config is not None:
+        # Trackio's client loses a whole config holding NaN or +-Infinity, without a warning
+        # (init() keeps the floats, which the server's JSON parser refuses). The oracle stores
+        # such values the way the same client stores them in metrics ("NaN", "Infinity"),
+        # which is what the Node client is asked to do, and says so in its answer.
+        safe = serialize_values(config)
+        if orjson.dumps(safe) != orjson.dumps(config, option=orjson.OPT_SERIALIZE_NUMPY):
+            out["warnings"].append(
+                {"step": None, "message": "oracle: non-finite config values stored as strings, as in metrics (Trackio's client would drop the config)"}
+            )
+        config = safe
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         run = trackio.init(

@@ -22,6 +22,16 @@ export type Outcome = { kind: "accepted" } | { kind: "refused"; message: string 
 
 let caseSeq = 0;
 
+/** What the cases of the current property did, for its summary line (see property-runner.ts). */
+export const tally = { calls: 0, refused: 0, stored: 0, quarantined: 0 };
+
+function count(calls: number, refused: number, stored: number, quarantined: number): void {
+  tally.calls += calls;
+  tally.refused += refused;
+  tally.stored += stored;
+  tally.quarantined += quarantined;
+}
+
 /** Project names of one case: the Node client's and the Python oracle's. */
 export function caseProjects(kind: string): { js: string; py: string } {
   const n = caseSeq++;
@@ -151,6 +161,7 @@ export async function checkRecords(env: PropertyEnv, kind: string, records: unkn
 
   // The books: every call is stored, refused at the call, or quarantined.
   const quarantined = stats.quarantined;
+  count(records.length, refused, jsRows.length, quarantined);
   if (jsRows.length + refused + quarantined !== records.length || stats.logged !== accepted.length) {
     problems.push(
       `books do not balance: ${records.length} log() calls, ${jsRows.length} stored + ${refused} refused at the call + ${quarantined} quarantined; stats: ${statsText(stats)}` +
@@ -207,6 +218,185 @@ export async function checkRecords(env: PropertyEnv, kind: string, records: unkn
       problems.push(`step ${i}: log(${input}) stored ${js}; Python stored no row${pyWarnings(answer, i)}`);
     } else {
       problems.push(`step ${i}: log(${input}) stored by neither client${pyWarnings(answer, i)}`);
+    }
+  }
+  return problems;
+}
+
+/** Why a config (or config() update) must be refused: a value Trackio cannot store, or a key Trackio reserves. */
+function configRefusal(config: Record<string, unknown> | undefined, what: string): string | null {
+  if (config === undefined) return null;
+  const reason = refusalReason(config, what);
+  if (reason !== null) return reason;
+  const reserved = Object.keys(config).find((k) => k.startsWith("_"));
+  return reserved === undefined ? null : `${what} has the key ${JSON.stringify(reserved)}, which Trackio reserves`;
+}
+
+/** A stored config without the fields that differ between any two runs (the creation time). */
+function comparableConfig(text: string): string {
+  const parsed = JSON.parse(text) as Record<string, unknown>;
+  const created = parsed._Created;
+  if (typeof created !== "string") return `(no _Created in ${text})`;
+  // Drop `"_Created":"…"` from the text itself, keeping every number's literal form.
+  return canonicalJson(
+    text.replace(`,"_Created":${JSON.stringify(created)}`, "").replace(`"_Created":${JSON.stringify(created)},`, ""),
+  );
+}
+
+export interface RunCase {
+  run: string;
+  config?: Record<string, unknown>;
+  update?: Record<string, unknown>;
+}
+
+/**
+ * A run with an odd name and config, and a config() update after its first record: refused at
+ * the call (constructor, first log() or config()) when Trackio cannot store it, otherwise the
+ * same run name and config as Trackio's Python client stores for init(name, config).
+ */
+export async function checkRun(env: PropertyEnv, c: RunCase): Promise<string[]> {
+  const { server, oracle } = env;
+  const projects = caseProjects("run");
+  const problems: string[] = [];
+  const runWhy = refusalReason(c.run, "the run name");
+  const startWhy = runWhy ?? configRefusal(c.config, "options.config");
+  const updateWhy = configRefusal(c.update, "the config() update");
+  const shown = `run ${JSON.stringify(c.run)}, config ${describeValue(c.config)}, update ${describeValue(c.update)}`;
+
+  let made: { client: Client; errors: string[] } | null = null;
+  let start = outcomeOf(() => {
+    made = caseClient(server, { project: projects.js, run: c.run, config: c.config });
+  });
+  if (made !== null && start.kind === "accepted") {
+    const { client } = made as { client: Client; errors: string[] };
+    start = outcomeOf(() => client.log({ x: 1 }, 0));
+  }
+  if (start.kind === "escaped") problems.push(`${shown}: threw ${start.error}, not ERR_TRACKIO_INVALID_ARG`);
+  else if (start.kind === "accepted" && startWhy !== null) problems.push(`${shown}: accepted, but ${startWhy}`);
+  else if (start.kind === "refused" && startWhy === null)
+    problems.push(`${shown}: refused (${start.message}), but Trackio can store it`);
+  if (made === null) {
+    count(1, start.kind === "refused" ? 1 : 0, 0, 0);
+    return problems;
+  }
+  const { client, errors } = made as { client: Client; errors: string[] };
+  let merged = c.config;
+  if (start.kind === "accepted" && c.update !== undefined) {
+    const update = c.update;
+    const o = outcomeOf(() => client.config(update));
+    if (o.kind === "escaped") problems.push(`${shown}: config() threw ${o.error}, not ERR_TRACKIO_INVALID_ARG`);
+    else if (o.kind === "accepted" && updateWhy !== null)
+      problems.push(`${shown}: config() accepted, but ${updateWhy}`);
+    else if (o.kind === "refused" && updateWhy === null)
+      problems.push(`${shown}: config() refused (${o.message}), but Trackio can store it`);
+    if (o.kind === "accepted") merged = { ...c.config, ...update };
+  }
+  await closeClient(client, errors);
+  count(1, start.kind === "refused" ? 1 : 0, 0, client.stats().quarantined);
+  // What the client should have refused has no Python counterpart to compare with.
+  if (start.kind !== "accepted" || startWhy !== null || configRefusal(merged, "the config") !== null) return problems;
+
+  const runId = client.runId as string;
+  const sql = (id: string) =>
+    `SELECT m.run_name AS run_name, c.config AS config FROM metrics m LEFT JOIN configs c ON c.run_id = m.run_id WHERE m.run_id = ${sqlString(id)}`;
+  const js = await readRows(server, projects.js, sql(runId));
+  const answer = await oracle.log({
+    url: server.writeUrl,
+    project: projects.py,
+    run: c.run,
+    config: merged === undefined ? null : toTagged(merged),
+    records: [{ step: 0, metrics: ["o", [["x", ["i", "1"]]]] }],
+    alerts: [],
+  });
+  if (answer.error !== null) problems.push(`${shown}: the Python client raised: ${answer.error}`);
+  const py = answer.run_id === null ? [] : await readRows(server, projects.py, sql(answer.run_id));
+  const warned = answer.warnings.map((w) => w.message).join(" | ");
+  if (js.length !== 1 || py.length !== 1) {
+    problems.push(
+      `${shown}: ${js.length} row(s) stored (stats: ${statsText(client.stats())}${errors.length > 0 ? `; errors: ${errors.join(" | ")}` : ""}); Python stored ${py.length}${warned === "" ? "" : `; Python warned: ${warned}`}`,
+    );
+    return problems;
+  }
+  tally.stored++;
+  if (js[0].run_name !== py[0].run_name)
+    problems.push(
+      `${shown}: run name stored as ${JSON.stringify(js[0].run_name)}; Python: ${JSON.stringify(py[0].run_name)}`,
+    );
+  const jsConfig = js[0].config === null ? "(none)" : comparableConfig(String(js[0].config));
+  const pyConfig = py[0].config === null ? "(none)" : comparableConfig(String(py[0].config));
+  if (jsConfig !== pyConfig)
+    problems.push(
+      `${shown}: config stored as ${js[0].config}; Python stored ${py[0].config}${warned === "" ? "" : `; Python warned: ${warned}`}`,
+    );
+  return problems;
+}
+
+export interface AlertCase {
+  title: string;
+  text: string | null;
+  level: "info" | "warn" | "error";
+}
+
+function alertRefusal(a: AlertCase): string | null {
+  if (a.title === "") return "the title is empty";
+  return refusalReason(a.title, "the title") ?? refusalReason(a.text, "the text");
+}
+
+/** Alerts: refused at the call, or stored with the title, text and level Python stores. */
+export async function checkAlerts(env: PropertyEnv, alerts: AlertCase[]): Promise<string[]> {
+  const { server, oracle } = env;
+  const projects = caseProjects("alert");
+  const problems: string[] = [];
+  const { client, errors } = caseClient(server, { project: projects.js, run: "r" });
+  const outcomes = alerts.map((a, i) => outcomeOf(() => client.alert({ ...a, step: i })));
+  await closeClient(client, errors);
+  const stats = client.stats();
+  const sql = (id: string) => `SELECT step, title, text, level, alert_id FROM alerts WHERE run_id = ${sqlString(id)}`;
+  const js = await readRows(server, projects.js, sql(client.runId as string));
+  const accepted: number[] = [];
+  let refused = 0;
+  for (let i = 0; i < alerts.length; i++) {
+    if (outcomes[i].kind === "refused") refused++;
+  }
+  count(alerts.length, refused, js.length, stats.quarantined);
+  for (let i = 0; i < alerts.length; i++) {
+    const o = outcomes[i];
+    const why = alertRefusal(alerts[i]);
+    const shown = `alert(${describeValue(alerts[i])})`;
+    if (o.kind === "accepted") accepted.push(i);
+    if (o.kind === "escaped") problems.push(`${shown} threw ${o.error}, not ERR_TRACKIO_INVALID_ARG`);
+    else if (o.kind === "accepted" && why !== null) problems.push(`${shown} was accepted, but ${why}`);
+    else if (o.kind === "refused" && why === null)
+      problems.push(`${shown} was refused (${o.message}), but Trackio can store it`);
+  }
+  if (js.length + refused + stats.quarantined !== alerts.length) {
+    problems.push(
+      `books do not balance: ${alerts.length} alert() calls, ${js.length} stored + ${refused} refused at the call + ${stats.quarantined} quarantined; stats: ${statsText(stats)}` +
+        (errors.length > 0 ? `; errors: ${errors.slice(0, 3).join(" | ")}` : ""),
+    );
+  }
+  const storable = accepted.filter((i) => alertRefusal(alerts[i]) === null);
+  const answer = await oracle.log({
+    url: server.writeUrl,
+    project: projects.py,
+    run: "r",
+    config: null,
+    records: [],
+    alerts: storable.map((i) => ({ ...alerts[i], step: i })),
+  });
+  if (answer.error !== null) problems.push(`the Python client raised: ${answer.error}`);
+  const py = answer.run_id === null ? [] : await readRows(server, projects.py, sql(answer.run_id));
+  const key = (r: Record<string, unknown>) => JSON.stringify([r.title, r.text, r.level]);
+  const jsByStep = new Map(js.map((r) => [Number(r.step), r]));
+  const pyByStep = new Map(py.map((r) => [Number(r.step), r]));
+  for (const i of storable) {
+    const a = jsByStep.get(i);
+    const b = pyByStep.get(i);
+    const shown = `alert(${describeValue(alerts[i])})`;
+    if (a === undefined || b === undefined || key(a) !== key(b)) {
+      problems.push(
+        `${shown}: stored ${a === undefined ? "nothing" : key(a)}; Python stored ${b === undefined ? "nothing" : key(b)}${pyWarnings(answer, i)}`,
+      );
     }
   }
   return problems;

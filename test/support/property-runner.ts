@@ -3,6 +3,7 @@
 // A failure message carries the seed, the shrunk counterexample and every problem found in it.
 
 import fc from "fast-check";
+import { tally } from "./property-harness.js";
 
 export const DEFAULT_SEED = 20261130;
 
@@ -18,11 +19,6 @@ export const propertySeed = envNumber("TRACKIO_PROPERTY_SEED", DEFAULT_SEED);
 /** The scale of a run: each property runs `scale` times its default number of cases. */
 export const propertyScale = Math.max(1, envNumber("TRACKIO_PROPERTY_RUNS", 1));
 
-export interface PropertyResult {
-  cases: number;
-  records: number;
-}
-
 /**
  * Check `check(value)` (which lists problems; none means the property holds) over `numRuns`
  * generated values, seeded; throws with the seed, the shrunk value and its problems.
@@ -31,15 +27,15 @@ export async function checkProperty<T>(
   name: string,
   arb: fc.Arbitrary<T>,
   numRuns: number,
-  size: (value: T) => number,
   check: (value: T) => Promise<string[]>,
-): Promise<PropertyResult> {
-  const result: PropertyResult = { cases: 0, records: 0 };
+): Promise<void> {
+  let cases = 0;
+  Object.assign(tally, { calls: 0, refused: 0, stored: 0, quarantined: 0 });
+  const t0 = Date.now();
   const runs = numRuns * propertyScale;
   const details = await fc.check(
     fc.asyncProperty(arb, async (value) => {
-      result.cases++;
-      result.records += size(value);
+      cases++;
       const problems = await check(value);
       if (problems.length > 0) throw new Error(`${problems.length} problem(s):\n  ${problems.join("\n  ")}`);
     }),
@@ -52,6 +48,8 @@ export async function checkProperty<T>(
         `What the counterexample did: ${details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)}`,
     );
   }
-  process.stdout.write(`# property "${name}": ${result.cases} cases, ${result.records} calls, seed ${propertySeed}\n`);
-  return result;
+  process.stdout.write(
+    `property "${name}": ${cases} cases, ${tally.calls} calls: ${tally.stored} stored, ` +
+      `${tally.refused} refused at the call, ${tally.quarantined} quarantined; seed ${propertySeed}, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
 }
