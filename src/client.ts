@@ -7,6 +7,7 @@ import { EventEmitter } from "node:events";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from "node:worker_threads";
 import type { Piscina } from "piscina";
+import { alertLine } from "./alert-line.js";
 import {
   jsonSize,
   KeyTableWriter,
@@ -928,22 +929,6 @@ function tooLargeHint(size: number): string {
   const raise = ring <= 2 ** 30 ? `raise ringBytes (new Client({ ringBytes: ${ring} })), or ` : "";
   return `${raise}write the data to a file and log it as media by path (new Image(path), Audio(path), Video(path) or Html.fromFile(path): the worker reads the file, up to 2 GiB)`;
 }
-
-// An alert as Trackio's Python client prints it (alerts.format_alert_terminal); colored only
-// on a terminal.
-function alertLine(
-  level: "info" | "warn" | "error",
-  title: string,
-  text: string | null | undefined,
-  step: number,
-): string {
-  const color = process.stderr.isTTY ? ALERT_COLORS[level] : "";
-  const reset = color === "" ? "" : "\x1b[0m";
-  const tag = `${color}[TRACKIO ${level.toUpperCase()}]${reset}`;
-  return text ? `${tag} ${title}: ${text} (step ${step})` : `${tag} ${title} (step ${step})`;
-}
-
-const ALERT_COLORS = { info: "\x1b[94m", warn: "\x1b[93m", error: "\x1b[91m" } as const;
 
 function growF64(a: Float64Array): Float64Array<ArrayBuffer> {
   const b = new Float64Array(a.length * 2);
