@@ -7,6 +7,7 @@ import { EventEmitter } from "node:events";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from "node:worker_threads";
 import type { Piscina } from "piscina";
+import { alertLine } from "./alert-line.js";
 import {
   jsonSize,
   KeyTableWriter,
@@ -277,6 +278,14 @@ export class Client extends EventEmitter implements ExitParticipant {
     return this.#settings?.runId;
   }
 
+  /**
+   * The step the next `log()` without one gets: one past the highest step logged so far (0
+   * first; a resumed run continues after the server's last).
+   */
+  get nextStep(): number {
+    return this.#nextStep;
+  }
+
   /** The server URL, without credentials. */
   get url(): string {
     return this.#opts.displayUrl;
@@ -306,7 +315,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       s = this.#nextStep;
     } else {
       if (!Number.isSafeInteger(step) || step < 0) {
-        throw new InvalidArgError(`log(): step must be a non-negative integer, got ${String(step)}`);
+        throw new InvalidArgError(`log(): step must be a non-negative integer, got ${shown(step)}`);
       }
       s = step;
     }
@@ -369,7 +378,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       this.#mediaStep = s;
       try {
         const text = metricsToJson(metrics, "log()", this.#onMedia);
-        const byteLength = this.#checkedLength(text);
+        const byteLength = this.#checkedLength(text, metrics);
         // The files first: if the ring and the overflow are full and this call throws
         // ERR_TRACKIO_OVERFLOW, the record is then not queued at all (at worst, files no
         // record references are stored), never queued with files that will not follow.
@@ -385,11 +394,17 @@ export class Client extends EventEmitter implements ExitParticipant {
   }
 
   // The UTF-8 length of a JSON-text record's text, once its size is known to fit (a record
-  // larger than a quarter of the ring is refused rather than stall it).
-  #checkedLength(text: string): number {
+  // larger than a quarter of the ring is refused rather than stall it). For a log() record,
+  // the refusal names the metric that made it too large.
+  #checkedLength(text: string, metrics?: Metrics): number {
     const byteLength = Buffer.byteLength(text);
     const size = jsonSize(byteLength);
-    if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
+    if (size > this.#maxRecordBytes) {
+      if (metrics === undefined) throw tooLarge(size, this.#maxRecordBytes);
+      throw new InvalidArgError(
+        `log(): metric ${JSON.stringify(largestMetric(metrics))} is too large for the ring: its record is ${size} bytes, over the limit of ${this.#maxRecordBytes} bytes (a quarter of ringBytes); ${tooLargeHint(size)}`,
+      );
+    }
     return byteLength;
   }
 
@@ -501,13 +516,15 @@ export class Client extends EventEmitter implements ExitParticipant {
       throw new InvalidArgError(`alert(): level must be "info", "warn" or "error", got ${JSON.stringify(level)}`);
     }
     if (step !== undefined && (!Number.isSafeInteger(step) || step < 0)) {
-      throw new InvalidArgError(`alert(): step must be a non-negative integer, got ${String(step)}`);
+      throw new InvalidArgError(`alert(): step must be a non-negative integer, got ${shown(step)}`);
     }
     const payload = JSON.stringify({ title, text: text ?? null, level });
     const byteLength = this.#checkedLength(payload);
-    this.#writeJsonRecord(KIND_ALERT, step ?? Math.max(this.#nextStep - 1, 0), Date.now(), payload, byteLength);
+    const alertStep = step ?? Math.max(this.#nextStep - 1, 0);
+    this.#writeJsonRecord(KIND_ALERT, alertStep, Date.now(), payload, byteLength);
     this.#seq++;
     this.#logged++;
+    if (!this.#opts.quiet) process.stderr.write(`${alertLine(level, title, text, alertStep)}\n`);
   }
 
   /**
@@ -592,7 +609,7 @@ export class Client extends EventEmitter implements ExitParticipant {
   // One line for the end of a run: where the records went and where to look at them.
   #summary(): string {
     const st = this.stats();
-    const parts = [`${st.sent} records sent`];
+    const parts = [`${st.sent} ${st.sent === 1 ? "record" : "records"} sent`];
     if (st.spooled > 0) parts.push(`${st.spooled} kept in ${this.#settings?.spoolDir} for \`npx trackio sync\``);
     if (st.inboxed > 0) parts.push(`${st.inboxed} written to the local inbox ${this.#settings?.inboxDir}`);
     if (st.failed > 0) parts.push(`${st.failed} lost`);
@@ -701,7 +718,8 @@ export class Client extends EventEmitter implements ExitParticipant {
     let run = o.run;
     if (run === undefined) {
       run = generateRunName();
-      process.stderr.write(`trackio: no run name given, logging to run "${run}" of project "${o.project}"\n`);
+      if (!o.quiet)
+        process.stderr.write(`trackio: no run name given, logging to run "${run}" of project "${o.project}"\n`);
     }
     const settings = this.#settingsFor(o.project, run);
     if (this.#resumed !== null) {
@@ -770,6 +788,8 @@ export class Client extends EventEmitter implements ExitParticipant {
       systemMetricsMs: o.systemMetricsMs,
       clockBase: Date.now(),
       configJson: o.configJson,
+      webhookUrl: o.webhookUrl,
+      webhookMinLevel: o.webhookMinLevel,
     };
   }
 
@@ -901,6 +921,38 @@ function tooLarge(size: number, max: number, subject = "record", hint = ""): Tra
   return new InvalidArgError(
     `log(): ${subject} of ${size} bytes exceeds the limit of ${max} bytes (a quarter of ringBytes)${hint === "" ? "" : `; ${hint}`}`,
   );
+}
+
+// "5" and 5 print alike; a string is shown quoted and called one.
+function shown(value: unknown): string {
+  return typeof value === "string" ? `${JSON.stringify(value)} (a string)` : String(value);
+}
+
+// The metric whose value takes the most room in the record (only asked once it is too large).
+function largestMetric(metrics: Metrics): string {
+  let largest = "";
+  let largestSize = -1;
+  for (const key in metrics) {
+    let size: number;
+    try {
+      size = JSON.stringify(metrics[key])?.length ?? 0;
+    } catch {
+      size = 0;
+    }
+    if (size > largestSize) {
+      largest = key;
+      largestSize = size;
+    }
+  }
+  return largest;
+}
+
+// What to do about a record of `size` bytes: a ring four times as large (up to 1 GiB), or a
+// file, which travels by path rather than through the ring.
+function tooLargeHint(size: number): string {
+  const ring = 2 ** Math.ceil(Math.log2(size * MAX_RECORD_SHARE));
+  const raise = ring <= 2 ** 30 ? `raise ringBytes (new Client({ ringBytes: ${ring} })), or ` : "";
+  return `${raise}write the data to a file and log it as media by path (new Image(path), Audio(path), Video(path) or Html.fromFile(path): the worker reads the file, up to 2 GiB)`;
 }
 
 function growF64(a: Float64Array): Float64Array<ArrayBuffer> {

@@ -39,4 +39,4 @@ export type WorkerMessage =
   | { type: "warning"; message: string; code: WarningCode };
 
 /** Codes of the warnings the worker posts (documented in docs/errors.md). */
-export type WarningCode = "TRACKIO_RESERVED_KEY" | "TRACKIO_LOCAL_INBOX";
+export type WarningCode = "TRACKIO_RESERVED_KEY" | "TRACKIO_LOCAL_INBOX" | "TRACKIO_WEBHOOK";

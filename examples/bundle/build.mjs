@@ -1,20 +1,29 @@
 // Bundle an app that uses trackio into one directory that runs without node_modules:
 //
-//   out/train.mjs            the app, trackio and its dependencies
+//   out/<app>.mjs            the app, trackio and its dependencies
 //   out/trackio-worker.mjs   trackio's worker entry (`trackio/worker`): the app passes it as workerFile
 //   out/worker.js            piscina's thread bootstrap, which piscina loads from beside itself
 //   out/package.json         {"type": "commonjs"}, for worker.js
 //
-// Usage (in a project with trackio and esbuild installed): npx tsx build.ts [appDir] [outDir]
+// Usage, from a project with trackio and esbuild installed (plain JavaScript: no tsx needed):
+//   node node_modules/trackio/examples/bundle/build.mjs [app.mjs] [outDir]
+// (defaults: ./train.mjs and ./out). Or import { bundle } from this file.
 import { writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { createRequire } from "node:module";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
-export async function bundle(appDir: string, outDir: string, entry = "./train.mjs"): Promise<void> {
+/**
+ * @param {string} appDir the project directory (trackio is resolved from there)
+ * @param {string} outDir where the bundle goes
+ * @param {string} [entry] the app's entry file, relative to appDir
+ * @returns {Promise<void>}
+ */
+export async function bundle(appDir, outDir, entry = "./train.mjs") {
   await build({
     absWorkingDir: appDir,
-    entryPoints: { train: entry, "trackio-worker": "trackio/worker" },
+    entryPoints: { [basename(entry, extname(entry))]: entry, "trackio-worker": "trackio/worker" },
     outdir: outDir,
     outExtension: { ".js": ".mjs" },
     bundle: true,
@@ -33,9 +42,11 @@ export async function bundle(appDir: string, outDir: string, entry = "./train.mj
       ].join("\n"),
     },
   });
+  // The piscina trackio itself uses, wherever the package manager put it.
+  const fromApp = createRequire(join(appDir, "package.json"));
+  const piscina = createRequire(fromApp.resolve("trackio")).resolve("piscina");
   await build({
-    absWorkingDir: appDir,
-    entryPoints: { worker: "./node_modules/piscina/dist/worker.js" },
+    entryPoints: { worker: join(dirname(piscina), "worker.js") },
     outdir: outDir,
     bundle: true,
     platform: "node",
@@ -49,6 +60,5 @@ export async function bundle(appDir: string, outDir: string, entry = "./train.mj
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const appDir = resolve(process.argv[2] ?? ".");
-  await bundle(appDir, resolve(appDir, process.argv[3] ?? "out"));
+  await bundle(process.cwd(), resolve(process.argv[3] ?? "out"), process.argv[2] ?? "./train.mjs");
 }
