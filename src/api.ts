@@ -1,5 +1,5 @@
 // Reading back what a Trackio server stores, as Trackio's Python `trackio.Api()` does, but
-// through the server (any Trackio from 0.2x to 0.43, local or a Space) rather than from local
+// through the server (Trackio 0.43 down to the Gradio-based 0.23, local or a Space) rather than from local
 // SQLite files. Runs on the caller's thread: reads are plain promises, no worker involved.
 
 import { InvalidArgError, NotFoundError, StatusError } from "./errors.js";
@@ -104,11 +104,13 @@ export class Api {
     for (const record of records) {
       let config: Record<string, unknown> | null;
       if (configs === UNSUPPORTED) {
-        // Trackio ≤ 0.23 has no get_run_configs: one summary per run.
+        // Servers without get_run_configs (0.24.0 and the Gradio ones have none): one summary
+        // per run, found by id (0.23 ignores run_id and finds it by name).
         config = (
           await this.#reader.call<{ config: Record<string, unknown> | null }>("get_run_summary", {
             project,
             run: record.name,
+            run_id: record.id,
           })
         ).config;
       } else {

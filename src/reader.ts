@@ -2,10 +2,11 @@
 // get the same discovery of Trackio 0.24+'s HTTP API or the Gradio protocol of ≤ 0.23, the
 // same retries and the same typed errors), and every row of a table read in pages.
 //
-// Trackio's own row readers (`get_logs`, `get_system_logs`) downsample to 3000 points, so
-// whole runs are read through `query_project` (SQL, added with `trackio query` in 0.24),
-// a page at a time under its row cap, ordered by a key that pages cannot skip or repeat rows
-// of while the run is still being written. Servers without it get the downsampling readers.
+// Trackio's own row readers (`get_logs`, `get_system_logs`) downsample (to 1500 points in
+// 0.24.0, 3000 in 0.43.0), so whole runs are read through `query_project` (SQL, in 0.24.0 and
+// 0.43.0 alike, results capped at 10,000 rows), a page at a time under that cap, ordered by a
+// key that pages cannot skip or repeat rows of while the run is still being written. Servers
+// without it (the Gradio-based ≤ 0.23) get the downsampling readers.
 
 import { isoTimestamp } from "../worker/batch.js";
 import { Transport } from "../worker/transport.js";
