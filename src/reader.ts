@@ -13,7 +13,7 @@ import { Transport } from "../worker/transport.js";
 import { ClosedError, NotFoundError, StatusError } from "./errors.js";
 import type { WorkerSettings } from "./options.js";
 
-/** Rows per `query_project` page; Trackio 0.43 refuses results above 10,000 rows. */
+/** Rows per `query_project` page; Trackio 0.24.0 and 0.43.0 refuse results above 10,000 rows. */
 const PAGE_ROWS = 5000;
 
 /** A value as the server stores it, with Trackio's non-finite number strings restored. */
@@ -26,8 +26,6 @@ export class Reader {
   readonly #transport: Transport;
   readonly displayUrl: string;
   #closed = false;
-  /** Lowered when a server caps query results below PAGE_ROWS. */
-  #pageRows = PAGE_ROWS;
 
   constructor(settings: WorkerSettings) {
     this.displayUrl = settings.displayUrl;
@@ -82,10 +80,9 @@ export class Reader {
     const rows: Record<string, unknown>[] = [];
     let after = "";
     for (;;) {
-      const limit = this.#pageRows;
       const sql =
         `SELECT id, ${orderBy === "step" ? "step, " : ""}timestamp, metrics FROM ${table} ` +
-        `WHERE run_id = ${sqlString(runId)}${after} ORDER BY ${orderBy}, id LIMIT ${limit}`;
+        `WHERE run_id = ${sqlString(runId)}${after} ORDER BY ${orderBy}, id LIMIT ${PAGE_ROWS}`;
       let page: Record<string, unknown>[];
       try {
         const result = await this.optional<{ rows: Record<string, unknown>[] }>("query_project", {
@@ -96,17 +93,13 @@ export class Reader {
         page = result.rows;
       } catch (err) {
         if (!(err instanceof StatusError)) throw err;
+        // A database from before the table or before run ids, as an older Trackio left it.
         if (/no such table/.test(err.message)) return [];
         if (/no such column/.test(err.message)) return UNSUPPORTED;
-        const cap = /more than (\d+) rows/.exec(err.message);
-        if (cap !== null && Number(cap[1]) > 0 && Number(cap[1]) < limit) {
-          this.#pageRows = Number(cap[1]);
-          continue;
-        }
         throw err;
       }
       for (const row of page) rows.push(row);
-      if (page.length < limit) return rows;
+      if (page.length < PAGE_ROWS) return rows;
       const last = page[page.length - 1];
       const key = orderBy === "step" ? String(Number(last.step)) : sqlString(String(last.timestamp));
       after = ` AND (${orderBy} > ${key} OR (${orderBy} = ${key} AND id > ${Number(last.id)}))`;
