@@ -78,16 +78,20 @@ test("the tarball carries dist/ (ESM, the CommonJS entries, types, the worker en
 test("the quickstart from an installed tarball, as an ES module", { timeout: 120_000 }, async () => {
   writeFileSync(
     join(app, "quickstart.mjs"),
-    `import { Client, TrackioError } from "trackio";
+    `import { Api, Client, TrackioError } from "trackio";
 const client = new Client({ baseUrl: process.env.URL, project: "packed", run: "esm", config: { lr: 0.01 }, quiet: true });
 for (let i = 0; i < 1000; i++) client.log({ loss: 1 / (i + 1) }, i);
 await client.close();
-console.log(JSON.stringify({ runId: client.runId, sent: client.stats().sent, isError: new TypeError() instanceof TrackioError }));
+const run = (await new Api({ baseUrl: process.env.URL }).runs("packed")).find((r) => r.id === client.runId);
+const rows = await run.metrics();
+console.log(JSON.stringify({ runId: client.runId, sent: client.stats().sent, isError: new TypeError() instanceof TrackioError, read: [rows.length, rows[999].step, rows[999].loss, run.config] }));
 `,
   );
   const result = await runApp("quickstart.mjs");
   assert.equal(result.sent, 1000);
   assert.equal(result.isError, false);
+  // The read API of the installed package reads the run back.
+  assert.deepEqual(result.read, [1000, 999, 1 / 1000, { lr: 0.01 }]);
   await assertStored("packed", result.runId, 1000);
 });
 
@@ -134,6 +138,7 @@ import("trackio").then((viaImport) => {
   return import("trackio/tfjs").then((tfImport) => {
     console.log(JSON.stringify({
       client: viaRequire.Client === viaImport.Client,
+      api: viaRequire.Api === viaImport.Api,
       error: viaRequire.TrackioError === viaImport.TrackioError,
       keys: Object.keys(viaRequire).sort().join() === Object.keys(viaImport).sort().join(),
       tfjs: tf.trackioCallback === tfImport.trackioCallback,
@@ -143,7 +148,14 @@ import("trackio").then((viaImport) => {
 });
 `,
   );
-  assert.deepEqual(await runApp("both.cjs"), { client: true, error: true, keys: true, tfjs: true, tfjsLoaded: false });
+  assert.deepEqual(await runApp("both.cjs"), {
+    client: true,
+    api: true,
+    error: true,
+    keys: true,
+    tfjs: true,
+    tfjsLoaded: false,
+  });
   // The peer dependency is optional: trackio/tfjs loads without tfjs installed.
   assert.ok(!existsSync(join(app, "node_modules", "@tensorflow")));
 });
