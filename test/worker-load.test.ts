@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, type TestContext, test } from "node:test";
 import { bundle } from "../examples/bundle/build.js";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import type { ClientStats } from "../src/index.js";
@@ -106,15 +106,31 @@ function assertAllSpooled(c: ChildClient, n: number, images = 0): void {
 }
 
 /** `trackio sync` empties the spool into the server, which then holds each run whole and once. */
-async function assertSynced(spool: string, p: string, runIds: string[], n: number): Promise<void> {
+/**
+ * `trackio sync` empties the spool into the server, which then holds each run whole and once.
+ * Prints a `worker-load:` line (the source of docs/reliability.md's table).
+ */
+async function assertSynced(
+  t: TestContext,
+  spool: string,
+  p: string,
+  runIds: string[],
+  n: number,
+  errorMs: number | null,
+): Promise<void> {
+  const kept = spooledLines(spool).lines;
   const { code, out } = await runSync(["sync", "--spool", spool, "--url", server.writeUrl]);
   assert.equal(code, 0, out);
   assert.equal(spooledLines(spool).lines, 0, out);
   for (const runId of runIds) await assertStoredOnce(server.url, p, runId, n);
+  const after = errorMs === null ? "not listened for" : `${errorMs} ms`;
+  t.diagnostic(
+    `worker-load: ${t.name} | error: ${after} | logged ${n * runIds.length} | spooled ${kept} | stored after sync ${n * runIds.length}`,
+  );
 }
 
 describe("a workerFile that cannot be loaded", () => {
-  test("a missing file: the error within seconds, close() rejects, exit 0, every record and file synced", async () => {
+  test("a missing file: the error within seconds, close() rejects, exit 0, every record and file synced", async (t) => {
     const p = project();
     const spool = tempDir("wl-spool");
     const missing = join(tempDir("wl-missing"), "no-such-worker.js");
@@ -133,7 +149,7 @@ describe("a workerFile that cannot be loaded", () => {
     assert.match(c.errors[0].message, new RegExp(`${n} records kept in`));
     assertAllSpooled(c, n, images);
     assert.equal(spooledLines(spool).lines, n);
-    await assertSynced(spool, p, [c.runId], n);
+    await assertSynced(t, spool, p, [c.runId], n, c.errors[0].ms);
     // The files behind the images were kept and uploaded too.
     const rows = await queryProject(
       server.url,
@@ -150,7 +166,7 @@ describe("a workerFile that cannot be loaded", () => {
     }
   });
 
-  test("a file that throws as it loads, shared by three clients: each gets the error and keeps its own records", async () => {
+  test("a file that throws as it loads, shared by three clients: each gets the error and keeps its own records", async (t) => {
     const p = project();
     const spool = tempDir("wl-spool");
     const broken = join(tempDir("wl-broken"), "worker.mjs");
@@ -172,10 +188,12 @@ describe("a workerFile that cannot be loaded", () => {
     }
     assert.equal(spooledLines(spool).lines, 3 * n);
     await assertSynced(
+      t,
       spool,
       p,
       r.clients.map((c) => c.runId),
       n,
+      Math.max(...r.clients.map((c) => c.errors[0].ms)),
     );
   });
 });
@@ -192,7 +210,7 @@ describe("no 'error' listener and no close()", () => {
       },
     ],
   ] as const) {
-    test(`a ${kind} worker file, the script ends: exit 0, the records are in the spool, stderr says why`, async () => {
+    test(`a ${kind} worker file, the script ends: exit 0, the records are in the spool, stderr says why`, async (t) => {
       const p = project();
       const spool = tempDir("wl-spool");
       const file = makeFile(tempDir("wl-file"));
@@ -208,11 +226,11 @@ describe("no 'error' listener and no close()", () => {
       assert.match(r.stderr, /trackio's worker thread could not load .*workerFile option.*3000 records kept in/);
       assertAllSpooled(r.clients[0], n);
       assert.equal(spooledLines(spool).lines, n);
-      await assertSynced(spool, p, [r.clients[0].runId], n);
+      await assertSynced(t, spool, p, [r.clients[0].runId], n, null);
     });
   }
 
-  test("process.exit() before the thread's failure could be seen: the exit hook keeps the records", async () => {
+  test("process.exit() before the thread's failure could be seen: the exit hook keeps the records", async (t) => {
     const p = project();
     const spool = tempDir("wl-spool");
     const broken = join(tempDir("wl-broken"), "worker.mjs");
@@ -227,7 +245,7 @@ describe("no 'error' listener and no close()", () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /no thread loaded it within \d+ ms of the process exiting/);
     assertAllSpooled(r.clients[0], n);
-    await assertSynced(spool, p, [r.clients[0].runId], n);
+    await assertSynced(t, spool, p, [r.clients[0].runId], n, null);
   });
 });
 
@@ -301,7 +319,7 @@ client.close().then(() => "resolved", seen).then((closed) => {
     return { p, spool, c: r.clients[0] };
   }
 
-  test("an ES module bundle shipped without its worker file: the same error, records synced", async () => {
+  test("an ES module bundle shipped without its worker file: the same error, records synced", async (t) => {
     const shipped = await ship("esm", ["train.mjs", "worker.js", "package.json"]);
     const workerFile = join(shipped, "trackio-worker.mjs");
     assert.ok(!existsSync(workerFile));
@@ -310,10 +328,10 @@ client.close().then(() => "resolved", seen).then((closed) => {
     assertWorkerError(c.errors[0], workerFile);
     assertWorkerError(c.closed, workerFile);
     assertAllSpooled(c, n);
-    await assertSynced(spool, p, [c.runId], n);
+    await assertSynced(t, spool, p, [c.runId], n, c.errors[0].ms);
   });
 
-  test("an ES module bundle without piscina's worker.js: the thread fails to start, the same outcome", async () => {
+  test("an ES module bundle without piscina's worker.js: the thread fails to start, the same outcome", async (t) => {
     const shipped = await ship("esm", ["train.mjs", "trackio-worker.mjs", "package.json"]);
     const workerFile = join(shipped, "trackio-worker.mjs");
     const n = 1000;
@@ -322,10 +340,10 @@ client.close().then(() => "resolved", seen).then((closed) => {
     assert.match(c.errors[0].message, /worker\.js/);
     assertWorkerError(c.closed, workerFile);
     assertAllSpooled(c, n);
-    await assertSynced(spool, p, [c.runId], n);
+    await assertSynced(t, spool, p, [c.runId], n, c.errors[0].ms);
   });
 
-  test("a CommonJS bundle without workerFile: a WorkerError (no TypeError), records synced", async () => {
+  test("a CommonJS bundle without workerFile: a WorkerError (no TypeError), records synced", async (t) => {
     const shipped = await ship("cjs", ["train.cjs", "trackio-worker.cjs", "worker.js", "package.json"]);
     const n = 1000;
     const { p, spool, c } = await runBundle(shipped, "train.cjs", "", n);
@@ -335,7 +353,7 @@ client.close().then(() => "resolved", seen).then((closed) => {
       assert.match(seen.message, /import\.meta\.url is not available, as in a CommonJS bundle.*workerFile option/);
     }
     assertAllSpooled(c, n);
-    await assertSynced(spool, p, [c.runId], n);
+    await assertSynced(t, spool, p, [c.runId], n, c.errors[0].ms);
   });
 
   test("a CommonJS bundle given its worker entry as workerFile delivers every record", async () => {
