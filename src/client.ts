@@ -725,13 +725,14 @@ export class Client extends EventEmitter implements ExitParticipant {
     const onWorker = () => this.#attachEvents(pool as Piscina);
     pool?.on("error", onError);
     pool?.on("workerCreate", onWorker);
+    const offFailure = workerPool.onFailure(() => this.#onWorkerFailed());
     this.#unlisten = () => {
       pool?.off("error", onError);
       pool?.off("workerCreate", onWorker);
+      offFailure();
     };
     this.#workerKey = key;
     this.#workerPool = workerPool;
-    void workerPool.failed.then(() => this.#onWorkerFailed());
     // A thread that is up already has announced itself before this client listened.
     if (!created && pool !== null) this.#attachEvents(pool);
     this.#settings = settings;

@@ -7,9 +7,9 @@
 
 import { BatchBuilder, RESEND_PREFIX } from "../worker/batch.js";
 import { RecordDecoder } from "../worker/decoder.js";
-import { type MediaJob, materializeSync, spoolMedia } from "../worker/media.js";
+import { type MediaFile, type MediaJob, materializeSync, spoolMedia } from "../worker/media.js";
 import { FragmentWriter } from "../worker/spool.js";
-import { SpoolError, type TrackioError } from "./errors.js";
+import { SpoolError, TrackioError } from "./errors.js";
 import type { WorkerSettings } from "./options.js";
 import type { Overflow } from "./overflow.js";
 import {
@@ -51,7 +51,7 @@ export class Rescue {
   lost = 0;
   mediaKept = 0;
   mediaLost = 0;
-  /** Why records were lost, the first time. */
+  /** Why the spool could not take records, the first time. */
   #lostBecause: string | null = null;
   /** performance.now() of the last drain. */
   drainedAt = 0;
@@ -115,52 +115,73 @@ export class Rescue {
     for (const line of lines) if (!line.startsWith(RESEND_PREFIX)) n++;
     if (lines.length === 0) return;
     try {
-      if (this.#spool === null) throw new Error("the spool is off (spoolDir: false)");
+      if (this.#spool === null) throw new Error(SPOOL_OFF);
       this.#spool.write(lines);
       this.kept += n;
       Atomics.add(this.#views.counters, COUNTER_SPOOLED, BigInt(n));
     } catch (err) {
       this.lost += n;
       Atomics.add(this.#views.counters, COUNTER_FAILED, BigInt(n));
-      this.#lose(`${n} records lost: ${err instanceof Error ? err.message : String(err)}`, err);
+      this.#spoolFailed(err);
     }
   }
 
   #keepMedia(jobs: readonly MediaJob[]): void {
     const s = this.#s;
     for (const job of jobs) {
+      let file: MediaFile;
       try {
-        if (s.spoolDir === null) throw new Error("the spool is off (spoolDir: false)");
-        const file = materializeSync(job);
+        file = materializeSync(job);
+      } catch (err) {
+        // The user's file is gone or unreadable: a loss of its own, reported as the worker does.
+        this.#mediaLost(
+          new TrackioError(`the ${job.desc.type} file for ${job.desc.file} could not be made: ${message(err)}`),
+        );
+        continue;
+      }
+      try {
+        if (s.spoolDir === null) throw new Error(SPOOL_OFF);
         const target = { project: s.project, run: s.run, run_id: s.runId, step: job.step, file_path: job.desc.file };
         spoolMedia(s.spoolDir, job.id, target, file);
         this.mediaKept++;
         Atomics.add(this.#views.counters, COUNTER_MEDIA_SPOOLED, 1n);
       } catch (err) {
-        this.mediaLost++;
-        Atomics.add(this.#views.counters, COUNTER_MEDIA_FAILED, 1n);
-        this.#lose(
-          `the ${job.desc.type} file ${job.desc.file} was lost: ${err instanceof Error ? err.message : String(err)}`,
-          err,
-        );
+        this.#mediaLost(null);
+        this.#spoolFailed(err);
       }
     }
   }
 
-  #lose(what: string, cause: unknown): void {
-    this.#lostBecause ??= what;
-    this.#events.error(new SpoolError(what, { cause }));
+  #mediaLost(report: TrackioError | null): void {
+    this.mediaLost++;
+    Atomics.add(this.#views.counters, COUNTER_MEDIA_FAILED, 1n);
+    if (report !== null) this.#events.error(report);
+  }
+
+  // Reported once, as the worker reports one outage once: the counts say how many followed.
+  #spoolFailed(err: unknown): void {
+    if (this.#lostBecause !== null) return;
+    this.#lostBecause = message(err);
+    this.#events.error(new SpoolError(`records cannot be kept in the spool: ${this.#lostBecause}`, { cause: err }));
   }
 
   /** Where the records went, for messages: "12 records kept in <dir> …". */
   describe(): string {
-    const parts = [
-      `${this.kept} records kept in ${this.#s.spoolDir ?? "no spool"}; \`npx trackio sync\` delivers them to ${this.#s.displayUrl}`,
-    ];
-    if (this.mediaKept > 0) parts.push(`${this.mediaKept} media files kept there too`);
-    if (this.lost > 0 || this.mediaLost > 0) {
-      parts.push(`${this.lost} records and ${this.mediaLost} media files lost (${this.#lostBecause})`);
+    const parts: string[] = [];
+    if (this.#s.spoolDir !== null) {
+      parts.push(
+        `${this.kept} records kept in ${this.#s.spoolDir}; \`npx trackio sync\` delivers them to ${this.#s.displayUrl}`,
+      );
     }
+    if (this.mediaKept > 0) parts.push(`${this.mediaKept} media files kept there too`);
+    if (this.lost > 0) parts.push(`${this.lost} records lost (${this.#lostBecause})`);
+    if (this.mediaLost > 0) parts.push(`${this.mediaLost} media files lost (each reported)`);
     return parts.join("; ");
   }
+}
+
+const SPOOL_OFF = "the spool is off (spoolDir: false)";
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -18,8 +18,8 @@
 // waiting on no thread at all (a process awaiting close() then ends with Node's exit code 13
 // for an unsettled top-level await). So the pool counts thread deaths against loads (the
 // worker module bumps POOL_CHANNEL_OPENS as it loads): a death not matched by a load fails the
-// pool for good, destroys it, and resolves `failed`, on which each client keeps its own ring
-// on disk from the main thread (src/rescue.ts).
+// pool for good, destroys it, and tells its clients (onFailure), each of which keeps its own
+// ring on disk from the main thread (src/rescue.ts).
 
 import { statSync } from "node:fs";
 import { resolve } from "node:path";
@@ -91,9 +91,7 @@ export class WorkerPool {
   readonly pool: Piscina | null;
   /** Set once the worker module cannot be loaded; the pool is then destroyed for good. */
   failure: WorkerError | null = null;
-  /** Resolves with `failure` when it is set; never rejects. */
-  readonly failed: Promise<WorkerError>;
-  readonly #resolveFailed: (err: WorkerError) => void;
+  readonly #failureListeners = new Set<() => void>();
   readonly #where: WorkerFile;
   readonly #watched = new WeakSet<Worker>();
   /** The last thread's error (or exit code) before it went: the cause of a failure. */
@@ -108,11 +106,6 @@ export class WorkerPool {
   #waited = false;
 
   constructor(where: WorkerFile, first: WorkerAttachment, onEmpty: () => void) {
-    let resolveFailed: (err: WorkerError) => void = () => {};
-    this.failed = new Promise((resolve) => {
-      resolveFailed = resolve;
-    });
-    this.#resolveFailed = resolveFailed;
     this.#where = where;
     const channelName = `trackio:${process.pid}:${randomHex(8)}`;
     const ctlBuffer = new SharedArrayBuffer(16);
@@ -152,6 +145,20 @@ export class WorkerPool {
     this.pool.on("error", () => {});
     this.pool.on("workerDestroy", () => this.#threadGone());
     this.#watchThreads();
+  }
+
+  /**
+   * Call `listener` once the pool fails (in a microtask; soon if it has failed already).
+   * Returns the unsubscription, for a client that closes before: a shared pool may outlive it
+   * by far, and must not keep it (and its ring) reachable.
+   */
+  onFailure(listener: () => void): () => void {
+    if (this.failure !== null) {
+      queueMicrotask(listener);
+      return () => {};
+    }
+    this.#failureListeners.add(listener);
+    return () => this.#failureListeners.delete(listener);
   }
 
   // Keep each thread's last words: piscina reports a thread's death (workerDestroy) from its
@@ -205,6 +212,10 @@ export class WorkerPool {
   // by 'exit' has already emitted it, so piscina's wait for it would never end.
   #fail(reason: string, cause: unknown): void {
     this.failure = new WorkerError(failureMessage(this.#where, reason), cause == null ? undefined : { cause });
+    // A thread still loading when the exit hook gave up on it (loadedWithin) then leaves the
+    // first client's ring to the main thread (see worker/index.ts). One that checked a moment
+    // before may read it too: the server ignores the log_ids it then gets twice.
+    Atomics.store(this.#ctl, POOL_FIRST_GONE, 1);
     this.#destroyed = true;
     this.#channel.close();
     // A pool without a thread was never shared (see workerFor).
@@ -212,7 +223,9 @@ export class WorkerPool {
       this.#onEmpty();
       void this.pool.destroy().catch(() => {});
     }
-    this.#resolveFailed(this.failure);
+    // Not from within piscina's handling of the thread's death.
+    for (const listener of this.#failureListeners) queueMicrotask(listener);
+    this.#failureListeners.clear();
   }
 
   get clients(): number {

@@ -5,15 +5,15 @@
 // Exit behaviour is what is under test, so every program runs as a child process.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, type TestContext, test } from "node:test";
 import { bundle } from "../examples/bundle/build.js";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
-import type { ClientStats } from "../src/index.js";
+import { Client, type ClientStats, type TrackioError } from "../src/index.js";
 import { encodePng } from "../worker/encode.js";
 import { callApi, queryProject } from "./support/read-api.js";
-import { assertStoredOnce, runSync, spooledLines, tempDir } from "./support/scenario.js";
+import { assertStoredOnce, logBurst, runSync, spooledLines, tempDir, waitFor } from "./support/scenario.js";
 
 let server: TrackioServer;
 let mediaDir: string;
@@ -195,6 +195,74 @@ describe("a workerFile that cannot be loaded", () => {
       n,
       Math.max(...r.clients.map((c) => c.errors[0].ms)),
     );
+  });
+});
+
+describe("in one process", () => {
+  const terminateWorker = (c: Client): Promise<void> =>
+    (c as unknown as Record<symbol, () => Promise<void>>)[Symbol.for("trackio.terminateWorker")]();
+
+  test("a thread that loaded, crashed, and whose replacement cannot load: the rest is kept, nothing lost", async (t) => {
+    const p = project();
+    const spool = tempDir("wl-spool");
+    // A worker entry of its own, so that it can disappear under the running client.
+    const entry = join(tempDir("wl-entry"), "worker.mjs");
+    writeFileSync(entry, `export { default } from ${JSON.stringify(join(root, "worker", "index.ts"))};\n`);
+    const client = new Client({
+      baseUrl: server.writeUrl,
+      project: p,
+      run: "replaced",
+      quiet: true,
+      spoolDir: spool,
+      workerFile: entry,
+    });
+    const errors: TrackioError[] = [];
+    client.on("error", (err: TrackioError) => errors.push(err));
+    logBurst(client, 0, 500);
+    await client.flush();
+    assert.equal(client.stats().sent, 500);
+    rmSync(entry);
+    const t0 = performance.now();
+    await terminateWorker(client);
+    await waitFor("the WorkerError", () => errors.length > 0, ERROR_WITHIN_MS);
+    const ms = Math.round(performance.now() - t0);
+    assert.equal(errors[0].code, "ERR_TRACKIO_WORKER", errors[0].message);
+    assert.ok(errors[0].message.includes(entry), errors[0].message);
+    // Logged after the failure: kept by flush(), which rejects with the same error.
+    logBurst(client, 500, 700);
+    await assert.rejects(client.flush(), (err: TrackioError) => err.code === "ERR_TRACKIO_WORKER");
+    await assert.rejects(client.close(), /700 records kept in/);
+    const st = client.stats();
+    assert.equal(st.sent + st.spooled, 1200, JSON.stringify(st));
+    assert.equal(st.pending, 0);
+    await assertSynced(t, spool, p, [client.runId as string], 1200, ms);
+  });
+
+  test("spoolDir: false: the records are counted lost and reported, never silently", async () => {
+    const client = new Client({
+      baseUrl: server.writeUrl,
+      project: project(),
+      run: "no-spool",
+      quiet: true,
+      spoolDir: false,
+      workerFile: join(tempDir("wl-missing"), "no-such-worker.js"),
+    });
+    const errors: TrackioError[] = [];
+    client.on("error", (err: TrackioError) => errors.push(err));
+    logBurst(client, 0, 3000);
+    await assert.rejects(client.close(), (err: TrackioError) => {
+      assert.equal(err.code, "ERR_TRACKIO_WORKER");
+      assert.match(err.message, /3000 records lost \(the spool is off \(spoolDir: false\)\)/);
+      return true;
+    });
+    assert.deepEqual(
+      errors.map((e) => e.code),
+      ["ERR_TRACKIO_SPOOL", "ERR_TRACKIO_WORKER"],
+    );
+    const st = client.stats();
+    assert.equal(st.failed, 3000);
+    assert.equal(st.spooled + st.sent, 0);
+    assert.equal(st.pending, 0);
   });
 });
 
