@@ -556,6 +556,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       try {
         return (await workerPool.pool.run(task)) as WorkerTaskResult;
       } catch (err) {
+        workerPool.taskFailed(err);
         if (attempt >= 3 && workerPool.failure === null) return { ok: false, error: toWire(err) };
       }
     }
@@ -811,6 +812,7 @@ export class Client extends EventEmitter implements ExitParticipant {
   // A thread's death: a crash (piscina replaces the thread) or, when it never loaded, the
   // pool's failure, which #onWorkerFailed reports instead.
   #poolError(err: unknown): void {
+    this.#workerPool?.taskFailed(err);
     if (this.#workerPool?.failure == null) this.#report(toWire(err));
   }
 

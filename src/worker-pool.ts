@@ -194,6 +194,19 @@ export class WorkerPool {
   }
 
   /**
+   * A task failed. If no thread ever loaded the worker module and piscina says the file has no
+   * task function, the file is some other module (a wrong workerFile): the pool fails, as for
+   * a file that does not load.
+   */
+  taskFailed(err: unknown): void {
+    if (this.failure !== null || Atomics.load(this.#ctl, POOL_CHANNEL_OPENS) > 0) return;
+    const message = err instanceof Error ? err.message : String(err);
+    if (message.startsWith("No handler function exported from")) {
+      this.#fail(`it is not trackio's worker entry (${message})`, err);
+    }
+  }
+
+  /**
    * The process is exiting and the event loop will not turn again, so a thread's death could
    * not be seen: whether a thread has loaded the worker module, waiting (synchronously, at most
    * `ms`) for the first to do so. If none does, the pool fails as if its thread had died.

@@ -238,6 +238,30 @@ describe("in one process", () => {
     await assertSynced(t, spool, p, [client.runId as string], 1200, ms);
   });
 
+  test("a workerFile that is some other module (no task function): the same error, the records kept", async () => {
+    const spool = tempDir("wl-spool");
+    const other = join(tempDir("wl-other"), "other.mjs");
+    writeFileSync(other, "export const answer = 42;\n");
+    const client = new Client({
+      baseUrl: server.writeUrl,
+      project: project(),
+      run: "other-module",
+      quiet: true,
+      spoolDir: spool,
+      workerFile: other,
+    });
+    logBurst(client, 0, 800);
+    await assert.rejects(client.close(), (err: TrackioError) => {
+      assert.equal(err.code, "ERR_TRACKIO_WORKER");
+      assert.ok(err.message.includes(other), err.message);
+      assert.match(err.message, /not trackio's worker entry.*workerFile option.*800 records kept in/);
+      return true;
+    });
+    assert.equal(client.stats().spooled, 800);
+    assert.equal(client.stats().pending, 0);
+    assert.equal(spooledLines(spool).lines, 800);
+  });
+
   test("spoolDir: false: the records are counted lost and reported, never silently", async () => {
     const client = new Client({
       baseUrl: server.writeUrl,
