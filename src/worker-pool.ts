@@ -74,7 +74,8 @@ function missingFile(where: WorkerFile): string | null {
     statSync(path);
     return null;
   } catch (err) {
-    return `${path} cannot be read (${(err as { code?: string }).code ?? String(err)})`;
+    const code = (err as { code?: string }).code;
+    return code === "ENOENT" ? "there is no such file" : `it cannot be read (${code ?? String(err)})`;
   }
 }
 
