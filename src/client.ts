@@ -22,7 +22,15 @@ import {
   writeMedia,
   writeNumeric,
 } from "./codec.js";
-import { ClosedError, fromWire, InvalidArgError, type TrackioError, toWire, type WireError } from "./errors.js";
+import {
+  ClosedError,
+  fromWire,
+  InvalidArgError,
+  type TrackioError,
+  toWire,
+  type WireError,
+  WorkerError,
+} from "./errors.js";
 import { type ExitParticipant, registerExit, unregisterExit } from "./exit.js";
 import { bindFilePath, boundFilePath, type FileMedia } from "./file-media.js";
 import {
@@ -38,6 +46,7 @@ import {
 } from "./options.js";
 import { Overflow } from "./overflow.js";
 import { spoolDirFor } from "./paths.js";
+import { Rescue } from "./rescue.js";
 import { type ResolvedRun, resolveRun } from "./resume.js";
 import {
   COUNTER_FAILED,
@@ -147,15 +156,12 @@ const INITIAL_SCRATCH = 64;
 /** A record larger than this share of the ring is refused rather than stall the ring. */
 const MAX_RECORD_SHARE = 4;
 
+/** How often a client whose worker could not load checks whether to keep records on disk. */
+const RESCUE_TICK_MS = 1000;
+
 const STATE_NEW = 0;
 const STATE_RUNNING = 1;
 const STATE_CLOSED = 2;
-
-function defaultWorkerFile(): URL {
-  // Under tsx the sources run as .ts; once built, as .js beside each other in dist/.
-  const ext = import.meta.url.endsWith(".ts") ? "ts" : "js";
-  return new URL(`../worker/index.${ext}`, import.meta.url);
-}
 
 /** Tells the clients of a shared worker thread apart. */
 let nextClientKey = 1;
@@ -198,6 +204,11 @@ export class Client extends EventEmitter implements ExitParticipant {
   readonly #media: FileMedia[] = [];
   readonly #mediaRecords: PendingMedia[] = [];
   readonly #onMedia = (media: FileMedia, key: string) => this.#addMedia(media, key);
+  /** Set once the worker thread could not load: keeps this client's records on disk instead. */
+  #rescue: Rescue | null = null;
+  #rescueTimer: ReturnType<typeof setInterval> | null = null;
+  /** close() has let go of the worker thread. */
+  #released = false;
 
   constructor(options: ClientOptions = {}) {
     super();
@@ -566,12 +577,16 @@ export class Client extends EventEmitter implements ExitParticipant {
 
   // The worker's task function never throws, so a rejected task means its thread died. piscina
   // starts a replacement that resumes from the ring: give it the same task (a few times at most).
+  // A thread that could not load at all is not replaced: the records are kept on disk instead.
   async #runTask(task: WorkerTask): Promise<WorkerTaskResult> {
+    const workerPool = this.#workerPool as WorkerPool;
     for (let attempt = 1; ; attempt++) {
+      if (workerPool.pool === null || workerPool.failure !== null) return { ok: false, error: toWire(this.#rescued()) };
       try {
-        return (await (this.#workerPool as WorkerPool).pool.run(task)) as WorkerTaskResult;
+        return (await workerPool.pool.run(task)) as WorkerTaskResult;
       } catch (err) {
-        if (attempt >= 3) return { ok: false, error: toWire(err) };
+        workerPool.taskFailed(err);
+        if (attempt >= 3 && workerPool.failure === null) return { ok: false, error: toWire(err) };
       }
     }
   }
@@ -597,9 +612,11 @@ export class Client extends EventEmitter implements ExitParticipant {
       result = { ok: false, error: toWire(err) };
     } finally {
       this.#stopMainStats?.();
+      if (this.#rescueTimer !== null) clearInterval(this.#rescueTimer);
       unregisterExit(this);
       this.#closeEvents();
       this.#unlisten?.();
+      this.#released = true;
       await (this.#workerPool as WorkerPool).release(this.#workerKey);
     }
     if (!this.#opts.quiet) process.stderr.write(`${this.#summary()}\n`);
@@ -685,12 +702,12 @@ export class Client extends EventEmitter implements ExitParticipant {
    * replacement, which resumes from the ring's released position.
    */
   async [Symbol.for("trackio.terminateWorker")](): Promise<void> {
-    await Promise.all((this.#workerPool?.pool.threads ?? []).map((t) => t.terminate()));
+    await Promise.all((this.#workerPool?.pool?.threads ?? []).map((t) => t.terminate()));
   }
 
   /** Test hook (not public API): the ids of the worker threads serving this client. */
   [Symbol.for("trackio.workerThreadIds")](): number[] {
-    return (this.#workerPool?.pool.threads ?? []).map((t) => t.threadId);
+    return (this.#workerPool?.pool?.threads ?? []).map((t) => t.threadId);
   }
 
   #assertNotStarted(method: string): void {
@@ -730,27 +747,25 @@ export class Client extends EventEmitter implements ExitParticipant {
     const views = new RingViews(layout);
     const writer = new RingWriter(views);
     const key = nextClientKey++;
-    const { pool: workerPool, created } = workerFor(
-      (o.workerFile ?? defaultWorkerFile()).toString(),
-      { key, settings, layout },
-      o.sharedWorker,
-    );
+    const { pool: workerPool, created } = workerFor(o.workerFile, { key, settings, layout }, o.sharedWorker);
     const pool = workerPool.pool;
     // A worker that dies is replaced by piscina; the new one starts again from the ring's
     // released position. Until then its death must not become an uncaught 'error'.
-    const onError = (err: unknown) => this.#report(toWire(err));
+    const onError = (err: unknown) => this.#poolError(err);
     // Each worker, the first and any replacement, gets this client's event port once it is up.
-    const onWorker = () => this.#attachEvents(pool);
-    pool.on("error", onError);
-    pool.on("workerCreate", onWorker);
+    const onWorker = () => this.#attachEvents(pool as Piscina);
+    pool?.on("error", onError);
+    pool?.on("workerCreate", onWorker);
+    const offFailure = workerPool.onFailure(() => this.#onWorkerFailed());
     this.#unlisten = () => {
-      pool.off("error", onError);
-      pool.off("workerCreate", onWorker);
+      pool?.off("error", onError);
+      pool?.off("workerCreate", onWorker);
+      offFailure();
     };
     this.#workerKey = key;
     this.#workerPool = workerPool;
     // A thread that is up already has announced itself before this client listened.
-    if (!created) this.#attachEvents(pool);
+    if (!created && pool !== null) this.#attachEvents(pool);
     this.#settings = settings;
     this.#mediaPrefix = `${canonicalProjectName(settings.project)}/${settings.run}/`;
     this.#clockBase = settings.clockBase;
@@ -803,7 +818,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     this.#events = port1;
     pool
       .run({ op: "events", key: this.#workerKey, port: port2 } satisfies WorkerTask, { transferList: [port2] })
-      .catch((err: unknown) => this.#report(toWire(err)));
+      .catch((err: unknown) => this.#poolError(err));
   }
 
   #onEvent(msg: WorkerMessage): void {
@@ -826,7 +841,53 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (this.listenerCount("error") > 0) this.emit("error", fromWire(error));
   }
 
+  // A thread's death: a crash (piscina replaces the thread) or, when it never loaded, the
+  // pool's failure, which #onWorkerFailed reports instead.
+  #poolError(err: unknown): void {
+    this.#workerPool?.taskFailed(err);
+    if (this.#workerPool?.failure == null) this.#report(toWire(err));
+  }
+
+  // The worker thread could not load (see worker-pool.ts): this client's records are kept on
+  // disk by the main thread (rescue.ts), right away, then by a timer while more arrive, and
+  // at flush(), close() and exit. A close() under way reports it too (and rejects with it).
+  #onWorkerFailed(): void {
+    if (this.#released) return;
+    this.#report(toWire(this.#rescued()));
+    if (this.#state !== STATE_RUNNING) return;
+    const rescue = this.#rescue as Rescue;
+    const overflow = this.#overflow as Overflow;
+    this.#rescueTimer = setInterval(() => {
+      if (rescue.due(overflow)) this.#rescueNow();
+    }, RESCUE_TICK_MS);
+    this.#rescueTimer.unref();
+  }
+
+  #rescueNow(): void {
+    if (this.#rescue === null) {
+      const failure = this.#workerPool?.failure;
+      if (failure == null) return;
+      this.#rescue = new Rescue(this.#settings as WorkerSettings, this.#views as RingViews, {
+        error: (err) => this.#report(toWire(err)),
+        warning: (message, code) => process.emitWarning(message, { code }),
+      });
+    }
+    this.#rescue.drain(this.#overflow as Overflow);
+    this.#overflowEmpty = true;
+  }
+
+  /** Keep what is pending on disk; the error flush(), close() and the exit hook report. */
+  #rescued(): WorkerError {
+    this.#rescueNow();
+    const failure = (this.#workerPool as WorkerPool).failure as WorkerError;
+    return new WorkerError(`${failure.message}. ${(this.#rescue as Rescue).describe()}`, { cause: failure.cause });
+  }
+
   async #drainOverflow(): Promise<void> {
+    if (this.#workerPool?.failure != null) {
+      this.#rescueNow();
+      return;
+    }
     const overflow = this.#overflow as Overflow;
     while (!overflow.moveToRing(Number.POSITIVE_INFINITY)) {
       await new Promise((resolve) => setTimeout(resolve, 1));
@@ -842,6 +903,10 @@ export class Client extends EventEmitter implements ExitParticipant {
   /** @internal exit.ts */
   onBeforeExit(): void {
     if (this.#state !== STATE_RUNNING || this.#exitFlush !== null || !this.#hasPending()) return;
+    if (this.#workerPool?.failure != null) {
+      this.#rescueNow();
+      return;
+    }
     this.#exitFlush = this.flush()
       .catch((err: unknown) => this.#report(toWire(err)))
       .finally(() => {
@@ -862,6 +927,11 @@ export class Client extends EventEmitter implements ExitParticipant {
     const start = performance.now();
     const deadline = start + this.#opts.exitTimeoutMs;
     const keepAt = deadline - Math.min(1000, this.#opts.exitTimeoutMs / 2);
+    // A thread that has not loaded yet is given until keepAt; one that cannot load, none.
+    if (!(this.#workerPool as WorkerPool).loadedWithin(keepAt - start)) {
+      process.stderr.write(`trackio: run "${this.run}": ${this.#rescued().message}\n`);
+      return;
+    }
     while (!overflow.moveToRing(Number.POSITIVE_INFINITY) && performance.now() < keepAt) {
       writer.waitForSpace(20);
     }
