@@ -412,11 +412,11 @@ client.close().then(() => "resolved", seen).then((closed) => {
   }
 
   test("an ES module bundle shipped without its worker file: the same error, records synced", async (t) => {
-    const shipped = await ship("esm", ["train.mjs", "worker.js", "package.json"]);
+    const shipped = await ship("esm", ["app.mjs", "worker.js", "package.json"]);
     const workerFile = join(shipped, "trackio-worker.mjs");
     assert.ok(!existsSync(workerFile));
     const n = 1000;
-    const { p, spool, c } = await runBundle(shipped, "train.mjs", workerFile, n);
+    const { p, spool, c } = await runBundle(shipped, "app.mjs", workerFile, n);
     assertWorkerError(c.errors[0], workerFile);
     assertWorkerError(c.closed, workerFile);
     assertAllSpooled(c, n);
@@ -424,10 +424,10 @@ client.close().then(() => "resolved", seen).then((closed) => {
   });
 
   test("an ES module bundle without piscina's worker.js: the thread fails to start, the same outcome", async (t) => {
-    const shipped = await ship("esm", ["train.mjs", "trackio-worker.mjs", "package.json"]);
+    const shipped = await ship("esm", ["app.mjs", "trackio-worker.mjs", "package.json"]);
     const workerFile = join(shipped, "trackio-worker.mjs");
     const n = 1000;
-    const { p, spool, c } = await runBundle(shipped, "train.mjs", workerFile, n);
+    const { p, spool, c } = await runBundle(shipped, "app.mjs", workerFile, n);
     assertWorkerError(c.errors[0], workerFile);
     assert.match(c.errors[0].message, /worker\.js/);
     assertWorkerError(c.closed, workerFile);
@@ -436,9 +436,9 @@ client.close().then(() => "resolved", seen).then((closed) => {
   });
 
   test("a CommonJS bundle without workerFile: a WorkerError (no TypeError), records synced", async (t) => {
-    const shipped = await ship("cjs", ["train.cjs", "trackio-worker.cjs", "worker.js", "package.json"]);
+    const shipped = await ship("cjs", ["app.cjs", "trackio-worker.cjs", "worker.js", "package.json"]);
     const n = 1000;
-    const { p, spool, c } = await runBundle(shipped, "train.cjs", "", n);
+    const { p, spool, c } = await runBundle(shipped, "app.cjs", "", n);
     for (const seen of [c.errors[0], c.closed]) {
       assert.ok(typeof seen === "object" && seen !== null, JSON.stringify(c));
       assert.equal(seen.code, "ERR_TRACKIO_WORKER");
@@ -449,9 +449,9 @@ client.close().then(() => "resolved", seen).then((closed) => {
   });
 
   test("a CommonJS bundle given its worker entry as workerFile delivers every record", async () => {
-    const shipped = await ship("cjs", ["train.cjs", "trackio-worker.cjs", "worker.js", "package.json"]);
+    const shipped = await ship("cjs", ["app.cjs", "trackio-worker.cjs", "worker.js", "package.json"]);
     const n = 1000;
-    const { p, c } = await runBundle(shipped, "train.cjs", join(shipped, "trackio-worker.cjs"), n);
+    const { p, c } = await runBundle(shipped, "app.cjs", join(shipped, "trackio-worker.cjs"), n);
     assert.deepEqual(c.errors, []);
     assert.equal(c.closed, "resolved");
     assert.equal(c.stats.sent, n);
