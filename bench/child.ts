@@ -92,6 +92,8 @@ async function main(): Promise<ChildResult> {
   await sleep(spec.settleMs);
   const storedBefore = storedCount();
   const ackedBefore = (subject.stats?.() as { sent?: number } | undefined)?.sent ?? null;
+  const workerCpu = () => (subject.stats?.() as { workerCpuMs?: number | null } | undefined)?.workerCpuMs ?? null;
+  const workerCpu0 = workerCpu();
   debug(`settled, ${storedBefore} stored`);
 
   if (spec.startAt !== undefined) await sleep(Math.max(0, spec.startAt - Date.now()));
@@ -161,6 +163,7 @@ async function main(): Promise<ChildResult> {
     mainCpuMs: ms(cpu1 - cpu0),
     loopMainCpuMs: ms(cpuEnd - cpu0),
     processCpuMs: ms(proc1 - proc0),
+    workerCpuMs: workerCpu0 === null || workerCpu() === null ? null : (workerCpu() as number) - workerCpu0,
     eld: { p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max) },
     storedBeforeLoop: storedBefore,
     ackedDuringLoop: acked === null || ackedBefore === null ? null : acked - ackedBefore,

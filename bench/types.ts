@@ -69,6 +69,8 @@ export interface ChildResult {
   loopMainCpuMs: number;
   /** CPU time of the whole process (every thread) from loop start until close() returned, ms. */
   processCpuMs: number;
+  /** The worker thread's CPU time from the flush before the loop until close(), ms (worker client, Linux). */
+  workerCpuMs: number | null;
   /** Event-loop delay (monitorEventLoopDelay, 10 ms resolution) over the run, ms. */
   eld: { p50: number; p99: number; max: number };
   /** Records the target held when the loop started (step 0, flushed before it). */

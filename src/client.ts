@@ -126,6 +126,12 @@ export interface ClientStats {
   rejected: number;
   /** Files of Image, Audio, Video and Html values (not counted as records above). */
   media: MediaStats;
+  /**
+   * CPU time the worker thread had used when it last answered flush() or close(), in ms (null
+   * before that, or where the platform does not say; Linux does). A thread shared by several
+   * clients counts for all of them.
+   */
+  workerCpuMs: number | null;
 }
 
 export interface MediaStats {
@@ -187,6 +193,8 @@ export class Client extends EventEmitter implements ExitParticipant {
   #seq = 0;
   /** Records from log() and alert() (config changes take a sequence number but are not counted). */
   #logged = 0;
+  /** The worker thread's CPU time at its last answer to flush() or close(). */
+  #workerCpuNs: number | null = null;
   #clockBase = 0;
   #overflowEmpty = true;
   #slowOff = 0;
@@ -583,7 +591,9 @@ export class Client extends EventEmitter implements ExitParticipant {
     for (let attempt = 1; ; attempt++) {
       if (workerPool.pool === null || workerPool.failure !== null) return { ok: false, error: toWire(this.#rescued()) };
       try {
-        return (await workerPool.pool.run(task)) as WorkerTaskResult;
+        const result = (await workerPool.pool.run(task)) as WorkerTaskResult;
+        if (typeof result.cpuNs === "number") this.#workerCpuNs = result.cpuNs;
+        return result;
       } catch (err) {
         workerPool.taskFailed(err);
         if (attempt >= 3 && workerPool.failure === null) return { ok: false, error: toWire(err) };
@@ -661,6 +671,7 @@ export class Client extends EventEmitter implements ExitParticipant {
         blockedMs: 0,
         rejected: 0,
         media: { logged: 0, uploaded: 0, spooled: 0, replayed: 0, written: 0, failed: 0 },
+        workerCpuMs: null,
       };
     }
     const c = views.counters;
@@ -694,6 +705,7 @@ export class Client extends EventEmitter implements ExitParticipant {
         written: count(COUNTER_MEDIA_WRITTEN),
         failed: count(COUNTER_MEDIA_FAILED),
       },
+      workerCpuMs: this.#workerCpuNs === null ? null : this.#workerCpuNs / 1e6,
     };
   }
 

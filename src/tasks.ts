@@ -32,7 +32,8 @@ export type WorkerTask =
   | { op: "close"; key: number; target: number }
   | { op: "events"; key: number; port: MessagePort };
 
-export type WorkerTaskResult = { ok: true } | { ok: false; error: WireError };
+/** `cpuNs`: the worker thread's CPU time when it answered (null where unknown). */
+export type WorkerTaskResult = ({ ok: true } | { ok: false; error: WireError }) & { cpuNs?: number | null };
 
 export type WorkerMessage =
   | { type: "error"; error: WireError }

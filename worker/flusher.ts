@@ -28,6 +28,7 @@ import { RecordDecoder } from "./decoder.js";
 import { Delivery } from "./delivery.js";
 import type { MediaJob } from "./media.js";
 import { SystemSampler } from "./system.js";
+import { threadCpuNs } from "./thread-cpu.js";
 import { Transport } from "./transport.js";
 import { Webhook } from "./webhook.js";
 
@@ -188,7 +189,8 @@ export class Flusher {
 
   #result(): WorkerTaskResult {
     const error: WireError | null = this.#delivery.takeUnreported();
-    return error === null ? { ok: true } : { ok: false, error };
+    const cpuNs = threadCpuNs();
+    return error === null ? { ok: true, cpuNs } : { ok: false, error, cpuNs };
   }
 
   #until(target: number): Promise<void> {
