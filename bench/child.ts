@@ -53,13 +53,13 @@ async function main(): Promise<ChildResult> {
   const mod = (await import(spec.clientModule ?? "../src/index.js")) as typeof import("../src/index.js");
   ClientClass = mod.Client;
   const w = WORKLOADS[spec.workload];
-  const iters = w.work ? spec.workIters : 0;
+  const iters = Math.round(spec.workIters * w.workUs);
   const bare = spec.bare === true;
   debug("started");
   const overhead = timerOverheadNs();
 
   const probe = spec.client === "floor" ? null : new SyncProbe();
-  const subject = makeSubject(spec.client, spec.writeUrl, spec.project, "bench");
+  const subject = makeSubject(spec.client, spec.writeUrl, spec.project, spec.run ?? "bench");
   const st = newLoopState();
 
   // The first call starts the client (for the worker: the pool and its thread); it is timed
@@ -92,8 +92,11 @@ async function main(): Promise<ChildResult> {
   await sleep(spec.settleMs);
   const storedBefore = storedCount();
   const ackedBefore = (subject.stats?.() as { sent?: number } | undefined)?.sent ?? null;
+  const workerCpu = () => (subject.stats?.() as { workerCpuMs?: number | null } | undefined)?.workerCpuMs ?? null;
+  const workerCpu0 = workerCpu();
   debug(`settled, ${storedBefore} stored`);
 
+  if (spec.startAt !== undefined) await sleep(Math.max(0, spec.startAt - Date.now()));
   const baseRss = process.memoryUsage.rss();
   const eld = monitorEventLoopDelay({ resolution: 10 });
   eld.enable();
@@ -155,9 +158,12 @@ async function main(): Promise<ChildResult> {
     stepsPerSec: st.blockMs > 0 ? st.blockSteps / (st.blockMs / 1000) : 0,
     firstCallUs,
     loopMs: tEnd - t0,
+    loopStartEpochMs: performance.timeOrigin + t0,
+    closedEpochMs: performance.timeOrigin + tClosed,
     mainCpuMs: ms(cpu1 - cpu0),
     loopMainCpuMs: ms(cpuEnd - cpu0),
     processCpuMs: ms(proc1 - proc0),
+    workerCpuMs: workerCpu0 === null || workerCpu() === null ? null : (workerCpu() as number) - workerCpu0,
     eld: { p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max) },
     storedBeforeLoop: storedBefore,
     ackedDuringLoop: acked === null || ackedBefore === null ? null : acked - ackedBefore,

@@ -1,6 +1,8 @@
 // npm run bench [-- --quick] [-- --profile]
-// Narrowing, for investigation: --only w1,w3  --target trackio,sink  --client worker,inline,floor
+// Narrowing, for investigation: --only w1,w3,peers  --target trackio,sink  --client worker,inline,floor
 // --n <steps> (every group)  --warmup <steps>
+// The peers (the server's ceiling, Trackio's Python client, eight ranks) run after the
+// groups, unless --only leaves out "peers".
 // Starts a real Trackio server and a discarding sink, runs every (workload, target, client)
 // in a child process of its own, prints the tables and writes bench/results/<date>-<mode>.json.
 // --profile instead runs workload 1 with the worker client under --cpu-prof and prints the
@@ -12,6 +14,7 @@ import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { cpuSnapshot, otherProcessCpuMs, processCpuNs } from "./measure.js";
+import { type Peers, runCeiling, runPython, runRanks } from "./peers.js";
 import { runProfile } from "./profile.js";
 import { machine, report } from "./report.js";
 import { startSink } from "./sink.js";
@@ -32,7 +35,13 @@ const FULL: Group[] = [
   { workload: "w3", target: "trackio", clients: ["floor", "worker", "inline"], n: 200_000 },
   { workload: "w3", target: "sink", clients: ["worker", "inline"], n: 200_000 },
   { workload: "w4", target: "trackio", clients: ["floor", "worker", "inline"], n: 100_000 },
+  { workload: "w5", target: "trackio", clients: ["floor", "worker", "inline"], n: 200_000 },
+  { workload: "w6", target: "trackio", clients: ["floor", "worker", "inline"], n: 30_000 },
 ];
+
+/** The peers (bench/peers.ts): ceiling records, Python client steps, eight ranks × steps. */
+const PEERS_FULL = { ceiling: 200_000, python: 200_000, ranks: 8, rankSteps: 50_000 };
+const PEERS_QUICK = { ceiling: 40_000, python: 30_000, ranks: 8, rankSteps: 10_000 };
 
 const QUICK: Group[] = [
   { workload: "w1", target: "sink", clients: ["floor", "worker", "inline"], n: 100_000 },
@@ -40,6 +49,8 @@ const QUICK: Group[] = [
   { workload: "w2", target: "trackio", clients: ["floor", "worker", "inline"], n: 10_000 },
   { workload: "w3", target: "trackio", clients: ["floor", "worker", "inline"], n: 20_000 },
   { workload: "w4", target: "trackio", clients: ["floor", "worker", "inline"], n: 10_000 },
+  { workload: "w5", target: "trackio", clients: ["floor", "worker", "inline"], n: 20_000 },
+  { workload: "w6", target: "trackio", clients: ["floor", "worker", "inline"], n: 3_000 },
 ];
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -69,6 +80,37 @@ function runChild(spec: ChildSpec, extraNodeArgs: string[] = []): Promise<ChildR
       else reject(new Error(`${label(spec)} failed (${signal ?? `exit ${code}`}):\n${out}${err}`));
     });
   });
+}
+
+async function runPeers(
+  server: TrackioServer,
+  sizes: typeof PEERS_FULL,
+  specFor: (g: Group, client: ClientKind, tag: string) => ChildSpec,
+): Promise<Peers> {
+  const peers: Peers = { ceiling: null, python: null, ranks: null, failures: [] };
+  const step = async <T>(name: string, run: () => Promise<T>): Promise<T | null> => {
+    const t = performance.now();
+    try {
+      const r = await run();
+      process.stderr.write(`  ${name.padEnd(30)} ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+      return r;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      peers.failures.push(`${name}: ${message.split("\n")[0]}`);
+      process.stderr.write(`  ${name.padEnd(30)} FAILED:\n${message}\n`);
+      return null;
+    }
+  };
+  const project = specFor({ workload: "w1", target: "trackio", clients: [], n: 0 }, "worker", "-peers").project;
+  peers.ceiling = await step("server ingest ceiling", () => runCeiling(server, `${project}-ceiling`, sizes.ceiling));
+  peers.python = await step("Trackio's Python client", () =>
+    runPython(server, `${project}-python`, sizes.python, Math.min(5000, sizes.python)),
+  );
+  const rankSpec = specFor({ workload: "w1", target: "trackio", clients: [], n: sizes.rankSteps }, "worker", "-ranks");
+  peers.ranks = await step(`${sizes.ranks} ranks at once`, () =>
+    runRanks({ ...rankSpec, warmup: Math.min(rankSpec.warmup, 5000) }, sizes.ranks, runChild),
+  );
+  return peers;
 }
 
 function label(s: ChildSpec): string {
@@ -174,6 +216,10 @@ async function main(): Promise<void> {
         );
       }
     }
+    const peers =
+      args.only === null || args.only.has("peers")
+        ? await runPeers(server, args.quick ? PEERS_QUICK : PEERS_FULL, (g, c, tag) => specFor(g, c, tag))
+        : null;
     const totalSec = (performance.now() - started) / 1000;
     // Other processes' share of the machine while the children ran: the noise indicator.
     const snap1 = cpuSnapshot();
@@ -183,7 +229,7 @@ async function main(): Promise<void> {
       snap0 === null || snap1 === null
         ? null
         : (Math.max(0, snap1.busyMs - snap0.busyMs - (snap1.ownMs - snap0.ownMs) - serverMs) / runMs) * 100;
-    const { text, markdown, json } = report(results, failures, { mode, totalSec, workIters, otherCpuPct });
+    const { text, markdown, json } = report(results, failures, { mode, totalSec, workIters, otherCpuPct }, peers);
     process.stdout.write(text);
     mkdirSync(new URL("results/", import.meta.url), { recursive: true });
     const file = new URL(`results/${stamp}-${mode}.json`, import.meta.url);

@@ -1,7 +1,7 @@
 // Shapes shared by the orchestrator (run.ts) and the measuring child (child.ts).
 
 export type ClientKind = "worker" | "inline" | "floor";
-export type WorkloadName = "w1" | "w2" | "w3" | "w4";
+export type WorkloadName = "w1" | "w2" | "w3" | "w4" | "w5" | "w6";
 export type TargetKind = "trackio" | "sink";
 
 /** What the parent tells one child to measure (passed as JSON in argv). */
@@ -13,7 +13,7 @@ export interface ChildSpec {
   n: number;
   /** Calls made on a throwaway client (always against the sink) before the measured run. */
   warmup: number;
-  /** Iterations of spin() that take about 1 µs (workload 3). */
+  /** Iterations of spin() that take about 1 µs (times the workload's workUs). */
   workIters: number;
   /** Write URL of the measured target (ignored by the floor). */
   writeUrl: string;
@@ -22,6 +22,10 @@ export interface ChildSpec {
   /** The sink's write URL, for the warm-up client. */
   sinkUrl: string;
   project: string;
+  /** Run name (default "bench"). */
+  run?: string;
+  /** Epoch ms at which the timed loop starts (the eight-rank group starts together); default at once. */
+  startAt?: number;
   /** Pause between flush() of the first record (stored by then) and the timed loop, in ms. */
   settleMs: number;
   /** Profiling mode: no per-call timers, just the loop. */
@@ -56,12 +60,17 @@ export interface ChildResult {
   firstCallUs: number;
   /** Timed loop, first step to last. */
   loopMs: number;
+  /** Epoch ms of the loop's first step and of close() returning (the eight-rank group's window). */
+  loopStartEpochMs: number;
+  closedEpochMs: number;
   /** Main-thread CPU time from loop start until close() returned (loop included), ms. */
   mainCpuMs: number;
   /** Main-thread CPU time during the loop only, ms. */
   loopMainCpuMs: number;
   /** CPU time of the whole process (every thread) from loop start until close() returned, ms. */
   processCpuMs: number;
+  /** The worker thread's CPU time from the flush before the loop until close(), ms (worker client, Linux). */
+  workerCpuMs: number | null;
   /** Event-loop delay (monitorEventLoopDelay, 10 ms resolution) over the run, ms. */
   eld: { p50: number; p99: number; max: number };
   /** Records the target held when the loop started (step 0, flushed before it). */

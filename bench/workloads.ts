@@ -9,8 +9,8 @@ export interface Workload {
   title: string;
   /** Whole steps between awaits on setImmediate; 0 = a loop that never yields. */
   yieldEvery: number;
-  /** Does about 1 µs of numeric work per step before logging. */
-  work: boolean;
+  /** µs of numeric work per step before logging (spin(), calibrated per machine); 0 for none. */
+  workUs: number;
   make(i: number, x: number): Metrics;
 }
 
@@ -39,7 +39,7 @@ const w1: Workload = {
   name: "w1",
   title: "hot loop, 4 numeric metrics",
   yieldEvery: 0,
-  work: false,
+  workUs: 0,
   make: (i) => ({ loss: 1 / (i + 1), acc: i * 1e-6, lr: 0.001, grad_norm: (i % 97) * 0.01 }),
 };
 
@@ -47,7 +47,7 @@ const w2: Workload = {
   name: "w2",
   title: "hot loop, 32 numeric metrics",
   yieldEvery: 0,
-  work: false,
+  workUs: 0,
   make: (i) => {
     const a = 1 / (i + 1);
     // biome-ignore format: eight metrics per line
@@ -64,7 +64,7 @@ const w3: Workload = {
   name: "w3",
   title: "~1 µs work/step, yields every 1000",
   yieldEvery: 1000,
-  work: true,
+  workUs: 1,
   make: (i, x) => ({ loss: x, acc: i * 1e-6, lr: 0.001, grad_norm: (i % 97) * 0.01 }),
 };
 
@@ -74,7 +74,7 @@ const w4: Workload = {
   name: "w4",
   title: "mixed values (general codec path)",
   yieldEvery: 0,
-  work: false,
+  workUs: 0,
   make: (i) => ({
     loss: 1 / (i + 1),
     phase: PHASES[i & 1],
@@ -84,4 +84,21 @@ const w4: Workload = {
   }),
 };
 
-export const WORKLOADS: Record<WorkloadName, Workload> = { w1, w2, w3, w4 };
+// A training loop at 100k and 10k steps/s: the cost of logging as a share of a step.
+const w5: Workload = {
+  name: "w5",
+  title: "10 µs work/step (100k steps/s), yields every 1000",
+  yieldEvery: 1000,
+  workUs: 10,
+  make: w3.make,
+};
+
+const w6: Workload = {
+  name: "w6",
+  title: "100 µs work/step (10k steps/s), yields every 1000",
+  yieldEvery: 1000,
+  workUs: 100,
+  make: w3.make,
+};
+
+export const WORKLOADS: Record<WorkloadName, Workload> = { w1, w2, w3, w4, w5, w6 };

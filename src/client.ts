@@ -7,6 +7,7 @@ import { EventEmitter } from "node:events";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from "node:worker_threads";
 import type { Piscina } from "piscina";
+import { alertLine } from "./alert-line.js";
 import {
   jsonSize,
   KeyTableWriter,
@@ -21,7 +22,15 @@ import {
   writeMedia,
   writeNumeric,
 } from "./codec.js";
-import { ClosedError, fromWire, InvalidArgError, type TrackioError, toWire, type WireError } from "./errors.js";
+import {
+  ClosedError,
+  fromWire,
+  InvalidArgError,
+  type TrackioError,
+  toWire,
+  type WireError,
+  WorkerError,
+} from "./errors.js";
 import { type ExitParticipant, registerExit, unregisterExit } from "./exit.js";
 import { bindFilePath, boundFilePath, type FileMedia } from "./file-media.js";
 import {
@@ -37,6 +46,7 @@ import {
 } from "./options.js";
 import { Overflow } from "./overflow.js";
 import { spoolDirFor } from "./paths.js";
+import { Rescue } from "./rescue.js";
 import { type ResolvedRun, resolveRun } from "./resume.js";
 import {
   COUNTER_FAILED,
@@ -116,6 +126,12 @@ export interface ClientStats {
   rejected: number;
   /** Files of Image, Audio, Video and Html values (not counted as records above). */
   media: MediaStats;
+  /**
+   * CPU time the worker thread had used when it last answered flush() or close(), in ms (null
+   * before that, or where the platform does not say; Linux does). A thread shared by several
+   * clients counts for all of them.
+   */
+  workerCpuMs: number | null;
 }
 
 export interface MediaStats {
@@ -146,15 +162,12 @@ const INITIAL_SCRATCH = 64;
 /** A record larger than this share of the ring is refused rather than stall the ring. */
 const MAX_RECORD_SHARE = 4;
 
+/** How often a client whose worker could not load checks whether to keep records on disk. */
+const RESCUE_TICK_MS = 1000;
+
 const STATE_NEW = 0;
 const STATE_RUNNING = 1;
 const STATE_CLOSED = 2;
-
-function defaultWorkerFile(): URL {
-  // Under tsx the sources run as .ts; once built, as .js beside each other in dist/.
-  const ext = import.meta.url.endsWith(".ts") ? "ts" : "js";
-  return new URL(`../worker/index.${ext}`, import.meta.url);
-}
 
 /** Tells the clients of a shared worker thread apart. */
 let nextClientKey = 1;
@@ -180,6 +193,8 @@ export class Client extends EventEmitter implements ExitParticipant {
   #seq = 0;
   /** Records from log() and alert() (config changes take a sequence number but are not counted). */
   #logged = 0;
+  /** The worker thread's CPU time at its last answer to flush() or close(). */
+  #workerCpuNs: number | null = null;
   #clockBase = 0;
   #overflowEmpty = true;
   #slowOff = 0;
@@ -197,6 +212,11 @@ export class Client extends EventEmitter implements ExitParticipant {
   readonly #media: FileMedia[] = [];
   readonly #mediaRecords: PendingMedia[] = [];
   readonly #onMedia = (media: FileMedia, key: string) => this.#addMedia(media, key);
+  /** Set once the worker thread could not load: keeps this client's records on disk instead. */
+  #rescue: Rescue | null = null;
+  #rescueTimer: ReturnType<typeof setInterval> | null = null;
+  /** close() has let go of the worker thread. */
+  #released = false;
 
   constructor(options: ClientOptions = {}) {
     super();
@@ -277,6 +297,14 @@ export class Client extends EventEmitter implements ExitParticipant {
     return this.#settings?.runId;
   }
 
+  /**
+   * The step the next `log()` without one gets: one past the highest step logged so far (0
+   * first; a resumed run continues after the server's last).
+   */
+  get nextStep(): number {
+    return this.#nextStep;
+  }
+
   /** The server URL, without credentials. */
   get url(): string {
     return this.#opts.displayUrl;
@@ -306,7 +334,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       s = this.#nextStep;
     } else {
       if (!Number.isSafeInteger(step) || step < 0) {
-        throw new InvalidArgError(`log(): step must be a non-negative integer, got ${String(step)}`);
+        throw new InvalidArgError(`log(): step must be a non-negative integer, got ${shown(step)}`);
       }
       s = step;
     }
@@ -369,7 +397,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       this.#mediaStep = s;
       try {
         const text = metricsToJson(metrics, "log()", this.#onMedia);
-        const byteLength = this.#checkedLength(text);
+        const byteLength = this.#checkedLength(text, metrics);
         // The files first: if the ring and the overflow are full and this call throws
         // ERR_TRACKIO_OVERFLOW, the record is then not queued at all (at worst, files no
         // record references are stored), never queued with files that will not follow.
@@ -385,11 +413,17 @@ export class Client extends EventEmitter implements ExitParticipant {
   }
 
   // The UTF-8 length of a JSON-text record's text, once its size is known to fit (a record
-  // larger than a quarter of the ring is refused rather than stall it).
-  #checkedLength(text: string): number {
+  // larger than a quarter of the ring is refused rather than stall it). For a log() record,
+  // the refusal names the metric that made it too large.
+  #checkedLength(text: string, metrics?: Metrics): number {
     const byteLength = Buffer.byteLength(text);
     const size = jsonSize(byteLength);
-    if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
+    if (size > this.#maxRecordBytes) {
+      if (metrics === undefined) throw tooLarge(size, this.#maxRecordBytes);
+      throw new InvalidArgError(
+        `log(): metric ${JSON.stringify(largestMetric(metrics))} is too large for the ring: its record is ${size} bytes, over the limit of ${this.#maxRecordBytes} bytes (a quarter of ringBytes); ${tooLargeHint(size)}`,
+      );
+    }
     return byteLength;
   }
 
@@ -501,13 +535,15 @@ export class Client extends EventEmitter implements ExitParticipant {
       throw new InvalidArgError(`alert(): level must be "info", "warn" or "error", got ${JSON.stringify(level)}`);
     }
     if (step !== undefined && (!Number.isSafeInteger(step) || step < 0)) {
-      throw new InvalidArgError(`alert(): step must be a non-negative integer, got ${String(step)}`);
+      throw new InvalidArgError(`alert(): step must be a non-negative integer, got ${shown(step)}`);
     }
     const payload = JSON.stringify({ title, text: text ?? null, level });
     const byteLength = this.#checkedLength(payload);
-    this.#writeJsonRecord(KIND_ALERT, step ?? Math.max(this.#nextStep - 1, 0), Date.now(), payload, byteLength);
+    const alertStep = step ?? Math.max(this.#nextStep - 1, 0);
+    this.#writeJsonRecord(KIND_ALERT, alertStep, Date.now(), payload, byteLength);
     this.#seq++;
     this.#logged++;
+    if (!this.#opts.quiet) process.stderr.write(`${alertLine(level, title, text, alertStep)}\n`);
   }
 
   /**
@@ -549,12 +585,18 @@ export class Client extends EventEmitter implements ExitParticipant {
 
   // The worker's task function never throws, so a rejected task means its thread died. piscina
   // starts a replacement that resumes from the ring: give it the same task (a few times at most).
+  // A thread that could not load at all is not replaced: the records are kept on disk instead.
   async #runTask(task: WorkerTask): Promise<WorkerTaskResult> {
+    const workerPool = this.#workerPool as WorkerPool;
     for (let attempt = 1; ; attempt++) {
+      if (workerPool.pool === null || workerPool.failure !== null) return { ok: false, error: toWire(this.#rescued()) };
       try {
-        return (await (this.#workerPool as WorkerPool).pool.run(task)) as WorkerTaskResult;
+        const result = (await workerPool.pool.run(task)) as WorkerTaskResult;
+        if (typeof result.cpuNs === "number") this.#workerCpuNs = result.cpuNs;
+        return result;
       } catch (err) {
-        if (attempt >= 3) return { ok: false, error: toWire(err) };
+        workerPool.taskFailed(err);
+        if (attempt >= 3 && workerPool.failure === null) return { ok: false, error: toWire(err) };
       }
     }
   }
@@ -580,9 +622,11 @@ export class Client extends EventEmitter implements ExitParticipant {
       result = { ok: false, error: toWire(err) };
     } finally {
       this.#stopMainStats?.();
+      if (this.#rescueTimer !== null) clearInterval(this.#rescueTimer);
       unregisterExit(this);
       this.#closeEvents();
       this.#unlisten?.();
+      this.#released = true;
       await (this.#workerPool as WorkerPool).release(this.#workerKey);
     }
     if (!this.#opts.quiet) process.stderr.write(`${this.#summary()}\n`);
@@ -592,7 +636,7 @@ export class Client extends EventEmitter implements ExitParticipant {
   // One line for the end of a run: where the records went and where to look at them.
   #summary(): string {
     const st = this.stats();
-    const parts = [`${st.sent} records sent`];
+    const parts = [`${st.sent} ${st.sent === 1 ? "record" : "records"} sent`];
     if (st.spooled > 0) parts.push(`${st.spooled} kept in ${this.#settings?.spoolDir} for \`npx trackio sync\``);
     if (st.inboxed > 0) parts.push(`${st.inboxed} written to the local inbox ${this.#settings?.inboxDir}`);
     if (st.failed > 0) parts.push(`${st.failed} lost`);
@@ -627,6 +671,7 @@ export class Client extends EventEmitter implements ExitParticipant {
         blockedMs: 0,
         rejected: 0,
         media: { logged: 0, uploaded: 0, spooled: 0, replayed: 0, written: 0, failed: 0 },
+        workerCpuMs: null,
       };
     }
     const c = views.counters;
@@ -660,6 +705,7 @@ export class Client extends EventEmitter implements ExitParticipant {
         written: count(COUNTER_MEDIA_WRITTEN),
         failed: count(COUNTER_MEDIA_FAILED),
       },
+      workerCpuMs: this.#workerCpuNs === null ? null : this.#workerCpuNs / 1e6,
     };
   }
 
@@ -668,12 +714,12 @@ export class Client extends EventEmitter implements ExitParticipant {
    * replacement, which resumes from the ring's released position.
    */
   async [Symbol.for("trackio.terminateWorker")](): Promise<void> {
-    await Promise.all((this.#workerPool?.pool.threads ?? []).map((t) => t.terminate()));
+    await Promise.all((this.#workerPool?.pool?.threads ?? []).map((t) => t.terminate()));
   }
 
   /** Test hook (not public API): the ids of the worker threads serving this client. */
   [Symbol.for("trackio.workerThreadIds")](): number[] {
-    return (this.#workerPool?.pool.threads ?? []).map((t) => t.threadId);
+    return (this.#workerPool?.pool?.threads ?? []).map((t) => t.threadId);
   }
 
   #assertNotStarted(method: string): void {
@@ -701,7 +747,8 @@ export class Client extends EventEmitter implements ExitParticipant {
     let run = o.run;
     if (run === undefined) {
       run = generateRunName();
-      process.stderr.write(`trackio: no run name given, logging to run "${run}" of project "${o.project}"\n`);
+      if (!o.quiet)
+        process.stderr.write(`trackio: no run name given, logging to run "${run}" of project "${o.project}"\n`);
     }
     const settings = this.#settingsFor(o.project, run);
     if (this.#resumed !== null) {
@@ -712,27 +759,25 @@ export class Client extends EventEmitter implements ExitParticipant {
     const views = new RingViews(layout);
     const writer = new RingWriter(views);
     const key = nextClientKey++;
-    const { pool: workerPool, created } = workerFor(
-      (o.workerFile ?? defaultWorkerFile()).toString(),
-      { key, settings, layout },
-      o.sharedWorker,
-    );
+    const { pool: workerPool, created } = workerFor(o.workerFile, { key, settings, layout }, o.sharedWorker);
     const pool = workerPool.pool;
     // A worker that dies is replaced by piscina; the new one starts again from the ring's
     // released position. Until then its death must not become an uncaught 'error'.
-    const onError = (err: unknown) => this.#report(toWire(err));
+    const onError = (err: unknown) => this.#poolError(err);
     // Each worker, the first and any replacement, gets this client's event port once it is up.
-    const onWorker = () => this.#attachEvents(pool);
-    pool.on("error", onError);
-    pool.on("workerCreate", onWorker);
+    const onWorker = () => this.#attachEvents(pool as Piscina);
+    pool?.on("error", onError);
+    pool?.on("workerCreate", onWorker);
+    const offFailure = workerPool.onFailure(() => this.#onWorkerFailed());
     this.#unlisten = () => {
-      pool.off("error", onError);
-      pool.off("workerCreate", onWorker);
+      pool?.off("error", onError);
+      pool?.off("workerCreate", onWorker);
+      offFailure();
     };
     this.#workerKey = key;
     this.#workerPool = workerPool;
     // A thread that is up already has announced itself before this client listened.
-    if (!created) this.#attachEvents(pool);
+    if (!created && pool !== null) this.#attachEvents(pool);
     this.#settings = settings;
     this.#mediaPrefix = `${canonicalProjectName(settings.project)}/${settings.run}/`;
     this.#clockBase = settings.clockBase;
@@ -770,6 +815,8 @@ export class Client extends EventEmitter implements ExitParticipant {
       systemMetricsMs: o.systemMetricsMs,
       clockBase: Date.now(),
       configJson: o.configJson,
+      webhookUrl: o.webhookUrl,
+      webhookMinLevel: o.webhookMinLevel,
     };
   }
 
@@ -783,7 +830,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     this.#events = port1;
     pool
       .run({ op: "events", key: this.#workerKey, port: port2 } satisfies WorkerTask, { transferList: [port2] })
-      .catch((err: unknown) => this.#report(toWire(err)));
+      .catch((err: unknown) => this.#poolError(err));
   }
 
   #onEvent(msg: WorkerMessage): void {
@@ -806,7 +853,53 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (this.listenerCount("error") > 0) this.emit("error", fromWire(error));
   }
 
+  // A thread's death: a crash (piscina replaces the thread) or, when it never loaded, the
+  // pool's failure, which #onWorkerFailed reports instead.
+  #poolError(err: unknown): void {
+    this.#workerPool?.taskFailed(err);
+    if (this.#workerPool?.failure == null) this.#report(toWire(err));
+  }
+
+  // The worker thread could not load (see worker-pool.ts): this client's records are kept on
+  // disk by the main thread (rescue.ts), right away, then by a timer while more arrive, and
+  // at flush(), close() and exit. A close() under way reports it too (and rejects with it).
+  #onWorkerFailed(): void {
+    if (this.#released) return;
+    this.#report(toWire(this.#rescued()));
+    if (this.#state !== STATE_RUNNING) return;
+    const rescue = this.#rescue as Rescue;
+    const overflow = this.#overflow as Overflow;
+    this.#rescueTimer = setInterval(() => {
+      if (rescue.due(overflow)) this.#rescueNow();
+    }, RESCUE_TICK_MS);
+    this.#rescueTimer.unref();
+  }
+
+  #rescueNow(): void {
+    if (this.#rescue === null) {
+      const failure = this.#workerPool?.failure;
+      if (failure == null) return;
+      this.#rescue = new Rescue(this.#settings as WorkerSettings, this.#views as RingViews, {
+        error: (err) => this.#report(toWire(err)),
+        warning: (message, code) => process.emitWarning(message, { code }),
+      });
+    }
+    this.#rescue.drain(this.#overflow as Overflow);
+    this.#overflowEmpty = true;
+  }
+
+  /** Keep what is pending on disk; the error flush(), close() and the exit hook report. */
+  #rescued(): WorkerError {
+    this.#rescueNow();
+    const failure = (this.#workerPool as WorkerPool).failure as WorkerError;
+    return new WorkerError(`${failure.message}. ${(this.#rescue as Rescue).describe()}`, { cause: failure.cause });
+  }
+
   async #drainOverflow(): Promise<void> {
+    if (this.#workerPool?.failure != null) {
+      this.#rescueNow();
+      return;
+    }
     const overflow = this.#overflow as Overflow;
     while (!overflow.moveToRing(Number.POSITIVE_INFINITY)) {
       await new Promise((resolve) => setTimeout(resolve, 1));
@@ -822,6 +915,10 @@ export class Client extends EventEmitter implements ExitParticipant {
   /** @internal exit.ts */
   onBeforeExit(): void {
     if (this.#state !== STATE_RUNNING || this.#exitFlush !== null || !this.#hasPending()) return;
+    if (this.#workerPool?.failure != null) {
+      this.#rescueNow();
+      return;
+    }
     this.#exitFlush = this.flush()
       .catch((err: unknown) => this.#report(toWire(err)))
       .finally(() => {
@@ -842,6 +939,11 @@ export class Client extends EventEmitter implements ExitParticipant {
     const start = performance.now();
     const deadline = start + this.#opts.exitTimeoutMs;
     const keepAt = deadline - Math.min(1000, this.#opts.exitTimeoutMs / 2);
+    // A thread that has not loaded yet is given until keepAt; one that cannot load, none.
+    if (!(this.#workerPool as WorkerPool).loadedWithin(keepAt - start)) {
+      process.stderr.write(`trackio: run "${this.run}": ${this.#rescued().message}\n`);
+      return;
+    }
     while (!overflow.moveToRing(Number.POSITIVE_INFINITY) && performance.now() < keepAt) {
       writer.waitForSpace(20);
     }
@@ -901,6 +1003,38 @@ function tooLarge(size: number, max: number, subject = "record", hint = ""): Tra
   return new InvalidArgError(
     `log(): ${subject} of ${size} bytes exceeds the limit of ${max} bytes (a quarter of ringBytes)${hint === "" ? "" : `; ${hint}`}`,
   );
+}
+
+// "5" and 5 print alike; a string is shown quoted and called one.
+function shown(value: unknown): string {
+  return typeof value === "string" ? `${JSON.stringify(value)} (a string)` : String(value);
+}
+
+// The metric whose value takes the most room in the record (only asked once it is too large).
+function largestMetric(metrics: Metrics): string {
+  let largest = "";
+  let largestSize = -1;
+  for (const key in metrics) {
+    let size: number;
+    try {
+      size = JSON.stringify(metrics[key])?.length ?? 0;
+    } catch {
+      size = 0;
+    }
+    if (size > largestSize) {
+      largest = key;
+      largestSize = size;
+    }
+  }
+  return largest;
+}
+
+// What to do about a record of `size` bytes: a ring four times as large (up to 1 GiB), or a
+// file, which travels by path rather than through the ring.
+function tooLargeHint(size: number): string {
+  const ring = 2 ** Math.ceil(Math.log2(size * MAX_RECORD_SHARE));
+  const raise = ring <= 2 ** 30 ? `raise ringBytes (new Client({ ringBytes: ${ring} })), or ` : "";
+  return `${raise}write the data to a file and log it as media by path (new Image(path), Audio(path), Video(path) or Html.fromFile(path): the worker reads the file, up to 2 GiB)`;
 }
 
 function growF64(a: Float64Array): Float64Array<ArrayBuffer> {

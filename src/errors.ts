@@ -58,7 +58,7 @@ export class HttpError extends TrackioError {
   override readonly code = "ERR_TRACKIO_HTTP";
 }
 
-/** The server answered 404 (an unknown API name or path). */
+/** The server answered 404 (an unknown API name or path), or the read API found no such project. */
 export class NotFoundError extends TrackioError {
   static readonly code = "ERR_TRACKIO_NOT_FOUND";
   override readonly code = "ERR_TRACKIO_NOT_FOUND";

@@ -1,3 +1,14 @@
+export {
+  type Alert,
+  type AlertFilter,
+  type AlertLevel,
+  Api,
+  type ApiOptions,
+  type MetricRow,
+  Run,
+  type StoredValue,
+  type SystemMetricRow,
+} from "./api.js";
 export { type AlertOptions, Client, type ClientStats, type MediaStats } from "./client.js";
 export {
   AuthError,

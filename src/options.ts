@@ -14,6 +14,11 @@ export interface ClientOptions {
   project?: string;
   /** Run name. Env `TRACKIO_RUN`; a readable name is generated when absent. */
   run?: string;
+  /**
+   * The group this run belongs to (Python's `trackio.init(group=…)`): stored as `_Group` in the
+   * run's config, which the dashboard's "Group by" uses. Env `TRACKIO_GROUP`.
+   */
+  group?: string;
   /** The server's write token. Env `TRACKIO_WRITE_TOKEN`. */
   writeToken?: string;
   /** A Hugging Face token, sent only to `*.hf.space` hosts. Env `HF_TOKEN`. */
@@ -66,7 +71,16 @@ export interface ClientOptions {
    * number. Sampled in the worker thread. Default off.
    */
   systemMetrics?: boolean | number;
-  /** No summary line on close(). Default false. */
+  /**
+   * POST every alert to this URL, as Python's `webhook_url` does: Slack
+   * (`hooks.slack.com`) and Discord (`discord.com/api/webhooks`) URLs get those services'
+   * message formats, any other URL a plain JSON object. Posted by the worker thread. Env
+   * `TRACKIO_WEBHOOK_URL`.
+   */
+  webhookUrl?: string;
+  /** Post only alerts of this level or above ("info" < "warn" < "error"). Env `TRACKIO_WEBHOOK_MIN_LEVEL`. */
+  webhookMinLevel?: AlertLevel;
+  /** No run-name line on the first log(), no alert echo, no summary line on close(). Default false. */
   quiet?: boolean;
   /** The run's identity on the server (a new random id by default). */
   runId?: string;
@@ -79,6 +93,10 @@ export interface ClientOptions {
 }
 
 export const DEFAULT_URL = "http://127.0.0.1:7860";
+
+/** Trackio's alert levels, lowest first. */
+export const ALERT_LEVELS = ["info", "warn", "error"] as const;
+export type AlertLevel = (typeof ALERT_LEVELS)[number];
 
 /** Everything the worker needs, as structured-clonable data. */
 export interface WorkerSettings {
@@ -109,6 +127,10 @@ export interface WorkerSettings {
   systemMetricsMs: number;
   /** The run config as JSON text, sent with the run's first record. */
   configJson: string;
+  /** Where the worker posts alerts (Python's `webhook_url`); absent or null for nowhere. */
+  webhookUrl?: string | null;
+  /** The lowest alert level posted to `webhookUrl`; absent or null for every level. */
+  webhookMinLevel?: AlertLevel | null;
 }
 
 export interface ResolvedOptions
@@ -176,10 +198,10 @@ export function parseServerUrl(raw: string): ParsedUrl {
   try {
     url = new URL(isSpaceId(raw) ? spaceIdToUrl(raw) : raw);
   } catch {
-    throw new InvalidArgError(`baseUrl is not a valid URL: ${JSON.stringify(redact(raw))}`);
+    throw new InvalidArgError(`baseUrl is not a valid URL: ${JSON.stringify(redact(raw))}${schemeHint(raw)}`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new InvalidArgError(`baseUrl must be an http(s) URL, got ${url.protocol}`);
+    throw new InvalidArgError(`baseUrl must be an http(s) URL, got ${JSON.stringify(redact(raw))}${schemeHint(raw)}`);
   }
   const writeToken = url.searchParams.get("write_token");
   const basePath = url.pathname.endsWith("/") ? url.pathname : `${url.pathname}/`;
@@ -189,6 +211,13 @@ export function parseServerUrl(raw: string): ParsedUrl {
     displayUrl: `${url.origin}${basePath}`,
     writeToken: writeToken === null || writeToken === "" ? null : writeToken,
   };
+}
+
+// "localhost:7911" parses as a URL whose scheme is "localhost:", and "127.0.0.1:7911" not at
+// all: both are a host and port whose "http://" was left out.
+function schemeHint(raw: string): string {
+  if (raw.includes("://") || !URL.canParse(`http://${raw}`)) return "";
+  return `; it needs http:// or https:// in front, e.g. ${JSON.stringify(`http://${redact(raw)}`)}`;
 }
 
 /** A URL as it may appear in a message: never with its write token. */
@@ -222,7 +251,7 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
     hfToken: optionalString("hfToken", opts.hfToken) ?? env.HF_TOKEN ?? null,
     project: optionalString("project", opts.project) ?? (env.TRACKIO_PROJECT || undefined),
     run: optionalString("run", opts.run) ?? (env.TRACKIO_RUN || undefined),
-    configJson: runConfigJson(opts.config),
+    configJson: runConfigJson(opts.config, optionalString("group", opts.group) ?? (env.TRACKIO_GROUP || undefined)),
     timeoutMs: positiveInt("timeoutMs", opts.timeoutMs, envInt("TRACKIO_TIMEOUT_MS") ?? 5000),
     maxBatch: positiveInt("maxBatch", opts.maxBatch, envInt("TRACKIO_MAX_BATCH") ?? 128),
     flushIntervalMs: positiveInt("flushIntervalMs", opts.flushIntervalMs, envInt("TRACKIO_FLUSH_INTERVAL_MS") ?? 500),
@@ -237,6 +266,14 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
     handleSignals: opts.handleSignals !== false,
     systemMetricsMs: systemMetricsMs(opts.systemMetrics),
     quiet: opts.quiet === true,
+    webhookUrl:
+      opts.webhookUrl !== undefined
+        ? webhookUrl("options.webhookUrl", optionalString("webhookUrl", opts.webhookUrl))
+        : webhookUrl("TRACKIO_WEBHOOK_URL", env.TRACKIO_WEBHOOK_URL || undefined),
+    webhookMinLevel:
+      (opts.webhookMinLevel !== undefined
+        ? alertLevel("options.webhookMinLevel", opts.webhookMinLevel)
+        : alertLevel("TRACKIO_WEBHOOK_MIN_LEVEL", env.TRACKIO_WEBHOOK_MIN_LEVEL || undefined)) ?? null,
     runId: optionalString("runId", opts.runId),
     resume: resumeMode(opts.resume),
     spoolRoot,
@@ -322,9 +359,9 @@ export function checkProjectName(project: string): void {
 
 /**
  * The config as Trackio's Python client stores it: the user's keys (none may start with `_`)
- * plus `_Username`, `_Created` and `_Group`, which the dashboard shows.
+ * plus `_Username`, `_Created` and `_Group` (the run's group or null), which the dashboard shows.
  */
-export function runConfigJson(config: unknown): string {
+export function runConfigJson(config: unknown, group?: string): string {
   if (config !== undefined && (typeof config !== "object" || config === null || !isPlainObject(config))) {
     throw new InvalidArgError("options.config must be a plain object");
   }
@@ -335,7 +372,7 @@ export function runConfigJson(config: unknown): string {
     }
   }
   const created = new Date().toISOString().replace("Z", "000+00:00");
-  return metricsToJson({ ...user, _Username: null, _Created: created, _Group: null }, "options.config");
+  return metricsToJson({ ...user, _Username: null, _Created: created, _Group: group ?? null }, "options.config");
 }
 
 function systemMetricsMs(value: boolean | number | undefined): number {
@@ -352,4 +389,25 @@ function systemMetricsMs(value: boolean | number | undefined): number {
 function resumeMode(value: unknown): "never" | "allow" | "must" | undefined {
   if (value === undefined || value === "never" || value === "allow" || value === "must") return value;
   throw new InvalidArgError(`options.resume must be "never", "allow" or "must", got ${JSON.stringify(value)}`);
+}
+
+/**
+ * An alert level as Python's `parse_alert_level` reads one (case and surrounding blanks
+ * ignored); undefined stays undefined.
+ */
+export function alertLevel(what: string, value: unknown): AlertLevel | undefined {
+  if (value === undefined || value === null) return undefined;
+  const level = typeof value === "string" ? value.trim().toLowerCase() : value;
+  if ((ALERT_LEVELS as readonly unknown[]).includes(level)) return level as AlertLevel;
+  throw new InvalidArgError(`${what} must be "info", "warn" or "error", got ${JSON.stringify(value)}`);
+}
+
+function webhookUrl(what: string, raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  const protocol = URL.canParse(raw) ? new URL(raw).protocol : "";
+  // The URL itself stays out of the message: a Slack or Discord webhook URL is a credential.
+  if (protocol !== "http:" && protocol !== "https:") {
+    throw new InvalidArgError(`${what} must be an http(s) URL, such as https://hooks.slack.com/services/…`);
+  }
+  return raw;
 }

@@ -32,11 +32,12 @@ export type WorkerTask =
   | { op: "close"; key: number; target: number }
   | { op: "events"; key: number; port: MessagePort };
 
-export type WorkerTaskResult = { ok: true } | { ok: false; error: WireError };
+/** `cpuNs`: the worker thread's CPU time when it answered (null where unknown). */
+export type WorkerTaskResult = ({ ok: true } | { ok: false; error: WireError }) & { cpuNs?: number | null };
 
 export type WorkerMessage =
   | { type: "error"; error: WireError }
   | { type: "warning"; message: string; code: WarningCode };
 
 /** Codes of the warnings the worker posts (documented in docs/errors.md). */
-export type WarningCode = "TRACKIO_RESERVED_KEY" | "TRACKIO_LOCAL_INBOX";
+export type WarningCode = "TRACKIO_RESERVED_KEY" | "TRACKIO_LOCAL_INBOX" | "TRACKIO_WEBHOOK";

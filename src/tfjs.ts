@@ -14,6 +14,8 @@ import { InvalidArgError } from "./errors.js";
 export interface TrackioLogger {
   log(metrics: Record<string, number>, step?: number): void;
   flush(): Promise<void>;
+  /** The step of the next record (Client's), where each `fit()` starts counting. */
+  readonly nextStep?: number;
 }
 
 export interface TrackioCallbackOptions {
@@ -35,6 +37,7 @@ export type TfLogs = { [key: string]: number };
 
 /** A tfjs callback object (structurally tfjs's `CustomCallbackArgs`). */
 export interface TrackioCallback {
+  onTrainBegin(logs?: TfLogs): void;
   onBatchEnd(batch: number, logs?: TfLogs): void;
   onEpochEnd(epoch: number, logs?: TfLogs): void;
   onTrainEnd(logs?: TfLogs): Promise<void>;
@@ -68,9 +71,10 @@ function metricsOf(logs: TfLogs | undefined, prefix: string): Record<string, num
 
 /**
  * A callback for `model.fit` / `model.fitDataset` that logs batch and epoch metrics to
- * Trackio. The step is the number of batches trained so far (continued across `fit` calls
- * with the same callback); epoch metrics are logged at the step of the epoch's last batch,
- * with the epoch number as the metric `epoch`.
+ * Trackio. The step counts batches; each `fit` starts at the client's next step, so a second
+ * `fit` (with this callback or a new one) continues after the first instead of logging its
+ * steps again. Epoch metrics are logged at the step of the epoch's last batch, with the epoch
+ * number as the metric `epoch`.
  */
 export function trackioCallback(client: TrackioLogger, options: TrackioCallbackOptions = {}): TrackioCallback {
   const batchEvery = options.batchEvery ?? 1;
@@ -83,6 +87,9 @@ export function trackioCallback(client: TrackioLogger, options: TrackioCallbackO
   return {
     get step() {
       return step;
+    },
+    onTrainBegin() {
+      step = Math.max(step, client.nextStep ?? 0);
     },
     onBatchEnd(_batch, logs) {
       const current = step++;

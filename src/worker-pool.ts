@@ -11,9 +11,22 @@
 // shared word, which a client that attaches waits for (once, bounded) so that its message
 // cannot arrive before the channel exists. A replacement thread (after a crash) says hello on
 // the channel and is sent every live client again.
+//
+// A thread that dies before it loaded the worker module (a bundle without the worker file, a
+// wrong `workerFile`, a worker bundle missing a dependency) is not a crash to recover from:
+// piscina would start one replacement, which fails the same way, and then leave the tasks
+// waiting on no thread at all (a process awaiting close() then ends with Node's exit code 13
+// for an unsettled top-level await). So the pool counts thread deaths against loads (the
+// worker module bumps POOL_CHANNEL_OPENS as it loads): a death not matched by a load fails the
+// pool for good, destroys it, and tells its clients (onFailure), each of which keeps its own
+// ring on disk from the main thread (src/rescue.ts).
 
-import { BroadcastChannel } from "node:worker_threads";
+import { statSync } from "node:fs";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { BroadcastChannel, type Worker } from "node:worker_threads";
 import { Piscina } from "piscina";
+import { WorkerError } from "./errors.js";
 import { randomHex } from "./options.js";
 import type { ChannelMessage, WorkerAttachment, WorkerBoot } from "./tasks.js";
 
@@ -27,8 +40,64 @@ const POOL_FIRST_GONE = 1; // 1 once the client in workerData has closed: replac
  */
 const CHANNEL_WAIT_MS = 5000;
 
+/** Where the worker entry is, and whether the `workerFile` option said so. */
+export interface WorkerFile {
+  /** A path or URL; null when it cannot be known (a CommonJS bundle has no import.meta.url). */
+  file: string | null;
+  explicit: boolean;
+}
+
+/** The `workerFile` option, or the worker entry next to this module (in dist/, or in the sources under tsx). */
+export function workerFileFor(option: string | URL | undefined): WorkerFile {
+  if (option !== undefined) return { file: option.toString(), explicit: true };
+  // A CommonJS bundle (esbuild --format=cjs) replaces import.meta with an empty object.
+  const here: unknown = import.meta.url;
+  if (typeof here !== "string") return { file: null, explicit: false };
+  const ext = here.endsWith(".ts") ? "ts" : "js";
+  return { file: new URL(`../worker/index.${ext}`, here).href, explicit: false };
+}
+
+/** The file a path or file: URL names; null for another kind of URL (data:, …). */
+function localPath(file: string): string | null {
+  if (file.startsWith("file:")) return fileURLToPath(file);
+  return /^[a-z][a-z0-9+.-]+:/i.test(file) ? null : resolve(file);
+}
+
+/** Why the worker file cannot be loaded, when that can be told without starting a thread. */
+function missingFile(where: WorkerFile): string | null {
+  if (where.file === null) {
+    return "trackio cannot locate its worker entry here (import.meta.url is not available, as in a CommonJS bundle)";
+  }
+  const path = localPath(where.file);
+  if (path === null) return null;
+  try {
+    statSync(path);
+    return null;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    return code === "ENOENT" ? "there is no such file" : `it cannot be read (${code ?? String(err)})`;
+  }
+}
+
+function failureMessage(where: WorkerFile, reason: string): string {
+  const origin = where.explicit
+    ? "the path given as the workerFile option"
+    : "trackio's default, next to its own code: the workerFile option is not set";
+  const tried = where.file === null ? "" : ` ${localPath(where.file) ?? where.file} (${origin})`;
+  return `trackio's worker thread could not load${tried}: ${reason}. If your app bundles trackio, bundle its worker entry \`trackio/worker\` as a file of its own, pass that file's path or URL as the workerFile option, and put piscina's thread bootstrap \`worker.js\` beside the bundle (see "Bundlers" in trackio's README)`;
+}
+
 export class WorkerPool {
-  readonly pool: Piscina;
+  /** null when no thread could be started at all (see `failure`). */
+  readonly pool: Piscina | null;
+  /** Set once the worker module cannot be loaded; the pool is then destroyed for good. */
+  failure: WorkerError | null = null;
+  readonly #failureListeners = new Set<() => void>();
+  readonly #where: WorkerFile;
+  readonly #watched = new WeakSet<Worker>();
+  /** The last thread's error (or exit code) before it went: the cause of a failure. */
+  #lastDeath: unknown = null;
+  #deaths = 0;
   readonly #channel: BroadcastChannel;
   readonly #ctl: Int32Array;
   readonly #clients = new Map<number, WorkerAttachment>();
@@ -37,7 +106,8 @@ export class WorkerPool {
   #destroyed = false;
   #waited = false;
 
-  constructor(file: string, first: WorkerAttachment, onEmpty: () => void) {
+  constructor(where: WorkerFile, first: WorkerAttachment, onEmpty: () => void) {
+    this.#where = where;
     const channelName = `trackio:${process.pid}:${randomHex(8)}`;
     const ctlBuffer = new SharedArrayBuffer(16);
     this.#ctl = new Int32Array(ctlBuffer);
@@ -50,8 +120,14 @@ export class WorkerPool {
       if ((event as { data: ChannelMessage }).data.op !== "hello") return;
       for (const client of this.#clients.values()) this.#post({ op: "attach", ...client });
     };
+    const missing = missingFile(where);
+    if (missing !== null) {
+      this.pool = null;
+      this.#fail(missing, null);
+      return;
+    }
     this.pool = new Piscina({
-      filename: file,
+      filename: where.file as string,
       minThreads: 1,
       maxThreads: 1,
       idleTimeout: Number.POSITIVE_INFINITY,
@@ -68,6 +144,102 @@ export class WorkerPool {
     // last client left (piscina's late answer to a task cut short by destroy()) from becoming
     // an uncaught 'error'.
     this.pool.on("error", () => {});
+    this.pool.on("workerDestroy", () => this.#threadGone());
+    this.#watchThreads();
+  }
+
+  /**
+   * Call `listener` once the pool fails (in a microtask; soon if it has failed already).
+   * Returns the unsubscription, for a client that closes before: a shared pool may outlive it
+   * by far, and must not keep it (and its ring) reachable.
+   */
+  onFailure(listener: () => void): () => void {
+    if (this.failure !== null) {
+      queueMicrotask(listener);
+      return () => {};
+    }
+    this.#failureListeners.add(listener);
+    return () => this.#failureListeners.delete(listener);
+  }
+
+  // Keep each thread's last words: piscina reports a thread's death (workerDestroy) from its
+  // own 'error' or 'exit' listener, without the error; these run before piscina's.
+  #watchThreads(): void {
+    for (const thread of this.pool?.threads ?? []) {
+      if (this.#watched.has(thread)) continue;
+      this.#watched.add(thread);
+      thread.prependListener("error", (err) => {
+        this.#lastDeath = err;
+      });
+      thread.prependListener("exit", (code) => {
+        this.#lastDeath ??= `the thread exited with code ${code}`;
+      });
+    }
+  }
+
+  #threadGone(): void {
+    if (this.#destroyed) return;
+    this.#deaths++;
+    if (Atomics.load(this.#ctl, POOL_CHANNEL_OPENS) >= this.#deaths) {
+      // A crash after loading: piscina starts a replacement right after this event.
+      this.#lastDeath = null;
+      queueMicrotask(() => this.#watchThreads());
+      return;
+    }
+    const death = this.#lastDeath;
+    const reason =
+      death instanceof Error
+        ? `${(death as { code?: string }).code ?? death.name}: ${death.message}`
+        : String(death ?? "the thread ended before loading it");
+    this.#fail(reason, death);
+  }
+
+  /**
+   * A task failed. If no thread ever loaded the worker module and piscina says the file has no
+   * task function, the file is some other module (a wrong workerFile): the pool fails, as for
+   * a file that does not load.
+   */
+  taskFailed(err: unknown): void {
+    if (this.failure !== null || Atomics.load(this.#ctl, POOL_CHANNEL_OPENS) > 0) return;
+    const message = err instanceof Error ? err.message : String(err);
+    if (message.startsWith("No handler function exported from")) {
+      this.#fail(`it is not trackio's worker entry (${message})`, err);
+    }
+  }
+
+  /**
+   * The process is exiting and the event loop will not turn again, so a thread's death could
+   * not be seen: whether a thread has loaded the worker module, waiting (synchronously, at most
+   * `ms`) for the first to do so. If none does, the pool fails as if its thread had died.
+   */
+  loadedWithin(ms: number): boolean {
+    if (this.failure !== null) return false;
+    if (Atomics.load(this.#ctl, POOL_CHANNEL_OPENS) > 0) return true;
+    Atomics.wait(this.#ctl, POOL_CHANNEL_OPENS, 0, ms);
+    if (Atomics.load(this.#ctl, POOL_CHANNEL_OPENS) > 0) return true;
+    this.#fail(`no thread loaded it within ${Math.round(ms)} ms of the process exiting`, this.#lastDeath);
+    return false;
+  }
+
+  // Called from within piscina's handling of the dead thread: destroying the pool now (rather
+  // than after it) keeps piscina from starting a replacement. Not awaited: a thread that went
+  // by 'exit' has already emitted it, so piscina's wait for it would never end.
+  #fail(reason: string, cause: unknown): void {
+    this.failure = new WorkerError(failureMessage(this.#where, reason), cause == null ? undefined : { cause });
+    // A thread still loading when the exit hook gave up on it (loadedWithin) then leaves the
+    // first client's ring to the main thread (see worker/index.ts). One that checked a moment
+    // before may read it too: the server ignores the log_ids it then gets twice.
+    Atomics.store(this.#ctl, POOL_FIRST_GONE, 1);
+    this.#destroyed = true;
+    this.#channel.close();
+    // A pool without a thread was never shared (see workerFor).
+    if (this.pool !== null) {
+      this.#onEmpty();
+      void this.pool.destroy().catch(() => {});
+    }
+    // Not from within piscina's handling of the thread's death.
+    for (const listener of this.#failureListeners) queueMicrotask(listener);
+    this.#failureListeners.clear();
   }
 
   get clients(): number {
@@ -88,7 +260,7 @@ export class WorkerPool {
 
   /** The client closed: the thread drops its flusher; the last one out stops the thread. */
   async release(key: number): Promise<void> {
-    if (!this.#clients.delete(key)) return;
+    if (!this.#clients.delete(key) || this.failure !== null) return;
     if (key === this.#firstKey) Atomics.store(this.#ctl, POOL_FIRST_GONE, 1);
     if (this.#clients.size > 0) {
       this.#post({ op: "detach", key });
@@ -97,7 +269,7 @@ export class WorkerPool {
     this.#destroyed = true;
     this.#onEmpty();
     this.#channel.close();
-    await this.pool.destroy();
+    await this.pool?.destroy();
   }
 
   #post(message: ChannelMessage): void {
@@ -112,18 +284,20 @@ const shared = new Map<string, WorkerPool>();
  * one of its own. Returns whether the pool is new (its `workerCreate` event is still to come).
  */
 export function workerFor(
-  file: string,
+  workerFile: string | URL | undefined,
   client: WorkerAttachment,
   share: boolean,
 ): { pool: WorkerPool; created: boolean } {
-  const existing = share ? shared.get(file) : undefined;
+  const where = workerFileFor(workerFile);
+  const key = where.file ?? "";
+  const existing = share ? shared.get(key) : undefined;
   if (existing !== undefined) {
     existing.attach(client);
     return { pool: existing, created: false };
   }
-  const pool = new WorkerPool(file, client, () => {
-    if (shared.get(file) === pool) shared.delete(file);
+  const pool: WorkerPool = new WorkerPool(where, client, () => {
+    if (shared.get(key) === pool) shared.delete(key);
   });
-  if (share) shared.set(file, pool);
+  if (share && pool.failure === null) shared.set(key, pool);
   return { pool, created: true };
 }

@@ -47,9 +47,15 @@ describe("delivery to a real Trackio server", () => {
         [1, 0.25, 0.9],
       ],
     );
+    const cpuAtFlush = client.stats().workerCpuMs;
     await client.close();
     assert.equal(client.stats().sent, 2);
     assert.equal(client.stats().pending, 0);
+    // The worker thread's CPU time, read by the worker itself at each answer (Linux says it).
+    if (process.platform === "linux") {
+      assert.ok(cpuAtFlush !== null && cpuAtFlush > 0, `workerCpuMs at flush: ${cpuAtFlush}`);
+      assert.ok((client.stats().workerCpuMs as number) >= cpuAtFlush);
+    }
   });
 
   test("100,000 records from a loop that never yields: all stored once, in order, some before the loop ends", async () => {

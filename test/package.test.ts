@@ -5,12 +5,11 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
-import { bundle } from "../examples/bundle/build.js";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { runRows } from "./support/read-api.js";
 
@@ -57,7 +56,7 @@ async function assertStored(project: string, runId: unknown, n: number): Promise
   assert.equal(rows.distinctLogIds, n);
 }
 
-test("the tarball carries dist/ only: ESM, the CommonJS entries, types, the worker entry", () => {
+test("the tarball carries dist/ (ESM, the CommonJS entries, types, the worker entry) and the bundling recipe", () => {
   for (const path of [
     "dist/src/index.js",
     "dist/src/index.d.ts",
@@ -68,25 +67,31 @@ test("the tarball carries dist/ only: ESM, the CommonJS entries, types, the work
     "dist/src/cjs/tfjs.cjs",
     "dist/src/cjs/tfjs.d.cts",
     "dist/worker/index.js",
+    "examples/bundle/build.mjs",
+    "examples/bundle/train.mjs",
   ]) {
     assert.ok(files.includes(path), `${path} is in the tarball`);
   }
-  assert.ok(!files.some((p) => p.startsWith("test/") || p.startsWith("src/")), "only dist/ ships");
+  assert.ok(!files.some((p) => p.startsWith("test/") || p.startsWith("src/")), "no sources or tests ship");
 });
 
 test("the quickstart from an installed tarball, as an ES module", { timeout: 120_000 }, async () => {
   writeFileSync(
     join(app, "quickstart.mjs"),
-    `import { Client, TrackioError } from "trackio";
+    `import { Api, Client, TrackioError } from "trackio";
 const client = new Client({ baseUrl: process.env.URL, project: "packed", run: "esm", config: { lr: 0.01 }, quiet: true });
 for (let i = 0; i < 1000; i++) client.log({ loss: 1 / (i + 1) }, i);
 await client.close();
-console.log(JSON.stringify({ runId: client.runId, sent: client.stats().sent, isError: new TypeError() instanceof TrackioError }));
+const run = (await new Api({ baseUrl: process.env.URL }).runs("packed")).find((r) => r.id === client.runId);
+const rows = await run.metrics();
+console.log(JSON.stringify({ runId: client.runId, sent: client.stats().sent, isError: new TypeError() instanceof TrackioError, read: [rows.length, rows[999].step, rows[999].loss, run.config] }));
 `,
   );
   const result = await runApp("quickstart.mjs");
   assert.equal(result.sent, 1000);
   assert.equal(result.isError, false);
+  // The read API of the installed package reads the run back.
+  assert.deepEqual(result.read, [1000, 999, 1 / 1000, { lr: 0.01 }]);
   await assertStored("packed", result.runId, 1000);
 });
 
@@ -133,6 +138,7 @@ import("trackio").then((viaImport) => {
   return import("trackio/tfjs").then((tfImport) => {
     console.log(JSON.stringify({
       client: viaRequire.Client === viaImport.Client,
+      api: viaRequire.Api === viaImport.Api,
       error: viaRequire.TrackioError === viaImport.TrackioError,
       keys: Object.keys(viaRequire).sort().join() === Object.keys(viaImport).sort().join(),
       tfjs: tf.trackioCallback === tfImport.trackioCallback,
@@ -142,16 +148,25 @@ import("trackio").then((viaImport) => {
 });
 `,
   );
-  assert.deepEqual(await runApp("both.cjs"), { client: true, error: true, keys: true, tfjs: true, tfjsLoaded: false });
+  assert.deepEqual(await runApp("both.cjs"), {
+    client: true,
+    api: true,
+    error: true,
+    keys: true,
+    tfjs: true,
+    tfjsLoaded: false,
+  });
   // The peer dependency is optional: trackio/tfjs loads without tfjs installed.
   assert.ok(!existsSync(join(app, "node_modules", "@tensorflow")));
 });
 
 test("an app bundled with esbuild runs, its worker entry given as workerFile", { timeout: 120_000 }, async () => {
-  // examples/bundle: the app, and the build the README describes.
-  copyFileSync(join(root, "examples", "bundle", "train.mjs"), join(app, "train.mjs"));
+  // The README's recipe as a user runs it: esbuild in the project (here the repo's, linked),
+  // the build script from the installed package, the example app it ships.
+  symlinkSync(join(root, "node_modules", "esbuild"), join(app, "node_modules", "esbuild"));
+  copyFileSync(join(app, "node_modules", "trackio", "examples", "bundle", "train.mjs"), join(app, "train.mjs"));
   const out = join(app, "out");
-  await bundle(app, out);
+  await run(process.execPath, ["node_modules/trackio/examples/bundle/build.mjs", "train.mjs", "out"], { cwd: app });
   // Move the bundle away from node_modules: nothing may be loaded from there.
   const shipped = join(dir, "shipped");
   mkdirSync(shipped);

@@ -163,4 +163,42 @@ describe("trackioCallback with a Client and a real Trackio server", () => {
     assert.equal(client.stats().sent, 20);
     tf.dispose([xs, ys]);
   });
+
+  test("a second fit() with a new callback continues the steps instead of storing them again", async () => {
+    const client = new Client({ baseUrl: server.writeUrl, project: "tfjs", run: "two-fits", quiet: true });
+    const { model, xs, ys } = tinyModel();
+    const fit = () =>
+      model.fit(xs, ys, { epochs: 2, batchSize: 8, shuffle: false, verbose: 0, callbacks: trackioCallback(client) });
+    await fit();
+    assert.equal(client.nextStep, 8);
+    client.log({ "eval/loss": 0.5 }); // the user's own record at step 8, between the two fits
+    await fit();
+    await client.close();
+    const rows = await queryProject(
+      server.url,
+      "tfjs",
+      `SELECT step, metrics FROM metrics WHERE run_id = ${sqlString(client.runId as string)} ORDER BY id`,
+    );
+    const batchSteps = rows.filter((r) => String(r.metrics).includes("batch/loss")).map((r) => Number(r.step));
+    assert.deepEqual(batchSteps, [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16]);
+    assert.deepEqual(
+      rows.filter((r) => String(r.metrics).includes('"epoch"')).map((r) => Number(r.step)),
+      [3, 7, 12, 16],
+    );
+    tf.dispose([xs, ys]);
+  });
+
+  test("a new callback starts at the logger's nextStep; without one, the same callback continues", async () => {
+    const logger = recorder();
+    const { model, xs, ys } = tinyModel();
+    const callback = trackioCallback(logger);
+    const opts = { epochs: 1, batchSize: 8, shuffle: false, verbose: 0 } as const;
+    await model.fit(xs, ys, { ...opts, callbacks: callback });
+    await model.fit(xs, ys, { ...opts, callbacks: callback });
+    assert.equal(callback.step, 8);
+    const fresh = trackioCallback({ ...logger, nextStep: 20 });
+    await model.fit(xs, ys, { ...opts, callbacks: fresh });
+    assert.equal(fresh.step, 24);
+    tf.dispose([xs, ys]);
+  });
 });

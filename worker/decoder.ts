@@ -24,12 +24,19 @@ export class RecordDecoder {
   readonly #record: RecordView = { size: 0, kind: 0, step: 0, time: 0, seq: 0 };
   readonly #warned = new Set<string>();
   readonly #onWarning: (message: string) => void;
+  readonly #onAlert: ((alertJson: string, step: number, time: number) => void) | null;
 
-  constructor(views: RingViews, reader: RingReader, onWarning: (message: string) => void) {
+  constructor(
+    views: RingViews,
+    reader: RingReader,
+    onWarning: (message: string) => void,
+    onAlert: ((alertJson: string, step: number, time: number) => void) | null = null,
+  ) {
     this.#views = views;
     this.#reader = reader;
     this.#keys = new KeyTableReader(views.keys, views.ctl, CTL_KEYS_LEN);
     this.#onWarning = onWarning;
+    this.#onAlert = onAlert;
   }
 
   /** Move published records into `batch` until it holds `maxCount` or `maxChars`; returns how many. */
@@ -48,7 +55,9 @@ export class RecordDecoder {
         if (this.#keys.refresh() > this.#keyJson.length) this.#syncKeys();
         batch.add(numericMetricsJson(v, off, this.#keyJson), rec.step, rec.time, rec.seq);
       } else if (rec.kind === KIND_ALERT) {
-        batch.addAlert(jsonMetricsText(v, off), rec.step, rec.time, rec.seq);
+        const alert = jsonMetricsText(v, off);
+        batch.addAlert(alert, rec.step, rec.time, rec.seq);
+        this.#onAlert?.(alert, rec.step, rec.time);
       } else if (rec.kind === KIND_CONFIG) {
         batch.setConfig(jsonMetricsText(v, off));
       } else if (rec.kind === KIND_MEDIA) {

@@ -28,7 +28,9 @@ import { RecordDecoder } from "./decoder.js";
 import { Delivery } from "./delivery.js";
 import type { MediaJob } from "./media.js";
 import { SystemSampler } from "./system.js";
+import { threadCpuNs } from "./thread-cpu.js";
 import { Transport } from "./transport.js";
+import { Webhook } from "./webhook.js";
 
 /** Longest sleep with nothing to do; the loop also wakes on every notify. */
 const IDLE_MS = 1000;
@@ -60,6 +62,7 @@ export class Flusher {
   readonly #batch: BatchBuilder;
   readonly #transport: Transport;
   readonly #delivery: Delivery;
+  readonly #webhook: Webhook | null;
   #firstReadAt = 0;
   /** Records delivered, kept or given up on (mirrors CTL_DONE_SEQ). */
   #done: number;
@@ -80,8 +83,17 @@ export class Flusher {
     this.#s = settings;
     this.#views = new RingViews(layout);
     this.#reader = new RingReader(this.#views);
-    this.#decoder = new RecordDecoder(this.#views, this.#reader, (message) =>
-      this.#emit({ type: "warning", message, code: "TRACKIO_RESERVED_KEY" }),
+    const webhook = settings.webhookUrl
+      ? new Webhook(settings.webhookUrl, settings.webhookMinLevel ?? null, settings.project, settings.run, (message) =>
+          this.#emit({ type: "warning", message, code: "TRACKIO_WEBHOOK" }),
+        )
+      : null;
+    this.#webhook = webhook;
+    this.#decoder = new RecordDecoder(
+      this.#views,
+      this.#reader,
+      (message) => this.#emit({ type: "warning", message, code: "TRACKIO_RESERVED_KEY" }),
+      webhook === null ? null : (alert, step, time) => webhook.post(alert, step, time),
     );
     this.#batch = new BatchBuilder(settings);
     const counters = this.#views.counters;
@@ -166,6 +178,7 @@ export class Flusher {
     const result = await this.flush(target);
     this.#wake();
     await this.#stopped;
+    await this.#webhook?.settled();
     await this.#transport.close();
     if (this.#clock !== null) clearInterval(this.#clock);
     this.#finished = true;
@@ -176,7 +189,8 @@ export class Flusher {
 
   #result(): WorkerTaskResult {
     const error: WireError | null = this.#delivery.takeUnreported();
-    return error === null ? { ok: true } : { ok: false, error };
+    const cpuNs = threadCpuNs();
+    return error === null ? { ok: true, cpuNs } : { ok: false, error, cpuNs };
   }
 
   #until(target: number): Promise<void> {

@@ -1,4 +1,4 @@
-// An app that uses trackio, to be bundled by build.ts (test/package.test.ts bundles it from a
+// An app that uses trackio, to be bundled by build.mjs (test/package.test.ts bundles it from a
 // project where the packed trackio is installed, then runs the bundle away from node_modules).
 import { Client } from "trackio";
 

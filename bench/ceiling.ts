@@ -1,0 +1,95 @@
+// The server's ingest ceiling, for `npm run bench`: how many records/s the Trackio server
+// stores when nothing on the client side costs anything. Every `bulk_log` body is built
+// before the clock starts (the same lines our worker sends for workload 1, 2,048 records a
+// request, our default maxRecordsPerRequest), then posted over two keep-alive connections
+// (the worker's pool size), two requests in flight, as fast as the server answers.
+// Usage (from run.ts): node --import tsx bench/ceiling.ts '<json: writeUrl, project, run, records>'
+// Prints one line `BENCH_CEILING <json>`.
+
+import { writeSync } from "node:fs";
+import { Pool } from "undici";
+import type { WorkerSettings } from "../src/options.js";
+import { BatchBuilder, bulkLogBody } from "../worker/batch.js";
+import { WORKLOADS } from "./workloads.js";
+
+const PER_REQUEST = 2048;
+
+interface CeilingSpec {
+  writeUrl: string;
+  project: string;
+  run: string;
+  records: number;
+}
+
+export interface CeilingResult {
+  records: number;
+  requests: number;
+  ms: number;
+  recordsPerSec: number;
+  runId: string;
+}
+
+function settings(spec: CeilingSpec, runId: string): WorkerSettings {
+  const url = new URL(spec.writeUrl);
+  return {
+    origin: url.origin,
+    basePath: url.pathname,
+    displayUrl: url.origin,
+    project: spec.project,
+    run: spec.run,
+    runId,
+    clientId: "ceiling",
+    writeToken: url.searchParams.get("write_token"),
+    hfToken: null,
+    timeoutMs: 30_000,
+    maxBatch: PER_REQUEST,
+    flushIntervalMs: 500,
+    maxRecordsPerRequest: PER_REQUEST,
+    retryDeadlineMs: 30_000,
+    spoolDir: null,
+    inboxDir: null,
+    systemMetricsMs: 0,
+    clockBase: Date.now(),
+    configJson: "null",
+  };
+}
+
+async function main(): Promise<CeilingResult> {
+  const spec = JSON.parse(process.argv[2] ?? "") as CeilingSpec;
+  const runId = `ceiling${Date.now().toString(36)}`;
+  const s = settings(spec, runId);
+  const builder = new BatchBuilder(s);
+  const bodies: string[] = [];
+  const now = Date.now();
+  for (let i = 0; i < spec.records; i++) {
+    builder.add(JSON.stringify(WORKLOADS.w1.make(i, 0)), i, now, i);
+    if (builder.count === PER_REQUEST || i === spec.records - 1) bodies.push(bulkLogBody(builder.take(), "null"));
+  }
+  const pool = new Pool(s.origin, { connections: 2, pipelining: 1 });
+  const headers = { "content-type": "application/json", "x-trackio-write-token": s.writeToken ?? "" };
+  let next = 0;
+  const post = async (): Promise<void> => {
+    while (next < bodies.length) {
+      const body = bodies[next++];
+      const res = await pool.request({ method: "POST", path: `${s.basePath}api/bulk_log`, body, headers });
+      const text = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`bulk_log answered ${res.statusCode}: ${text.slice(0, 300)}`);
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all([post(), post()]);
+  const ms = performance.now() - t0;
+  await pool.close();
+  return { records: spec.records, requests: bodies.length, ms, recordsPerSec: spec.records / (ms / 1000), runId };
+}
+
+main().then(
+  (r) => {
+    writeSync(1, `BENCH_CEILING ${JSON.stringify(r)}\n`);
+    process.exit(0);
+  },
+  (err: unknown) => {
+    writeSync(2, `ceiling: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
