@@ -13,6 +13,7 @@ import {
   poisonedRecordArb,
   refusedRecordArb,
   runCaseArb,
+  structuredRecordArb,
 } from "./support/arbitraries.js";
 import { PythonOracle } from "./support/oracle.js";
 import { checkAlerts, checkRecords, checkRun, type PropertyEnv } from "./support/property-harness.js";
@@ -44,6 +45,12 @@ describe("log(): stored exactly as Trackio's Python client stores it, or refused
   test("values that must be refused, among good records on both paths: refused, neighbours stored", async () => {
     const mixed = fc.oneof(numericRecordArb, jsonRecordArb, poisonedRecordArb, refusedRecordArb);
     await checkProperty("refused values", batch(mixed, 20), 15, (b) => checkRecords(env, "refuse", b));
+  });
+
+  test("Histogram and Markdown values: binned and stored as trackio.Histogram and trackio.Markdown are", async () => {
+    await checkProperty("histograms and markdown", batch(structuredRecordArb, 6), 10, (b) =>
+      checkRecords(env, "structured", b),
+    );
   });
 });
 

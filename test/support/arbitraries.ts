@@ -4,6 +4,8 @@
 // plus values log() must refuse at the call.
 
 import fc from "fast-check";
+import { Markdown } from "../../src/index.js";
+import { histogramOf } from "./value-model.js";
 
 /** Doubles the issue names, and their neighbours: the 9.2e18…1e21 band, 2^53, 2^63, ±0. */
 const SPECIAL_DOUBLES = [
@@ -280,3 +282,27 @@ export const alertArb = fc.record({
   text: fc.option(stringArb, { nil: null }),
   level: fc.constantFrom("info" as const, "warn" as const, "error" as const),
 });
+
+/** Histograms (binned by the client, and by numpy in the oracle) and Markdown, as top-level metrics. */
+export const structuredRecordArb = fc
+  .array(
+    fc.tuple(
+      keyArb,
+      fc.oneof(
+        fc
+          .tuple(
+            fc.oneof(
+              fc.array(doubleArb, { maxLength: 12 }),
+              fc.array(fc.double({ min: -10, max: 10, noNaN: true }), { maxLength: 60 }),
+              fc.array(fc.integer({ min: -5, max: 5 }), { maxLength: 40 }),
+            ),
+            fc.oneof(fc.constant(64), fc.integer({ min: 1, max: 600 })),
+          )
+          .map(([data, bins]) => histogramOf(data, bins)),
+        stringArb.map((text) => new Markdown(text)),
+        doubleArb,
+      ),
+    ),
+    { minLength: 1, maxLength: 3 },
+  )
+  .map(objectOf);

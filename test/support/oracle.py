@@ -49,7 +49,23 @@ def decode(tagged):
         return [decode(v) for v in tagged[1]]
     if tag == "o":
         return {k: decode(v) for k, v in tagged[1]}
+    if tag == "h":
+        return trackio.Histogram([decode(v) for v in tagged[1]], num_bins=tagged[2])
+    if tag == "md":
+        return trackio.Markdown(tagged[1])
     raise ValueError(f"unknown tag {tag!r}")
+
+
+def decode_record(tagged, step, out):
+    # A value Python cannot even build (a Histogram numpy cannot bin) is left out of the
+    # record, and the answer says why, for the failure message.
+    record = {}
+    for key, value in tagged[1]:
+        try:
+            record[key] = decode(value)
+        except Exception as e:
+            out["warnings"].append({"step": step, "message": f"oracle: building {key!r} raised {e!r}"})
+    return record
 
 
 def run_one(req):
@@ -87,7 +103,7 @@ def run_one(req):
         for rec in req["records"]:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                trackio.log(decode(rec["metrics"]), step=rec["step"])
+                trackio.log(decode_record(rec["metrics"], rec["step"], out), step=rec["step"])
             note(rec["step"], caught)
         for a in req.get("alerts", []):
             with warnings.catch_warnings(record=True) as caught:

@@ -3,6 +3,8 @@
 // the Python oracle (test/support/oracle.py) reads. Both walk property descriptors, so a
 // throwing getter is seen and never called.
 
+import { Histogram, Markdown } from "../../src/index.js";
+
 export type Tagged =
   | ["i", string]
   | ["f", string]
@@ -10,7 +12,19 @@ export type Tagged =
   | ["b", boolean]
   | ["z"]
   | ["a", Tagged[]]
-  | ["o", [string, Tagged][]];
+  | ["o", [string, Tagged][]]
+  | ["h", Tagged[], number]
+  | ["md", string];
+
+/** The data each generated Histogram was made from: Python bins the same data itself. */
+const histogramData = new WeakMap<Histogram, { data: number[]; numBins: number }>();
+
+/** A Histogram whose data the oracle can bin with trackio.Histogram. */
+export function histogramOf(data: number[], numBins: number): Histogram {
+  const h = new Histogram(data, numBins);
+  histogramData.set(h, { data, numBins });
+  return h;
+}
 
 const MAX_DEPTH = 64;
 
@@ -45,6 +59,8 @@ export function refusalReason(value: unknown, path = "metrics", depth = 0): stri
   }
   if (value === null) return null;
   if (depth > MAX_DEPTH) return `${path} nests deeper than ${MAX_DEPTH}`;
+  if (value instanceof Histogram) return null;
+  if (value instanceof Markdown) return refusalReason(value.text, `${path} (Markdown)`, depth + 1);
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const d = Object.getOwnPropertyDescriptor(value, i);
@@ -87,6 +103,12 @@ export function toTagged(value: unknown): Tagged {
   if (typeof value === "boolean") return ["b", value];
   if (value === null) return ["z"];
   if (Array.isArray(value)) return ["a", value.map(toTagged)];
+  if (value instanceof Markdown) return ["md", value.text];
+  if (value instanceof Histogram) {
+    const made = histogramData.get(value);
+    if (made === undefined) throw new TypeError("toTagged: a Histogram not made by histogramOf()");
+    return ["h", made.data.map(tagNumber), made.numBins];
+  }
   if (typeof value === "object") {
     return ["o", forInKeys(value).map((k) => [k, toTagged((value as Record<string, unknown>)[k])])];
   }
@@ -114,6 +136,13 @@ export function describeValue(value: unknown, depth = 0): string {
   }
   if (value === null) return "null";
   if (Array.isArray(value)) return `[${value.map((v) => describeValue(v, depth + 1)).join(", ")}]`;
+  if (value instanceof Markdown) return `Markdown(${JSON.stringify(value.text)})`;
+  if (value instanceof Histogram) {
+    const made = histogramData.get(value);
+    return made === undefined
+      ? "Histogram(?)"
+      : `Histogram([${made.data.map((v) => describeValue(v)).join(", ")}], ${made.numBins})`;
+  }
   const obj = value as object;
   const proto = Object.getPrototypeOf(obj);
   let prefix = "";
