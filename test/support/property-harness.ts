@@ -10,7 +10,7 @@ import { Client, type ClientOptions, type ClientStats, type Metrics } from "../.
 import { canonicalJson } from "./lossless-json.js";
 import type { OracleAnswer, PythonOracle } from "./oracle.js";
 import { queryProject, sqlString } from "./read-api.js";
-import { describeValue, refusalReason, type Tagged, toTagged } from "./value-model.js";
+import { ConstructionRefused, describeValue, refusalReason, type Tagged, toTagged } from "./value-model.js";
 
 export interface PropertyEnv {
   server: TrackioServer;
@@ -130,6 +130,33 @@ function sameJson(a: string, b: string): boolean {
   return canonicalJson(a) === canonicalJson(b);
 }
 
+const SHOW_CHARS = 600;
+
+/** Two stored texts that differ, shown whole when short, else around their first difference. */
+function showDifference(js: string, py: string): string {
+  if (js.length + py.length <= 2 * SHOW_CHARS) return `stored ${js}; Python stored ${py}`;
+  const a = canonicalJson(js);
+  const b = canonicalJson(py);
+  let at = 0;
+  while (at < a.length && a[at] === b[at]) at++;
+  const from = Math.max(0, at - 120);
+  const cut = (t: string) => `${from > 0 ? "…" : ""}${t.slice(from, at + 200)}${t.length > at + 200 ? "…" : ""}`;
+  return `stored ${a.length} chars, Python ${b.length}; they first differ at char ${at} (keys sorted): stored ${cut(a)}; Python stored ${cut(b)}`;
+}
+
+function shorten(text: string): string {
+  return text.length <= SHOW_CHARS ? text : `${text.slice(0, SHOW_CHARS)}… (${text.length} chars)`;
+}
+
+/** A value class constructor that threw something other than ERR_TRACKIO_INVALID_ARG. */
+function constructionProblems(record: unknown, step: number): string[] {
+  if (typeof record !== "object" || record === null) return [];
+  return Object.values(record)
+    .filter((v): v is ConstructionRefused => v instanceof ConstructionRefused)
+    .filter((v) => (v.error as { code?: unknown } | null)?.code !== "ERR_TRACKIO_INVALID_ARG")
+    .map((v) => `step ${step}: ${v.call} threw ${errorText(v.error)}, not ERR_TRACKIO_INVALID_ARG`);
+}
+
 /** Log records with the Node client and the Python client; every problem found, as text. */
 export async function checkRecords(env: PropertyEnv, kind: string, records: unknown[], run = "r"): Promise<string[]> {
   const { server, oracle } = env;
@@ -148,6 +175,7 @@ export async function checkRecords(env: PropertyEnv, kind: string, records: unkn
     const o = outcomes[i];
     const why = expected[i];
     const input = describeValue(records[i]);
+    problems.push(...constructionProblems(records[i], i));
     if (o.kind === "accepted") accepted.push(i);
     else if (o.kind === "refused") refused++;
     if (o.kind === "escaped") problems.push(`step ${i}: log(${input}) threw ${o.error}, not ERR_TRACKIO_INVALID_ARG`);
@@ -211,11 +239,11 @@ export async function checkRecords(env: PropertyEnv, kind: string, records: unkn
     const input = describeValue(records[i]);
     if (js !== undefined && py !== undefined) {
       if (!sameJson(js, py))
-        problems.push(`step ${i}: log(${input}) stored ${js}; Python stored ${py}${pyWarnings(answer, i)}`);
+        problems.push(`step ${i}: log(${input}) ${showDifference(js, py)}${pyWarnings(answer, i)}`);
     } else if (js === undefined && py !== undefined) {
-      problems.push(`step ${i}: log(${input}) was not stored (${statsText(stats)}); Python stored ${py}`);
+      problems.push(`step ${i}: log(${input}) was not stored (${statsText(stats)}); Python stored ${shorten(py)}`);
     } else if (js !== undefined) {
-      problems.push(`step ${i}: log(${input}) stored ${js}; Python stored no row${pyWarnings(answer, i)}`);
+      problems.push(`step ${i}: log(${input}) stored ${shorten(js)}; Python stored no row${pyWarnings(answer, i)}`);
     } else {
       problems.push(`step ${i}: log(${input}) stored by neither client${pyWarnings(answer, i)}`);
     }

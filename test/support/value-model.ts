@@ -3,6 +3,7 @@
 // the Python oracle (test/support/oracle.py) reads. Both walk property descriptors, so a
 // throwing getter is seen and never called.
 
+import fc from "fast-check";
 import { Histogram, Markdown } from "../../src/index.js";
 
 export type Tagged =
@@ -19,11 +20,29 @@ export type Tagged =
 /** The data each generated Histogram was made from: Python bins the same data itself. */
 const histogramData = new WeakMap<Histogram, { data: number[]; numBins: number }>();
 
-/** A Histogram whose data the oracle can bin with trackio.Histogram. */
-export function histogramOf(data: number[], numBins: number): Histogram {
-  const h = new Histogram(data, numBins);
-  histogramData.set(h, { data, numBins });
-  return h;
+/** A value class whose constructor threw: log() must refuse it like any class instance. */
+export class ConstructionRefused {
+  constructor(
+    readonly call: string,
+    readonly error: unknown,
+  ) {}
+}
+
+/**
+ * A Histogram whose data the oracle can bin with trackio.Histogram, or what the constructor
+ * threw (numpy refuses data it cannot cut into finite, distinct bins).
+ */
+export function histogramOf(data: number[], numBins: number): Histogram | ConstructionRefused {
+  const call = `new Histogram([${data.map((v) => describeValue(v)).join(", ")}], ${numBins})`;
+  try {
+    const h = new Histogram(data, numBins);
+    histogramData.set(h, { data, numBins });
+    // fast-check prints a counterexample with this, not with the (long) bins.
+    Object.defineProperty(h, fc.toStringMethod, { value: () => call });
+    return h;
+  } catch (err) {
+    return new ConstructionRefused(call, err);
+  }
 }
 
 const MAX_DEPTH = 64;
@@ -60,6 +79,7 @@ export function refusalReason(value: unknown, path = "metrics", depth = 0): stri
   if (value === null) return null;
   if (depth > MAX_DEPTH) return `${path} nests deeper than ${MAX_DEPTH}`;
   if (value instanceof Histogram) return null;
+  if (value instanceof ConstructionRefused) return `${path} is what ${value.call} threw`;
   if (value instanceof Markdown) return refusalReason(value.text, `${path} (Markdown)`, depth + 1);
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
@@ -137,11 +157,12 @@ export function describeValue(value: unknown, depth = 0): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return `[${value.map((v) => describeValue(v, depth + 1)).join(", ")}]`;
   if (value instanceof Markdown) return `Markdown(${JSON.stringify(value.text)})`;
+  if (value instanceof ConstructionRefused) return `(${value.call} threw)`;
   if (value instanceof Histogram) {
     const made = histogramData.get(value);
     return made === undefined
-      ? "Histogram(?)"
-      : `Histogram([${made.data.map((v) => describeValue(v)).join(", ")}], ${made.numBins})`;
+      ? "a Histogram"
+      : `new Histogram([${made.data.map((v) => describeValue(v)).join(", ")}], ${made.numBins})`;
   }
   const obj = value as object;
   const proto = Object.getPrototypeOf(obj);
