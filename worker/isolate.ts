@@ -1,0 +1,250 @@
+// Finding the records a server refuses while it takes the others. A request that keeps
+// failing with an answer (500, 400, 413, 422 …) from a server that is up may fail because of
+// one record in it: resending the whole request would fail forever and hold every record
+// after it. The request is split in halves, each tried once, until the refused records are
+// alone; everything else is delivered. A record is set aside only when the server refused it
+// alone after accepting another request, so a server that refuses everything (a broken
+// database) is an outage, and its records wait as in any outage.
+
+import { AuthError, StatusError, type TrackioError } from "../src/errors.js";
+import { bulkBody, type Endpoint } from "./batch.js";
+import { configCarrier, configOf, describeLine, sameRun, withConfig } from "./record-line.js";
+import type { Transport } from "./transport.js";
+
+/** Lone refusals, without any request accepted, after which the server is taken as refusing everything. */
+const MAX_UNPROVEN = 4;
+
+export interface Refusal {
+  line: string;
+  error: TrackioError;
+}
+
+export interface Settled {
+  /** Acknowledged by the server. */
+  sent: string[];
+  /** Refused alone while the server accepted others: to set aside, never to resend. */
+  refused: Refusal[];
+  /** Not settled (an outage, or a server that accepts nothing): to keep and try later. */
+  waiting: string[];
+  /** Why `waiting` waits. */
+  error: unknown;
+  /**
+   * "down": no answer, or one that says the server is unwell (a refused probe, 503 …);
+   * "unproven": the server answers but accepted nothing to compare with, so refused records
+   * cannot be told from a server that refuses everything. Null when nothing waits.
+   */
+  why: "down" | "unproven" | null;
+  /** Requests made, the first one included. */
+  requests: number;
+  /** For each refused line that carried its run's config: whether another line carried it in. */
+  configs: { line: string; kept: boolean }[];
+}
+
+/**
+ * The last line the server accepted per endpoint, config removed: resending it changes
+ * nothing on the server (its log_id or alert_id is already stored), so it shows whether the
+ * server accepts anything at all when a request has no other record to compare with.
+ */
+export type Controls = Map<string, string>;
+
+/** An answer that may be caused by the request's content rather than by the server's state. */
+export function isRefusal(err: unknown): err is StatusError {
+  if (!(err instanceof StatusError) || err instanceof AuthError) return false;
+  const s = err.status;
+  return s === 500 || (s >= 400 && s < 500 && s !== 401 && s !== 403 && s !== 404 && s !== 408 && s !== 429);
+}
+
+export function remember(controls: Controls, endpoint: Endpoint, lines: readonly string[]): void {
+  const last = lines.at(-1);
+  if (last === undefined) return;
+  controls.set(endpoint.api, configOf(last) === null ? last : (withConfig(last, "null") ?? last));
+}
+
+/** Send `lines` with the transport's retries; on a refusal from a server that is up, isolate. */
+export async function settle(
+  transport: Transport,
+  endpoint: Endpoint,
+  lines: string[],
+  controls: Controls,
+): Promise<Settled> {
+  try {
+    await transport.call(endpoint.api, bulkBody(endpoint, lines, transport.hfTokenJson));
+    remember(controls, endpoint, lines);
+    return { sent: lines, refused: [], waiting: [], error: null, why: null, requests: 1, configs: [] };
+  } catch (err) {
+    const settled = await afterFailure(transport, endpoint, lines, err, controls);
+    settled.requests++;
+    return settled;
+  }
+}
+
+/** `lines` failed with `err` (retries spent): isolate what the server refuses, if it is up. */
+export async function afterFailure(
+  transport: Transport,
+  endpoint: Endpoint,
+  lines: string[],
+  err: unknown,
+  controls: Controls,
+): Promise<Settled> {
+  if (!isRefusal(err) || !(await transport.probe())) {
+    return { sent: [], refused: [], waiting: lines, error: err, why: "down", requests: 1, configs: [] };
+  }
+  const send = async (part: readonly string[]) => {
+    await transport.callOnce(endpoint.api, bulkBody(endpoint, part, transport.hfTokenJson));
+  };
+  const settled = await isolate(lines, err, send, controls.get(endpoint.api) ?? null);
+  remember(controls, endpoint, settled.sent);
+  return settled;
+}
+
+type Attempt = "ok" | "refused" | "down";
+
+/**
+ * Split `lines` (already refused whole with `err`) until each refused record is alone.
+ * `send` makes one attempt; `control` is a line the server accepted before (or null).
+ * Lines keep their order within each request, so a config carried by a line arrives in the
+ * order it would have.
+ */
+export async function isolate(
+  lines: string[],
+  err: StatusError,
+  send: (part: readonly string[]) => Promise<void>,
+  control: string | null,
+): Promise<Settled> {
+  const out: Settled = { sent: [], refused: [], waiting: [], error: null, why: null, requests: 0, configs: [] };
+  let accepted = false;
+  let stopped = false;
+  let lastRefusal: StatusError = err;
+  let unproven: string[] = [];
+
+  const attempt = async (part: readonly string[]): Promise<Attempt> => {
+    out.requests++;
+    try {
+      await send(part);
+      accepted = true;
+      return "ok";
+    } catch (e) {
+      if (isRefusal(e)) {
+        lastRefusal = e;
+        return "refused";
+      }
+      stopped = true;
+      out.error = e;
+      out.why = "down";
+      return "down";
+    }
+  };
+
+  // No request accepted yet: try the control. A server that refuses even a record it stored
+  // before refuses everything, which is an outage, not these records' fault.
+  const prove = async (): Promise<void> => {
+    if (control !== null && (await attempt([control])) === "ok") return;
+    if (!stopped) {
+      stopped = true;
+      out.error = lastRefusal;
+      out.why = "unproven";
+    }
+  };
+
+  // Refused alone once more, now that the server has accepted another request.
+  const confirm = async (line: string): Promise<void> => {
+    const r = await attempt([line]);
+    if (r === "ok") out.sent.push(line);
+    else if (r === "refused") out.refused.push({ line, error: lastRefusal });
+    else out.waiting.push(line);
+  };
+
+  const walk = async (part: string[], refusedWhole: boolean): Promise<boolean> => {
+    if (stopped) {
+      out.waiting.push(...part);
+      return false;
+    }
+    if (!refusedWhole) {
+      const r = await attempt(part);
+      if (r === "ok") {
+        out.sent.push(...part);
+        return true;
+      }
+      if (r === "down") {
+        out.waiting.push(...part);
+        return false;
+      }
+    }
+    if (part.length === 1) {
+      if (accepted) await confirm(part[0]);
+      else {
+        unproven.push(part[0]);
+        if (unproven.length >= MAX_UNPROVEN) await prove();
+      }
+      return false;
+    }
+    const mid = Math.ceil(part.length / 2);
+    const leftWent = await walk(part.slice(0, mid), false);
+    // The whole was refused and its left half accepted: the right half holds the refusal.
+    await walk(part.slice(mid), leftWent && refusedWhole);
+    return false;
+  };
+
+  await walk(lines, true);
+  if (unproven.length > 0 && !accepted && !stopped) await prove();
+  const pending = unproven;
+  unproven = [];
+  for (const line of pending) {
+    if (stopped) out.waiting.push(line);
+    else await confirm(line);
+  }
+  if (out.waiting.length > 0 && out.error === null) {
+    out.error = lastRefusal;
+    out.why = "unproven";
+  }
+  await carryConfigs(out, send);
+  return out;
+}
+
+// A refused line that carried its run's config would take the config with it: an accepted
+// line of the same run carries it in instead (sent again, so the server stores no new row).
+async function carryConfigs(out: Settled, send: (part: readonly string[]) => Promise<void>): Promise<void> {
+  for (const { line } of out.refused) {
+    const config = configOf(line);
+    if (config === null) continue;
+    const host = out.sent.findLast((l) => sameRun(l, line) && configCarrier(l, config) !== null);
+    let kept = false;
+    if (host !== undefined) {
+      out.requests++;
+      try {
+        await send([configCarrier(host, config) as string]);
+        kept = true;
+      } catch {
+        // the config itself is what the server refuses: it stays in the set-aside line
+      }
+    }
+    out.configs.push({ line, kept });
+  }
+}
+
+/**
+ * The message of the RejectedError for lines set aside: which records (run, step, keys), the
+ * server's answer, and where they are kept.
+ */
+export function rejectionMessage(
+  result: Pick<Settled, "refused" | "configs">,
+  damaged: readonly { line: string; reason: string }[],
+  where: string,
+): string {
+  const parts: string[] = [];
+  const { refused } = result;
+  if (refused.length > 0) {
+    const shown = refused.slice(0, 3).map((r) => describeLine(r.line));
+    const more = refused.length > 3 ? `, and ${refused.length - 3} more` : "";
+    parts.push(
+      `the server refused ${refused.length === 1 ? "a record" : `${refused.length} records`} on ${refused.length === 1 ? "its" : "their"} own while it accepted the others: ${shown.join("; ")}${more} (${refused[0].error.message})`,
+    );
+    const lost = result.configs.filter((c) => !c.kept).length;
+    if (lost > 0) parts.push(`the run's config carried by ${lost === 1 ? "it" : `${lost} of them`} was not stored`);
+  }
+  if (damaged.length > 0) {
+    const reasons = [...new Set(damaged.map((d) => d.reason))].join(", ");
+    parts.push(`${damaged.length} damaged spool ${damaged.length === 1 ? "line" : "lines"} (${reasons})`);
+  }
+  return `${parts.join("; ")}; ${where}. They are not sent again: fix or delete the lines, then rename the file to *.jsonl and run \`npx trackio sync\``;
+}
