@@ -174,6 +174,34 @@ describe("a record the server refuses on its own", () => {
     report(t, "refused record in a direct batch", { logged: n, stored: n - 1, duplicated: 0 }, "1 quarantined");
   });
 
+  test("500 ×6 for every record while the server answers: split and delivered, nothing set aside", async () => {
+    const proxy = await startFaultProxy(server.url);
+    proxies.push(proxy);
+    proxy.inject({ kind: "status", status: 500 }, 6);
+    const project = newProject();
+    const spoolRoot = tempDir("spool");
+    const client = new Client({
+      baseUrl: proxy.url,
+      writeToken: server.writeToken,
+      project,
+      run: "transient",
+      spoolDir: spoolRoot,
+      quiet: true,
+      maxBatch: 300,
+    });
+    const errors: TrackioError[] = [];
+    client.on("error", (e: TrackioError) => errors.push(e));
+    logWithMarker(client, 300, -1, "");
+    await client.close();
+    assert.equal(proxy.queued, 0, "all six 500s were served");
+    const st = client.stats();
+    assert.equal(st.sent, 300, JSON.stringify(st));
+    assert.equal(st.quarantined + st.spooled + st.failed, 0, JSON.stringify(st));
+    assert.deepEqual(errors, []);
+    assert.deepEqual(listQuarantinedUnder(spoolRoot), []);
+    assert.equal((await runRows(server.url, project, client.runId as string)).rows, 300);
+  });
+
   test("the refused record in a spooled fragment, replayed by the next client: the others stored, later fragments too", async (t) => {
     const marker = `POISON-${process.pid}-replay`;
     const n = 2000;
