@@ -202,6 +202,66 @@ describe("a record the server refuses on its own", () => {
     assert.equal((await runRows(server.url, project, client.runId as string)).rows, 300);
   });
 
+  test("the refused record is the run's first, which carries the config: the config is stored with another record", async () => {
+    const marker = `POISON-${process.pid}-config`;
+    const proxy = await refusingProxy(marker);
+    const project = newProject();
+    const client = new Client({
+      baseUrl: proxy.url,
+      writeToken: server.writeToken,
+      project,
+      run: "config",
+      spoolDir: tempDir("spool"),
+      quiet: true,
+      config: { lr: 0.125, layers: 4 },
+    });
+    const errors: TrackioError[] = [];
+    client.on("error", (e: TrackioError) => errors.push(e));
+    logWithMarker(client, 300, 0, marker);
+    await assert.rejects(client.close(), { code: "ERR_TRACKIO_REJECTED" });
+    assert.equal(errors.length, 1);
+    assertNamesMarked(errors[0], 0);
+    assert.match(errors[0].message, /it carries the run's config/);
+    assert.doesNotMatch(errors[0].message, /config .*was not stored/);
+    assert.equal(client.stats().quarantined, 1);
+    await assertAllButMarked(project, client.runId as string, 300, 0);
+    const configs = await queryProject(
+      server.url,
+      project,
+      `SELECT config FROM configs WHERE run_id = ${sqlString(client.runId as string)}`,
+    );
+    assert.equal(configs.length, 1);
+    const config = JSON.parse(String(configs[0].config)) as Record<string, unknown>;
+    assert.equal(config.lr, 0.125);
+    assert.equal(config.layers, 4);
+  });
+
+  test("with spoolDir: false the refused record is lost, counted failed and reported; the others are stored", async () => {
+    const marker = `POISON-${process.pid}-nospool`;
+    const proxy = await refusingProxy(marker);
+    const project = newProject();
+    const client = new Client({
+      baseUrl: proxy.url,
+      writeToken: server.writeToken,
+      project,
+      run: "nospool",
+      spoolDir: false,
+      quiet: true,
+    });
+    const errors: TrackioError[] = [];
+    client.on("error", (e: TrackioError) => errors.push(e));
+    logWithMarker(client, 500, 250, marker);
+    await assert.rejects(client.close(), { code: "ERR_TRACKIO_REJECTED" });
+    const st = client.stats();
+    assert.equal(st.failed, 1, JSON.stringify(st));
+    assert.equal(st.quarantined, 0);
+    assert.equal(st.sent, 499);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0].message, /step 250, keys loss, note/);
+    assert.match(errors[0].message, /lost: the spool is off/);
+    await assertAllButMarked(project, client.runId as string, 500, 250);
+  });
+
   test("the refused record in a spooled fragment, replayed by the next client: the others stored, later fragments too", async (t) => {
     const marker = `POISON-${process.pid}-replay`;
     const n = 2000;
