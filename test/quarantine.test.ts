@@ -168,8 +168,19 @@ describe("a record the server refuses on its own", () => {
     await assertAllButMarked(project, client.runId as string, n, marked);
     const writes = proxy.events.filter((e) => bulkLog(e.method, e.path));
     const refused = writes.filter((e) => e.fault !== null).length;
+    // The split of the refused batch: the requests after its four full attempts, until the
+    // server acknowledged all of it but the marked record.
+    const first = writes.findIndex((e) => e.fault !== null);
+    const batch = writes[first].entries;
+    let split = 0;
+    let acknowledged = 0;
+    for (const e of writes.slice(first + 4)) {
+      if (acknowledged === batch - 1) break;
+      split++;
+      if (e.fault === null) acknowledged += e.entries;
+    }
     t.diagnostic(
-      `quarantine: ${n} records delivered in ${Math.round(ms)} ms; ${writes.length} bulk_log requests, ${refused} answered 500; ${st.requests} requests in all`,
+      `quarantine: ${n} records delivered in ${Math.round(ms)} ms; ${writes.length} bulk_log requests, ${refused} answered 500; the refused batch of ${batch} records: 4 full attempts, then ${split} single-try requests to isolate the record; ${st.requests} requests in all`,
     );
     report(t, "refused record in a direct batch", { logged: n, stored: n - 1, duplicated: 0 }, "1 quarantined");
   });

@@ -246,5 +246,8 @@ export function rejectionMessage(
     const reasons = [...new Set(damaged.map((d) => d.reason))].join(", ");
     parts.push(`${damaged.length} damaged spool ${damaged.length === 1 ? "line" : "lines"} (${reasons})`);
   }
-  return `${parts.join("; ")}; ${where}. They are not sent again: fix or delete the lines, then rename the file to *.jsonl and run \`npx trackio sync\``;
+  const advice = where.startsWith("set aside in")
+    ? ". They are not sent again: fix or delete the lines, then rename the file to *.jsonl and run `npx trackio sync`"
+    : "";
+  return `${parts.join("; ")}; ${where}${advice}`;
 }
