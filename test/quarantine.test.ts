@@ -247,6 +247,95 @@ describe("a record the server refuses on its own", () => {
     assert.equal(config.layers, 4);
   });
 
+  test("the client's first records are refused, before the server accepted anything: kept, then set aside once others were stored", async () => {
+    const marker = `POISON-${process.pid}-first`;
+    const proxy = await refusingProxy(marker);
+    const project = newProject();
+    const spoolRoot = tempDir("spool");
+    const client = new Client({
+      baseUrl: proxy.url,
+      writeToken: server.writeToken,
+      project,
+      run: "first",
+      spoolDir: spoolRoot,
+      quiet: true,
+      maxBatch: 100,
+    });
+    const errors: TrackioError[] = [];
+    client.on("error", (e: TrackioError) => errors.push(e));
+    const n = 1000;
+    for (let s = 0; s < n; s++) client.log(s < 6 ? { loss: 1, note: marker } : { loss: 1 / (s + 1) }, s);
+    await client.flush().catch(() => {});
+    await client.close().catch(() => {});
+    const st = client.stats();
+    assert.equal(st.sent + st.spooled + st.quarantined + st.failed, n, JSON.stringify(st));
+    const rows = await runRows(server.url, project, client.runId as string);
+    assert.deepEqual(rows, { rows: n - 6, distinctLogIds: n - 6, distinctSteps: n - 6, minStep: 6, maxStep: n - 1 });
+    assert.deepEqual(spooledLines(spoolRoot), { fragments: 0, lines: 0 }, JSON.stringify(st));
+    const aside = listQuarantinedUnder(spoolRoot).flatMap((f) =>
+      readFileSync(f, "utf8")
+        .split("\n")
+        .filter((l) => l.trim() !== ""),
+    );
+    assert.deepEqual(
+      aside.map((l) => (JSON.parse(l) as { step: number }).step).sort((a, b) => a - b),
+      [0, 1, 2, 3, 4, 5],
+    );
+    assert.ok(
+      errors.some((e) => e.code === "ERR_TRACKIO_REJECTED"),
+      errors.map((e) => e.message).join("\n"),
+    );
+  });
+
+  test("an alert the server refuses is set aside alone; the other alerts and the records are stored", async () => {
+    const marker = `POISON-${process.pid}-alert`;
+    const proxy = await startFaultProxy(server.url);
+    proxies.push(proxy);
+    proxy.always(
+      REFUSAL,
+      (method, path, body) => method === "POST" && /\/api\/bulk_alert$/.test(path) && (body ?? "").includes(marker),
+    );
+    const project = newProject();
+    const spoolRoot = tempDir("spool");
+    const client = new Client({
+      baseUrl: proxy.url,
+      writeToken: server.writeToken,
+      project,
+      run: "alerts",
+      spoolDir: spoolRoot,
+      quiet: true,
+    });
+    const errors: TrackioError[] = [];
+    client.on("error", (e: TrackioError) => errors.push(e));
+    logWithMarker(client, 100, -1, "");
+    client.alert({ title: "first", step: 10 });
+    client.alert({ title: "refused", text: marker, step: 20 });
+    client.alert({ title: "third", step: 30 });
+    await assert.rejects(client.close(), { code: "ERR_TRACKIO_REJECTED" });
+    const st = client.stats();
+    assert.equal(st.quarantined, 1, JSON.stringify(st));
+    assert.equal(st.sent, 102, JSON.stringify(st));
+    assert.equal(errors.length, 1);
+    assert.match(errors[0].message, /the alert "refused" of run "alerts"/);
+    const titles = await queryProject(
+      server.url,
+      project,
+      `SELECT title FROM alerts WHERE run_id = ${sqlString(client.runId as string)} ORDER BY step`,
+    );
+    assert.deepEqual(
+      titles.map((r) => r.title),
+      ["first", "third"],
+    );
+    const aside = listQuarantinedUnder(spoolRoot).flatMap((f) =>
+      readFileSync(f, "utf8")
+        .split("\n")
+        .filter((l) => l.trim() !== ""),
+    );
+    assert.equal(aside.length, 1);
+    assert.equal((JSON.parse(aside[0]) as { kind: string; title: string }).title, "refused");
+    assert.equal((await runRows(server.url, project, client.runId as string)).rows, 100);
+  });
+
   test("with spoolDir: false the refused record is lost, counted failed and reported; the others are stored", async () => {
     const marker = `POISON-${process.pid}-nospool`;
     const proxy = await refusingProxy(marker);

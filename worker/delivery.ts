@@ -133,7 +133,9 @@ export class Delivery {
     }
     this.#setAside(result);
     if (result.waiting.length > 0) {
-      this.#sendFailed(result.error);
+      // A server that answers but has accepted nothing yet to compare with is not believed
+      // down: the next batch goes straight to it, and its success replays these (#recovered).
+      if (result.why !== "unproven") this.#sendFailed(result.error);
       this.#fail(result.waiting, result.error);
     }
   }
@@ -425,6 +427,8 @@ export class Delivery {
       );
     }
     if (outcome.quarantinedIn !== null) this.#setAside(outcome, outcome.damaged, outcome.quarantinedIn);
+    // Lines to set aside could not be written: the fragment stays whole until they can.
+    if (outcome.error instanceof SpoolError) this.#report(toWire(outcome.error), `${path} is kept as it is`);
   }
 
   // Media files go after every fragment, so that the records referencing them are stored first.

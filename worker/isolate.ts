@@ -29,8 +29,9 @@ export interface Settled {
   /** Why `waiting` waits. */
   error: unknown;
   /**
-   * "down": no answer, or one that says the server is unwell (a refused probe, 503 …);
-   * "unproven": the server answers but accepted nothing to compare with, so refused records
+   * "down": no answer, or one that says the server is unwell (a failed probe, 503, or a
+   * refused resend of a record it accepted before); "unproven": the server answers but has
+   * accepted nothing to compare with yet (a client's first records), so refused records
    * cannot be told from a server that refuses everything. Null when nothing waits.
    */
   why: "down" | "unproven" | null;
@@ -138,12 +139,11 @@ export async function isolate(
   // No request accepted yet: try the control. A server that refuses even a record it stored
   // before refuses everything, which is an outage, not these records' fault.
   const prove = async (): Promise<void> => {
-    if (control !== null && (await attempt([control])) === "ok") return;
-    if (!stopped) {
-      stopped = true;
-      out.error = lastRefusal;
-      out.why = "unproven";
-    }
+    const r = control === null ? null : await attempt([control]);
+    if (r === "ok" || r === "down") return;
+    stopped = true;
+    out.error = lastRefusal;
+    out.why = r === "refused" ? "down" : "unproven";
   };
 
   // Refused alone once more, now that the server has accepted another request.
