@@ -144,7 +144,8 @@ export async function sync(argv: string[], out: NodeJS.WritableStream = process.
   }
   // Everything else was sent, but something needs a person: a script must not take it for
   // a clean sync.
-  return setAside > 0 || aside.emptyFragments > 0 || rejectedMedia > 0 ? EXIT_SET_ASIDE : 0;
+  const attention = setAside + aside.configsLost + aside.emptyFragments + rejectedMedia;
+  return attention > 0 ? EXIT_SET_ASIDE : 0;
 }
 
 /** `trackio sync`'s exit code when everything was sent except lines or files it set aside. */

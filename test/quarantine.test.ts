@@ -69,17 +69,22 @@ async function assertAllButMarked(project: string, runId: string, n: number, mar
 /** The quarantine files under a spool root hold exactly the marked record's line. */
 function assertQuarantinedOnly(spoolRoot: string, marker: string, marked: number): string {
   const files = listQuarantinedUnder(spoolRoot);
-  const lines = files.flatMap((f) =>
-    readFileSync(f, "utf8")
-      .split("\n")
-      .filter((l) => l.trim() !== ""),
-  );
+  const lines = quarantinedLines(spoolRoot);
   assert.equal(lines.length, 1, `quarantined lines: ${JSON.stringify(lines)}`);
   const record = JSON.parse(lines[0]) as { kind: string; step: number; metrics: { note: string } };
   assert.equal(record.kind, "metric");
   assert.equal(record.step, marked);
   assert.equal(record.metrics.note, marker);
   return files[0];
+}
+
+/** Every line of every quarantine file under a spool root. */
+function quarantinedLines(root: string): string[] {
+  return listQuarantinedUnder(root).flatMap((f) =>
+    readFileSync(f, "utf8")
+      .split("\n")
+      .filter((l) => l.trim() !== ""),
+  );
 }
 
 function listQuarantinedUnder(root: string): string[] {
@@ -247,6 +252,43 @@ describe("a record the server refuses on its own", () => {
     assert.equal(config.layers, 4);
   });
 
+  test("the server refuses the run's config itself: every record stored, the config set aside and reported", async () => {
+    const marker = `POISON-${process.pid}-in-config`;
+    const proxy = await refusingProxy(marker);
+    const project = newProject();
+    const spoolRoot = tempDir("spool");
+    const client = new Client({
+      baseUrl: proxy.url,
+      writeToken: server.writeToken,
+      project,
+      run: "bad-config",
+      spoolDir: spoolRoot,
+      quiet: true,
+      config: { lr: 0.5, note: marker },
+    });
+    const errors: TrackioError[] = [];
+    client.on("error", (e: TrackioError) => errors.push(e));
+    logWithMarker(client, 300, -1, "");
+    await assert.rejects(client.close(), { code: "ERR_TRACKIO_REJECTED" });
+    const st = client.stats();
+    assert.equal(st.sent, 300, JSON.stringify(st));
+    assert.equal(st.quarantined, 0);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0].message, /refused the run's config carried by the record of run "bad-config".*step 0/);
+    assert.match(errors[0].message, /the record is stored without it/);
+    const rows = await runRows(server.url, project, client.runId as string);
+    assert.equal(rows.rows, 300);
+    const configs = await queryProject(
+      server.url,
+      project,
+      `SELECT config FROM configs WHERE run_id = ${sqlString(client.runId as string)}`,
+    );
+    assert.equal(configs.length, 0, "the config the server refuses is not stored");
+    const aside = quarantinedLines(spoolRoot);
+    assert.equal(aside.length, 1, "the line with its config is kept for a person");
+    assert.match(aside[0], new RegExp(marker));
+  });
+
   test("the client's first records are refused, before the server accepted anything: kept, then set aside once others were stored", async () => {
     const marker = `POISON-${process.pid}-first`;
     const proxy = await refusingProxy(marker);
@@ -272,11 +314,7 @@ describe("a record the server refuses on its own", () => {
     const rows = await runRows(server.url, project, client.runId as string);
     assert.deepEqual(rows, { rows: n - 6, distinctLogIds: n - 6, distinctSteps: n - 6, minStep: 6, maxStep: n - 1 });
     assert.deepEqual(spooledLines(spoolRoot), { fragments: 0, lines: 0 }, JSON.stringify(st));
-    const aside = listQuarantinedUnder(spoolRoot).flatMap((f) =>
-      readFileSync(f, "utf8")
-        .split("\n")
-        .filter((l) => l.trim() !== ""),
-    );
+    const aside = quarantinedLines(spoolRoot);
     assert.deepEqual(
       aside.map((l) => (JSON.parse(l) as { step: number }).step).sort((a, b) => a - b),
       [0, 1, 2, 3, 4, 5],
@@ -326,11 +364,7 @@ describe("a record the server refuses on its own", () => {
       titles.map((r) => r.title),
       ["first", "third"],
     );
-    const aside = listQuarantinedUnder(spoolRoot).flatMap((f) =>
-      readFileSync(f, "utf8")
-        .split("\n")
-        .filter((l) => l.trim() !== ""),
-    );
+    const aside = quarantinedLines(spoolRoot);
     assert.equal(aside.length, 1);
     assert.equal((JSON.parse(aside[0]) as { kind: string; title: string }).title, "refused");
     assert.equal((await runRows(server.url, project, client.runId as string)).rows, 100);

@@ -28,7 +28,7 @@ import {
   COUNTER_SPOOLED,
 } from "../src/ring.js";
 import { bulkBody, groupByEndpoint } from "./batch.js";
-import { afterFailure, type Controls, rejectionMessage, remember, type Settled } from "./isolate.js";
+import { afterFailure, type Controls, rejectionMessage, remember, type Settled, setAsideLines } from "./isolate.js";
 import {
   listSpooledMedia,
   type MediaFile,
@@ -149,7 +149,7 @@ export class Delivery {
     damaged: readonly { line: string; reason: string }[] = [],
     keptIn: string | null = null,
   ): void {
-    const lines = [...result.refused.map((r) => r.line), ...damaged.map((d) => d.line)];
+    const lines = setAsideLines(result, damaged);
     if (lines.length === 0) return;
     let where: string;
     // Records set aside while replaying the spool were counted `spooled` when they were kept.
@@ -164,7 +164,8 @@ export class Delivery {
         where = `lost: ${err instanceof Error ? err.message : String(err)}`;
       }
     }
-    if (counter >= 0) this.#count(counter, lines);
+    // A record stored without its refused config is counted sent; its line is kept for the config.
+    if (counter >= 0) this.#count(counter, [...result.refused.map((r) => r.line), ...damaged.map((d) => d.line)]);
     this.#raiseWire(toWire(new RejectedError(rejectionMessage(result, damaged, where))));
   }
 

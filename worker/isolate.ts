@@ -14,6 +14,12 @@ import type { Transport } from "./transport.js";
 /** Lone refusals, without any request accepted, after which the server is taken as refusing everything. */
 const MAX_UNPROVEN = 4;
 
+export interface ConfigFate {
+  line: string;
+  kept: boolean;
+  recordStored: boolean;
+}
+
 export interface Refusal {
   line: string;
   error: TrackioError;
@@ -37,8 +43,12 @@ export interface Settled {
   why: "down" | "unproven" | null;
   /** Requests made, the first one included. */
   requests: number;
-  /** For each refused line that carried its run's config: whether another line carried it in. */
-  configs: { line: string; kept: boolean }[];
+  /**
+   * For each refused line that carried its run's config: whether another line carried the
+   * config in, and whether the record was stored without it (the config being what the
+   * server refuses; the line, config included, is then set aside but not counted).
+   */
+  configs: ConfigFate[];
 }
 
 /**
@@ -203,23 +213,51 @@ export async function isolate(
 
 // A refused line that carried its run's config would take the config with it: an accepted
 // line of the same run carries it in instead (sent again, so the server stores no new row).
+// If the server refuses that too, the config may be what it refuses: the record is tried
+// without it, and stored if the server takes it so (the config alone is then set aside).
 async function carryConfigs(out: Settled, send: (part: readonly string[]) => Promise<void>): Promise<void> {
-  for (const { line } of out.refused) {
+  const refused: Refusal[] = [];
+  for (const refusal of out.refused) {
+    const { line } = refusal;
     const config = configOf(line);
-    if (config === null) continue;
-    const host = out.sent.findLast((l) => sameRun(l, line) && configCarrier(l, config) !== null);
-    let kept = false;
-    if (host !== undefined) {
-      out.requests++;
-      try {
-        await send([configCarrier(host, config) as string]);
-        kept = true;
-      } catch {
-        // the config itself is what the server refuses: it stays in the set-aside line
-      }
+    if (config === null) {
+      refused.push(refusal);
+      continue;
     }
-    out.configs.push({ line, kept });
+    const host = out.sent.findLast((l) => sameRun(l, line) && configCarrier(l, config) !== null);
+    const kept = host !== undefined && (await tryOnce(out, send, configCarrier(host, config) as string));
+    const bare = kept ? null : withConfig(line, "null");
+    if (bare !== null && (await tryOnce(out, send, bare))) {
+      out.sent.push(line);
+      out.configs.push({ line, kept: false, recordStored: true });
+      continue;
+    }
+    out.configs.push({ line, kept, recordStored: false });
+    refused.push(refusal);
   }
+  out.refused = refused;
+}
+
+async function tryOnce(out: Settled, send: (part: readonly string[]) => Promise<void>, line: string): Promise<boolean> {
+  out.requests++;
+  try {
+    await send([line]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The lines for a quarantine file: refused records, damaged lines, and refused configs (with their record). */
+export function setAsideLines(
+  result: Pick<Settled, "refused" | "configs">,
+  damaged: readonly { line: string }[],
+): string[] {
+  return [
+    ...result.refused.map((r) => r.line),
+    ...damaged.map((d) => d.line),
+    ...result.configs.filter((c) => c.recordStored).map((c) => c.line),
+  ];
 }
 
 /**
@@ -239,8 +277,13 @@ export function rejectionMessage(
     parts.push(
       `the server refused ${refused.length === 1 ? "a record" : `${refused.length} records`} on ${refused.length === 1 ? "its" : "their"} own while it accepted the others: ${shown.join("; ")}${more} (${refused[0].error.message})`,
     );
-    const lost = result.configs.filter((c) => !c.kept).length;
+    const lost = result.configs.filter((c) => !c.kept && !c.recordStored).length;
     if (lost > 0) parts.push(`the run's config carried by ${lost === 1 ? "it" : `${lost} of them`} was not stored`);
+  }
+  for (const c of result.configs.filter((f) => f.recordStored)) {
+    parts.push(
+      `the server refused the run's config carried by ${describeLine(c.line)}: the record is stored without it, the config is not`,
+    );
   }
   if (damaged.length > 0) {
     const reasons = [...new Set(damaged.map((d) => d.reason))].join(", ");

@@ -9,7 +9,7 @@
 import { renameSync } from "node:fs";
 import { AuthError, NoEndpointError, NotFoundError, TrackioError } from "../src/errors.js";
 import { chunkLines, groupByEndpoint } from "./batch.js";
-import { type Controls, type Refusal, settle } from "./isolate.js";
+import { type ConfigFate, type Controls, type Refusal, setAsideLines, settle } from "./isolate.js";
 import { listSpooledMedia, readSpooledMedia, removeSpooledMedia, type SpooledMedia } from "./media.js";
 import { countsAsRecord, damage } from "./record-line.js";
 import { keepOnly, listFragments, quarantineBeside, readFragment, removeFragment } from "./spool.js";
@@ -30,7 +30,7 @@ export interface FragmentReplay {
   /** Records (not system metrics, not config resends) the server acknowledged. */
   records: number;
   refused: Refusal[];
-  configs: { line: string; kept: boolean }[];
+  configs: ConfigFate[];
   damaged: { line: string; reason: string }[];
   /** The quarantine file that received the refused and damaged lines. */
   quarantinedIn: string | null;
@@ -95,7 +95,7 @@ export async function replayFragment(path: string, transport: Transport, control
       }
     }
   }
-  const aside = [...result.refused.map((r) => r.line), ...result.damaged.map((d) => d.line)];
+  const aside = setAsideLines(result, result.damaged);
   if (aside.length > 0) {
     try {
       result.quarantinedIn = quarantineBeside(path, aside);
