@@ -128,6 +128,28 @@ describe("damaged and empty fragments", () => {
   });
 });
 
+describe("values the real server refuses, in an older spool file", () => {
+  test("an integer beyond 64 bits and a lone surrogate: trackio sync stores the other 98, sets those 2 aside", async () => {
+    const { project, dir, fragment, runId } = await oneFragment(100);
+    const lines = linesOf(fragment);
+    // As an earlier version of this client wrote them (issue 10), and Trackio 0.43 refuses.
+    lines[40] = lines[40].replace(/"metrics":\{[^}]*\}/, '"metrics":{"loss":123456789012345680000}');
+    lines[60] = lines[60].replace(/"metrics":\{[^}]*\}/, '"metrics":{"note":"bad \\ud800 text"}');
+    writeFileSync(fragment, `${lines.join("\n")}\n`);
+    const { code, out } = await runSync(["sync", "--spool", dir, "--url", server.writeUrl]);
+    assert.equal(code, EXIT_SET_ASIDE, out);
+    assert.match(out, /sent 98 records from 1 fragments; SET ASIDE 2 lines \(2 refused by the server on their own\)/);
+    assert.match(out, /step 40, keys loss; .*step 60, keys note/);
+    assert.match(out, /HTTP 500/);
+    const rows = await runRows(server.url, project, runId);
+    assert.equal(rows.rows, 98);
+    const aside = listQuarantined(dir);
+    assert.equal(aside.length, 1);
+    assert.deepEqual(linesOf(aside[0]), [lines[40], lines[60]]);
+    assert.deepEqual(listFragments(dir), []);
+  });
+});
+
 const root = process.getuid?.() === 0;
 
 /** Spool roots that cannot be created, each with what its message says. */

@@ -153,7 +153,7 @@ export class Delivery {
     if (lines.length === 0) return;
     let where: string;
     // Records set aside while replaying the spool were counted `spooled` when they were kept.
-    let counter = keptIn === null ? COUNTER_QUARANTINED : -1;
+    let counter: number | null = keptIn === null ? COUNTER_QUARANTINED : null;
     if (keptIn !== null) where = `set aside in ${keptIn}`;
     else {
       try {
@@ -165,7 +165,7 @@ export class Delivery {
       }
     }
     // A record stored without its refused config is counted sent; its line is kept for the config.
-    if (counter >= 0) this.#count(counter, [...result.refused.map((r) => r.line), ...damaged.map((d) => d.line)]);
+    if (counter !== null) this.#count(counter, [...result.refused.map((r) => r.line), ...damaged.map((d) => d.line)]);
     this.#raiseWire(toWire(new RejectedError(rejectionMessage(result, damaged, where))));
   }
 
