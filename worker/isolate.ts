@@ -164,12 +164,15 @@ export async function isolate(
     else out.waiting.push(line);
   };
 
+  // `refusedWhole`: this part was refused as it is, or is presumed to hold a refusal (its
+  // sibling went through); a lone line is always tried alone, so that one set aside was
+  // refused alone twice, the second time after the server accepted another request.
   const walk = async (part: string[], refusedWhole: boolean): Promise<boolean> => {
     if (stopped) {
       out.waiting.push(...part);
       return false;
     }
-    if (!refusedWhole) {
+    if (!refusedWhole || (part.length === 1 && part !== lines)) {
       const r = await attempt(part);
       if (r === "ok") {
         out.sent.push(...part);
