@@ -190,6 +190,35 @@ describe("a record the server refuses on its own", () => {
     report(t, "refused record in a direct batch", { logged: n, stored: n - 1, duplicated: 0 }, "1 quarantined");
   });
 
+  test("the close() summary says how many records were set aside, and where", async () => {
+    const marker = `POISON-${process.pid}-summary`;
+    const proxy = await refusingProxy(marker);
+    const spoolRoot = tempDir("spool");
+    const client = new Client({
+      baseUrl: proxy.url,
+      writeToken: server.writeToken,
+      project: newProject(),
+      run: "summary",
+      spoolDir: spoolRoot,
+    });
+    client.on("error", () => {});
+    logWithMarker(client, 20, 7, marker);
+    await client.flush().catch(() => {});
+    const written: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      await client.close();
+    } finally {
+      process.stderr.write = write;
+    }
+    const summary = written.find((l) => l.startsWith('trackio: run "summary"')) ?? "";
+    assert.match(summary, /19 records sent, 1 refused by the server and set aside in .+ \(\*\.quarantined\.jsonl\)/);
+  });
+
   test("500 ×6 for every record while the server answers: split and delivered, nothing set aside", async () => {
     const proxy = await startFaultProxy(server.url);
     proxies.push(proxy);
