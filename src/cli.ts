@@ -4,9 +4,10 @@
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { rejectionMessage } from "../worker/isolate.js";
 import { listSpooledMedia } from "../worker/media.js";
 import { replayDir } from "../worker/replay.js";
-import { listFragments } from "../worker/spool.js";
+import { listFragments, QUARANTINE_SUFFIX } from "../worker/spool.js";
 import { Transport } from "../worker/transport.js";
 import { TrackioError } from "./errors.js";
 import { DEFAULT_URL, parseServerUrl, redact } from "./options.js";
@@ -15,8 +16,13 @@ import { defaultSpoolRoot } from "./paths.js";
 const USAGE = `Usage: trackio sync [--spool DIR] [--url URL] [--token TOKEN]
 
 Sends every record kept in the spool to a Trackio server, oldest first, and deletes each
-fragment once the server has acknowledged all of it. Safe to repeat: the server ignores
-records it already has.
+fragment once every line of it is settled. Safe to repeat: the server ignores records it
+already has. A line the server refuses on its own while it takes the others, or that is not
+a record, is set aside in a *.quarantined.jsonl file beside its fragment and reported.
+
+Exit code: 0 all sent; 1 stopped (the server is down or refuses everything: the rest stays
+in the spool); 2 usage; 3 all else sent, but lines or files were set aside or removed
+(see the output).
 
   --spool DIR    the spool directory (default: $TRACKIO_SPOOL_DIR or ~/.cache/trackio-node/spool);
                  all its per-server subdirectories are sent
@@ -90,17 +96,23 @@ export async function sync(argv: string[], out: NodeJS.WritableStream = process.
   let rejectedMedia = 0;
   let sentRecords = 0;
   let sentFragments = 0;
-  let rejected = 0;
+  const aside = { refused: 0, damaged: 0, configsLost: 0, emptyFragments: 0 };
   let failure: unknown = null;
   try {
     for (const dir of dirs) {
-      const before = sentRecords;
-      const result = await replayDir(dir, transport, (done) => {
-        sentFragments++;
-        out.write(`  sent ${before + done.records} records (${sentFragments}/${total} fragments)\n`);
+      const result = await replayDir(dir, transport, (path, outcome) => {
+        sentRecords += outcome.records;
+        if (outcome.kind === "done") {
+          sentFragments++;
+          out.write(`  sent ${sentRecords} records (${sentFragments}/${total} fragments)\n`);
+        }
+        if (outcome.empty) out.write(`  removed ${path}: it was empty (0 bytes or blank lines only, no records)\n`);
+        if (outcome.quarantinedIn !== null) {
+          const what = rejectionMessage(outcome, outcome.damaged, `set aside in ${outcome.quarantinedIn}`);
+          out.write(`  ${redact(what)}\n`);
+        }
       });
-      sentRecords = before + result.sent.records;
-      rejected += result.rejected.records;
+      for (const k of Object.keys(aside) as (keyof typeof aside)[]) aside[k] += result.setAside[k];
       sentMedia += result.media.sent;
       rejectedMedia += result.media.rejected;
       if (result.error !== null) {
@@ -113,7 +125,16 @@ export async function sync(argv: string[], out: NodeJS.WritableStream = process.
   }
   out.write(`trackio sync: sent ${sentRecords} records from ${sentFragments} fragments`);
   if (totalMedia > 0) out.write(` and ${sentMedia} media files`);
-  if (rejected > 0) out.write(`; the server refused ${rejected} records (kept as *.rejected)`);
+  const setAside = aside.refused + aside.damaged;
+  if (setAside > 0) {
+    const kinds = [
+      aside.refused > 0 ? `${aside.refused} refused by the server on their own` : "",
+      aside.damaged > 0 ? `${aside.damaged} damaged` : "",
+    ].filter((k) => k !== "");
+    out.write(`; SET ASIDE ${setAside} lines (${kinds.join(", ")}) in *${QUARANTINE_SUFFIX} files, not sent again`);
+  }
+  if (aside.configsLost > 0) out.write(`; ${aside.configsLost} run configs not stored`);
+  if (aside.emptyFragments > 0) out.write(`; removed ${aside.emptyFragments} empty fragments`);
   if (rejectedMedia > 0) out.write(`; the server refused ${rejectedMedia} media files (kept as *.json.rejected)`);
   out.write("\n");
   if (failure !== null) {
@@ -121,5 +142,11 @@ export async function sync(argv: string[], out: NodeJS.WritableStream = process.
     out.write(`trackio sync: stopped: ${redact(message)}; the rest stays in the spool\n`);
     return 1;
   }
-  return 0;
+  // Everything else was sent, but something needs a person: a script must not take it for
+  // a clean sync.
+  const attention = setAside + aside.configsLost + aside.emptyFragments + rejectedMedia;
+  return attention > 0 ? EXIT_SET_ASIDE : 0;
 }
+
+/** `trackio sync`'s exit code when everything was sent except lines or files it set aside. */
+export const EXIT_SET_ASIDE = 3;

@@ -5,12 +5,14 @@
 //   3. the server could not take it (down, retries spent,  -> a spool fragment, replayed
 //      auth refused …)                                        when the server answers again,
 //                                                             counted `spooled` / `replayed`
-//   4. the spool is off or the disk refuses               -> counted `failed`
+//   4. the server refused a record on its own while it     -> a quarantine file in the spool,
+//      accepted the others (isolate.ts)                       counted `quarantined`
+//   5. the spool is off or the disk refuses               -> counted `failed`
 // Every failure is reported (the first of an outage as an 'error' event, each to the next
-// flush()), and nothing leaves the ring before one of these four has happened to it.
+// flush()), and nothing leaves the ring before one of these has happened to it.
 
 import { join } from "node:path";
-import { HttpError, TrackioError, toWire, type WireError } from "../src/errors.js";
+import { HttpError, RejectedError, SpoolError, TrackioError, toWire, type WireError } from "../src/errors.js";
 import type { WorkerSettings } from "../src/options.js";
 import {
   COUNTER_FAILED,
@@ -20,11 +22,13 @@ import {
   COUNTER_MEDIA_SPOOLED,
   COUNTER_MEDIA_UPLOADED,
   COUNTER_MEDIA_WRITTEN,
+  COUNTER_QUARANTINED,
   COUNTER_REPLAYED,
   COUNTER_SENT,
   COUNTER_SPOOLED,
 } from "../src/ring.js";
-import { bulkBody, groupByEndpoint, KIND_PREFIX, RESEND_PREFIX } from "./batch.js";
+import { bulkBody, groupByEndpoint } from "./batch.js";
+import { afterFailure, type Controls, rejectionMessage, remember, type Settled, setAsideLines } from "./isolate.js";
 import {
   listSpooledMedia,
   type MediaFile,
@@ -35,7 +39,8 @@ import {
   spoolMedia,
   writeToMediaDir,
 } from "./media.js";
-import { replayFragment, replayMedia } from "./replay.js";
+import { countsAsRecord } from "./record-line.js";
+import { type FragmentReplay, replayFragment, replayMedia } from "./replay.js";
 import { FragmentWriter, listFragments } from "./spool.js";
 import { isTransient, type Transport } from "./transport.js";
 
@@ -102,6 +107,7 @@ export class Delivery {
       try {
         await this.#transport.call(endpoint.api, bulkBody(endpoint, part, this.#transport.hfTokenJson), this.#probing);
         this.#probing = false;
+        remember(this.#controls, endpoint, part);
         this.#count(COUNTER_SENT, part);
         this.#recovered();
       } catch (err) {
@@ -110,10 +116,57 @@ export class Delivery {
           for (const g of groups.slice(i)) this.#toInbox(g.lines);
           return;
         }
-        this.#sendFailed(err);
-        this.#fail(part, err);
+        this.#settled(await afterFailure(this.#transport, endpoint, part, err, this.#controls));
       }
     }
+  }
+
+  /**
+   * What a send that failed came to: the part the server took is sent, what it refused on
+   * its own is set aside, and the rest (an outage) goes to the spool as before.
+   */
+  #settled(result: Settled): void {
+    if (result.sent.length > 0) {
+      this.#probing = false;
+      this.#count(COUNTER_SENT, result.sent);
+      this.#recovered();
+    }
+    this.#setAside(result);
+    if (result.waiting.length > 0) {
+      // A server that answers but has accepted nothing yet to compare with is not believed
+      // down: the next batch goes straight to it, and its success replays these (#recovered).
+      if (result.why !== "unproven") this.#sendFailed(result.error);
+      this.#fail(result.waiting, result.error);
+    }
+  }
+
+  /**
+   * Keep what the server refused (and damaged spool lines) in a quarantine file and report
+   * it; with no spool to keep it in, it is lost and counted failed.
+   */
+  #setAside(
+    result: Pick<Settled, "refused" | "configs">,
+    damaged: readonly { line: string; reason: string }[] = [],
+    keptIn: string | null = null,
+  ): void {
+    const lines = setAsideLines(result, damaged);
+    if (lines.length === 0) return;
+    let where: string;
+    // Records set aside while replaying the spool were counted `spooled` when they were kept.
+    let counter: number | null = keptIn === null ? COUNTER_QUARANTINED : null;
+    if (keptIn !== null) where = `set aside in ${keptIn}`;
+    else {
+      try {
+        if (this.#spool === null) throw new Error("the spool is off (spoolDir: false)");
+        where = `set aside in ${this.#spool.quarantine(lines)}`;
+      } catch (err) {
+        counter = COUNTER_FAILED;
+        where = `lost: ${err instanceof Error ? err.message : String(err)}`;
+      }
+    }
+    // A record stored without its refused config is counted sent; its line is kept for the config.
+    if (counter !== null) this.#count(counter, [...result.refused.map((r) => r.line), ...damaged.map((d) => d.line)]);
+    this.#raiseWire(toWire(new RejectedError(rejectionMessage(result, damaged, where))));
   }
 
   // System metrics are sampled by the worker, not logged by the user, and a config resend
@@ -121,11 +174,12 @@ export class Delivery {
   // leave them out.
   #count(counter: number, lines: readonly string[]): void {
     let n = 0;
-    for (const line of lines) if (!line.startsWith(KIND_PREFIX.system) && !line.startsWith(RESEND_PREFIX)) n++;
+    for (const line of lines) if (countsAsRecord(line)) n++;
     if (n > 0) Atomics.add(this.#counters, counter, BigInt(n));
   }
 
   #downReason: unknown = null;
+  readonly #controls: Controls = new Map();
   #triedAtClose = false;
 
   // A closing client gives a server it believes down one more try (the first send of close()).
@@ -321,27 +375,61 @@ export class Delivery {
     return now >= this.#nextReplayAt;
   }
 
-  /** Replay the oldest spooled fragment. Never throws. */
+  /**
+   * Replay the oldest spooled fragment. Never throws. A fragment the server refused without
+   * accepting anything else waits until the ones after it were tried: their acknowledged
+   * lines are what proves the server takes records, and the refused ones are set aside then.
+   */
   async replayOne(): Promise<void> {
     const dir = this.#s.spoolDir as string;
-    const [path] = listFragments(dir);
+    const path = listFragments(dir).find((p) => !this.#deferred.has(p));
     if (path === undefined) {
-      await this.#replayOneMedia(dir);
+      if (this.#deferred.size === 0) await this.#replayOneMedia(dir);
+      else if (this.#lastUnproven) this.#replayFailed(null);
+      // The fragments after the deferred ones went through: now they can be told apart.
+      else this.#deferred.clear();
       return;
     }
-    const outcome = await replayFragment(path, this.#transport);
-    if (outcome.kind === "sent") {
-      if (outcome.records > 0) Atomics.add(this.#counters, COUNTER_REPLAYED, BigInt(outcome.records));
+    const outcome = await replayFragment(path, this.#transport, this.#controls);
+    if (outcome.records > 0) {
+      Atomics.add(this.#counters, COUNTER_REPLAYED, BigInt(outcome.records));
       this.#recovered();
-    } else if (outcome.kind === "rejected") {
-      this.#report(
-        toWire(outcome.error),
-        `the server refused ${outcome.records} spooled records (kept in ${path}.rejected)`,
-      );
-    } else if (outcome.kind === "failed") {
-      this.#nextReplayAt = performance.now() + this.#probeInterval;
-      if (isTransient(outcome.error)) this.#downUntil = this.#nextReplayAt;
     }
+    this.#reportReplay(path, outcome);
+    if (outcome.kind !== "failed") {
+      this.#lastUnproven = false;
+      return;
+    }
+    // Two in a row with nothing accepted: the server refuses everything, as in an outage.
+    if (outcome.why === "unproven" && !this.#lastUnproven) {
+      this.#lastUnproven = true;
+      this.#deferred.add(path);
+      return;
+    }
+    this.#replayFailed(outcome.error);
+  }
+
+  #deferred = new Set<string>();
+  #lastUnproven = false;
+
+  #replayFailed(error: unknown): void {
+    this.#deferred.clear();
+    this.#lastUnproven = false;
+    this.#nextReplayAt = performance.now() + this.#probeInterval;
+    if (isTransient(error)) this.#downUntil = this.#nextReplayAt;
+  }
+
+  #reportReplay(path: string, outcome: FragmentReplay): void {
+    if (outcome.empty) {
+      this.#raise(
+        new TrackioError(
+          `the spooled fragment ${path} was empty (0 records: it was cut short, e.g. by a power cut before the disk wrote it); removed`,
+        ),
+      );
+    }
+    if (outcome.quarantinedIn !== null) this.#setAside(outcome, outcome.damaged, outcome.quarantinedIn);
+    // Lines to set aside could not be written: the fragment stays whole until they can.
+    if (outcome.error instanceof SpoolError) this.#report(toWire(outcome.error), `${path} is kept as it is`);
   }
 
   // Media files go after every fragment, so that the records referencing them are stored first.
@@ -368,7 +456,7 @@ export class Delivery {
 
   #fail(lines: string[], err: unknown): void {
     const n = lines.length;
-    const error = toWire(err);
+    let error = toWire(err);
     let where: string;
     try {
       if (this.#spool === null) throw new Error("the spool is off (spoolDir: false)");
@@ -378,7 +466,11 @@ export class Delivery {
       where = `${n} records kept in ${path}; they are sent when the server answers again, or with \`npx trackio sync\``;
     } catch (spoolErr) {
       this.#count(COUNTER_FAILED, lines);
-      where = `${n} records lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
+      if (spoolErr instanceof SpoolError) {
+        // The spool is what failed the user: its error leads, the send failure is context.
+        where = `${n} records lost; they could not be sent: ${error.message}`;
+        error = toWire(spoolErr);
+      } else where = `${n} records lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
     }
     this.#report(error, where);
   }

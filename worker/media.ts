@@ -7,12 +7,13 @@
 //   - local mode: straight into Trackio's media directory (`$TRACKIO_DIR/media/<file_path>`),
 //     where a Trackio server on this machine serves it, as Python's client writes it.
 
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import type { MediaDesc } from "../src/codec.js";
 import { MIME } from "../src/sniff.js";
 import { encodePng, encodeWav, type WavSamples } from "./encode.js";
+import { ensureDir } from "./spool.js";
 
 /** One media file to deliver: a MEDIA record as the worker read it. */
 export interface MediaJob {
@@ -137,7 +138,7 @@ function writeAtomically(path: string, data: Uint8Array | string): void {
 /** Local mode: the file where Trackio's own client would have written it. */
 export function writeToMediaDir(mediaDir: string, target: MediaTarget, file: MediaFile): string {
   const path = join(mediaDir, ...target.file_path.split("/"));
-  mkdirSync(dirname(path), { recursive: true });
+  ensureDir(dirname(path));
   writeAtomically(path, file.bytes);
   return path;
 }
@@ -149,7 +150,7 @@ function spoolMediaDir(spoolDir: string): string {
 /** Keep a file for a later upload; returns the path of its bytes. */
 export function spoolMedia(spoolDir: string, id: string, target: MediaTarget, file: MediaFile): string {
   const dir = spoolMediaDir(spoolDir);
-  mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   const bin = join(dir, `${id}.bin`);
   writeAtomically(bin, file.bytes);
   writeAtomically(join(dir, `${id}.json`), JSON.stringify({ v: 1, ...target }));

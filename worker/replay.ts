@@ -1,14 +1,18 @@
 // Sending spooled fragments to the server they were meant for. Used by the worker while a
 // run goes on (once the server answers again) and at the start of the next client with the
-// same spool directory, and by `trackio sync`. A fragment is deleted only after the server
-// acknowledged every line of it; a replay that stops half-way is safe to repeat because the
-// server ignores log_ids it already has.
+// same spool directory, and by `trackio sync`. Lines are settled one by one: acknowledged
+// lines leave the fragment, lines the server refuses on their own (isolate.ts) and damaged
+// lines go to the fragment's quarantine file, and what an outage interrupted stays for the
+// next try; so a fragment never holds up the ones after it. Repeating a replay that stopped
+// half-way is safe because the server ignores log_ids it already has.
 
 import { renameSync } from "node:fs";
 import { AuthError, NoEndpointError, NotFoundError, TrackioError } from "../src/errors.js";
-import { bulkBody, chunkLines, groupByEndpoint, KIND_PREFIX, RESEND_PREFIX } from "./batch.js";
+import { chunkLines, groupByEndpoint } from "./batch.js";
+import { type ConfigFate, type Controls, type Refusal, setAsideLines, settle } from "./isolate.js";
 import { listSpooledMedia, readSpooledMedia, removeSpooledMedia, type SpooledMedia } from "./media.js";
-import { listFragments, readFragment, removeFragment } from "./spool.js";
+import { countsAsRecord, damage } from "./record-line.js";
+import { keepOnly, listFragments, quarantineBeside, readFragment, removeFragment } from "./spool.js";
 import type { Transport } from "./transport.js";
 
 /** Lines per request when replaying, as Trackio's own `trackio sync` chunks (500). */
@@ -19,6 +23,25 @@ export interface ReplayProgress {
   records: number;
 }
 
+/** What one replay of a fragment did. */
+export interface FragmentReplay {
+  /** "done": nothing of it is left to send; "gone": consumed by another process meanwhile; "failed": some lines wait. */
+  kind: "done" | "gone" | "failed";
+  /** Records (not system metrics, not config resends) the server acknowledged. */
+  records: number;
+  refused: Refusal[];
+  configs: ConfigFate[];
+  damaged: { line: string; reason: string }[];
+  /** The quarantine file that received the refused and damaged lines. */
+  quarantinedIn: string | null;
+  /** The fragment held no line at all (it was removed). */
+  empty: boolean;
+  /** Why lines wait ("failed"). */
+  error: unknown;
+  /** "unproven": the server answers but accepted none of it, so later fragments may go first. */
+  why: "down" | "unproven" | null;
+}
+
 export type ReplayOutcome =
   | { kind: "sent"; records: number }
   | { kind: "gone" } // consumed by another process meanwhile
@@ -26,39 +49,68 @@ export type ReplayOutcome =
   | { kind: "failed"; error: unknown }; // kept for a later try
 
 /**
- * Send one fragment in chunks. A permanent refusal of its content (an HTTP 400 other than an
- * auth failure) would fail the same way forever, so the fragment is renamed `*.rejected`:
- * kept for a person to inspect, no longer replayed.
+ * Send one fragment in chunks of REPLAY_CHUNK, setting aside what the server refuses on its
+ * own and what is not a record. `controls` carries lines the server accepted before (see
+ * isolate.ts) from one fragment to the next.
  */
-export async function replayFragment(path: string, transport: Transport): Promise<ReplayOutcome> {
+export async function replayFragment(path: string, transport: Transport, controls: Controls): Promise<FragmentReplay> {
+  const result: FragmentReplay = {
+    kind: "done",
+    records: 0,
+    refused: [],
+    configs: [],
+    damaged: [],
+    quarantinedIn: null,
+    empty: false,
+    error: null,
+    why: null,
+  };
   const lines = readFragment(path);
-  if (lines === null) return { kind: "gone" };
-  try {
-    for (const { endpoint, lines: part } of groupByEndpoint(lines)) {
-      for (const chunk of chunkLines(part, REPLAY_CHUNK)) {
-        await transport.call(endpoint.api, bulkBody(endpoint, chunk, transport.hfTokenJson));
+  if (lines === null) return { ...result, kind: "gone" };
+  if (lines.length === 0) {
+    removeFragment(path);
+    return { ...result, empty: true };
+  }
+  const records: string[] = [];
+  for (const line of lines) {
+    const reason = damage(line);
+    if (reason === null) records.push(line);
+    else result.damaged.push({ line, reason });
+  }
+  const waiting: string[] = [];
+  for (const { endpoint, lines: part } of groupByEndpoint(records)) {
+    for (const chunk of chunkLines(part, REPLAY_CHUNK)) {
+      if (result.error !== null) {
+        waiting.push(...chunk);
+        continue;
+      }
+      const settled = await settle(transport, endpoint, chunk, controls);
+      result.records += settled.sent.filter(countsAsRecord).length;
+      result.refused.push(...settled.refused);
+      result.configs.push(...settled.configs);
+      if (settled.waiting.length > 0) {
+        waiting.push(...settled.waiting);
+        result.error = settled.error;
+        result.why = settled.why;
       }
     }
-  } catch (error) {
-    if (!isPermanentRefusal(error)) return { kind: "failed", error };
-    try {
-      renameSync(path, `${path}.rejected`);
-    } catch {
-      // gone meanwhile
-    }
-    return { kind: "rejected", records: lines.length, error };
   }
-  removeFragment(path);
-  return {
-    kind: "sent",
-    records: lines.filter((l) => !l.startsWith(KIND_PREFIX.system) && !l.startsWith(RESEND_PREFIX)).length,
-  };
-}
-
-function isPermanentRefusal(error: unknown): error is TrackioError {
-  return (
-    error instanceof TrackioError && !(error instanceof AuthError) && (error as { status?: number }).status === 400
-  );
+  const aside = setAsideLines(result, result.damaged);
+  if (aside.length > 0) {
+    try {
+      result.quarantinedIn = quarantineBeside(path, aside);
+    } catch (error) {
+      // Nothing can be set aside: the fragment stays whole, to be replayed (and its lines
+      // settled again) once the spool can be written.
+      return { ...result, kind: "failed", refused: [], damaged: [], configs: [], error, why: "down" };
+    }
+  }
+  if (waiting.length === 0) removeFragment(path);
+  else {
+    keepOnly(path, waiting);
+    result.kind = "failed";
+  }
+  return result;
 }
 
 /**
@@ -101,38 +153,64 @@ function isPermanentMediaRefusal(error: unknown): boolean {
   return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
+/** What a replay of a whole spool directory did. */
+export interface DirReplay {
+  sent: ReplayProgress;
+  /** Fragments that had lines set aside, with what (each also reported through `onFragment`). */
+  setAside: { refused: number; damaged: number; configsLost: number; emptyFragments: number };
+  media: MediaProgress;
+  error: unknown;
+}
+
 /**
- * Replay every fragment under `dir`, oldest first, then every spooled media file, stopping
- * at the first that fails.
+ * Replay every fragment under `dir`, oldest first, then every spooled media file. An outage
+ * stops it; a fragment the server refused without accepting anything else is tried again
+ * after the others (whose acknowledged lines then prove the server takes records).
  */
 export async function replayDir(
   dir: string,
   transport: Transport,
-  onProgress: (done: ReplayProgress, total: number) => void = () => {},
-): Promise<{ sent: ReplayProgress; rejected: ReplayProgress; media: MediaProgress; error: unknown }> {
-  const fragments = listFragments(dir);
-  const sent = { fragments: 0, records: 0 };
-  const rejected = { fragments: 0, records: 0 };
-  const media = { sent: 0, rejected: 0 };
-  for (const path of fragments) {
-    const outcome = await replayFragment(path, transport);
-    if (outcome.kind === "failed") return { sent, rejected, media, error: outcome.error };
-    if (outcome.kind === "sent") {
-      sent.fragments++;
-      sent.records += outcome.records;
-    } else if (outcome.kind === "rejected") {
-      rejected.fragments++;
-      rejected.records += outcome.records;
+  onFragment: (path: string, outcome: FragmentReplay) => void = () => {},
+  controls: Controls = new Map(),
+): Promise<DirReplay> {
+  const out: DirReplay = {
+    sent: { fragments: 0, records: 0 },
+    setAside: { refused: 0, damaged: 0, configsLost: 0, emptyFragments: 0 },
+    media: { sent: 0, rejected: 0 },
+    error: null,
+  };
+  let queue = listFragments(dir);
+  let unprovenInARow = 0;
+  for (let pass = 0; pass < 2 && queue.length > 0; pass++) {
+    const later: string[] = [];
+    for (const path of queue) {
+      if (out.error !== null) break;
+      const outcome = await replayFragment(path, transport, controls);
+      out.sent.records += outcome.records;
+      out.setAside.refused += outcome.refused.length;
+      out.setAside.damaged += outcome.damaged.length;
+      out.setAside.configsLost += outcome.configs.filter((c) => !c.kept).length;
+      if (outcome.empty) out.setAside.emptyFragments++;
+      if (outcome.kind === "done") out.sent.fragments++;
+      onFragment(path, outcome);
+      if (outcome.kind !== "failed") {
+        unprovenInARow = 0;
+        continue;
+      }
+      // Two in a row with nothing accepted: the server refuses everything (an outage).
+      if (outcome.why === "unproven" && pass === 0 && ++unprovenInARow < 2) later.push(path);
+      else out.error = outcome.error;
     }
-    onProgress(sent, fragments.length);
+    queue = out.error === null ? later : [];
   }
+  if (out.error !== null) return out;
   for (const entry of listSpooledMedia(dir)) {
     const outcome = await replayMedia(entry, transport);
-    if (outcome.kind === "failed") return { sent, rejected, media, error: outcome.error };
-    if (outcome.kind === "sent") media.sent++;
-    else if (outcome.kind === "rejected") media.rejected++;
+    if (outcome.kind === "failed") return { ...out, error: outcome.error };
+    if (outcome.kind === "sent") out.media.sent++;
+    else if (outcome.kind === "rejected") out.media.rejected++;
   }
-  return { sent, rejected, media, error: null };
+  return out;
 }
 
 export interface MediaProgress {

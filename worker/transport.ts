@@ -118,6 +118,33 @@ export class Transport {
   }
 
   /**
+   * POST once, without retries and without marking the server unhealthy on failure: the
+   * probes of a request being split to find the records the server refuses (see isolate.ts),
+   * where a failure is expected and says nothing about the server's health.
+   */
+  async callOnce(name: string, body: string): Promise<string> {
+    await this.#discover();
+    const text = await this.#post(name, body);
+    this.#healthy = true;
+    return text;
+  }
+
+  /**
+   * Whether the server answers at all right now: one GET of its version (of its API
+   * description for a Gradio-based Trackio), no retries. A server that answers while it
+   * refuses a request is up, and the request's content is what it refuses.
+   */
+  async probe(): Promise<boolean> {
+    const path = this.protocol === "gradio" ? "gradio_api/info" : "version";
+    try {
+      const { status } = await this.#request("GET", `${this.#s.basePath}${path}`, undefined, `GET ${path}`);
+      return status === 200;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
    * Store one media file on the server: stage its bytes (`POST api/upload`, multipart field
    * `files`), then move them into place (`bulk_upload_media`). The server consumes a staged
    * file even when the second step fails, so a retry repeats both steps. The file keeps the

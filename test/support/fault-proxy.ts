@@ -10,7 +10,8 @@
 //   proxy.events                                         // what happened to every request
 //
 // Faults apply to the requests `match` selects (by default the metrics writes,
-// `POST …/api/bulk_log`); every other request (discovery, reads) passes through untouched.
+// `POST …/api/bulk_log`; `bulkLogWith(marker)` only those whose body contains a marker, to
+// refuse one record wherever it travels); every other request passes through untouched.
 // Requests are buffered whole before they are forwarded, so the proxy can count the entries
 // of each batch.
 import http from "node:http";
@@ -64,7 +65,13 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-export type Match = (method: string, path: string) => boolean;
+/** Which requests a fault applies to; `body` is the request's body as text. */
+export type Match = (method: string, path: string, body?: string) => boolean;
+
+/** The metrics writes whose body contains `marker` (e.g. a string logged in one record). */
+export function bulkLogWith(marker: string): Match {
+  return (method, path, body) => bulkLog(method, path) && (body ?? "").includes(marker);
+}
 
 /** The metrics writes: `POST …/api/bulk_log` (not bulk_log_system, not bulk_alert). */
 export const bulkLog: Match = (method, path) => method === "POST" && /\/api\/bulk_log(?:\?|$)/.test(path);
@@ -129,10 +136,10 @@ export async function startFaultProxy(target: string, port = 0): Promise<FaultPr
       timers.add(timer);
     });
 
-  function pickFault(method: string, path: string): Fault | null {
-    const i = queue.findIndex((q) => q.match(method, path));
+  function pickFault(method: string, path: string, body: string): Fault | null {
+    const i = queue.findIndex((q) => q.match(method, path, body));
     if (i >= 0) return queue.splice(i, 1)[0].fault;
-    if (standing?.match(method, path)) return standing.fault;
+    if (standing?.match(method, path, body)) return standing.fault;
     return null;
   }
 
@@ -168,7 +175,7 @@ export async function startFaultProxy(target: string, port = 0): Promise<FaultPr
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
     const method = req.method ?? "GET";
     const path = req.url ?? "/";
-    const fault = pickFault(method, path);
+    const fault = pickFault(method, path, body.toString("utf8"));
     const event: ProxyEvent = {
       at: performance.now() - t0,
       method,
