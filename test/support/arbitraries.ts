@@ -5,7 +5,7 @@
 
 import fc from "fast-check";
 import { Markdown } from "../../src/index.js";
-import { histogramOf } from "./value-model.js";
+import { describeValue, histogramOf } from "./value-model.js";
 
 /** Doubles the issue names, and their neighbours: the 9.2e18…1e21 band, 2^53, 2^63, ±0. */
 const SPECIAL_DOUBLES = [
@@ -168,6 +168,22 @@ export const jsonValueArb: fc.Arbitrary<unknown> = fc.letrec<{ value: unknown }>
   ),
 })).value;
 
+/**
+ * `o` with an enumerable getter "boom" that throws; fast-check prints it without calling the
+ * getter (its printer would otherwise throw while reporting a counterexample).
+ */
+function withThrowingGetter(o: object): object {
+  Object.defineProperty(o, "boom", {
+    enumerable: true,
+    configurable: true,
+    get() {
+      throw new Error("getter threw");
+    },
+  });
+  Object.defineProperty(o, fc.toStringMethod, { value: () => describeValue(o) });
+  return o;
+}
+
 class Point {
   x = 1;
   y = 2;
@@ -181,13 +197,7 @@ export const refusedValueArb: fc.Arbitrary<unknown> = fc
     () => new Date(0),
     () => new Point(),
     () => Object.assign(Object.create({ inherited: 1 }), { own: 2 }),
-    () =>
-      Object.defineProperty({}, "boom", {
-        enumerable: true,
-        get() {
-          throw new Error("getter threw");
-        },
-      }),
+    () => withThrowingGetter({}),
     () => 1n,
     () => () => 1,
     () => undefined,
@@ -213,13 +223,7 @@ export const refusedRecordArb: fc.Arbitrary<object> = fc
       case "inherited":
         return Object.assign(Object.create({ inherited: 0.5 }), own);
       default: {
-        const o = kind === "getter-first" ? {} : own;
-        Object.defineProperty(o, "boom", {
-          enumerable: true,
-          get() {
-            throw new Error("getter threw");
-          },
-        });
+        const o = withThrowingGetter(kind === "getter-first" ? {} : own);
         return kind === "getter-first" ? Object.assign(o, own) : o;
       }
     }

@@ -151,7 +151,9 @@ function shorten(text: string): string {
 /** A value class constructor that threw something other than ERR_TRACKIO_INVALID_ARG. */
 function constructionProblems(record: unknown, step: number): string[] {
   if (typeof record !== "object" || record === null) return [];
-  return Object.values(record)
+  // Descriptors, not values: the record may have a getter that throws.
+  return Object.values(Object.getOwnPropertyDescriptors(record))
+    .map((d) => d.value)
     .filter((v): v is ConstructionRefused => v instanceof ConstructionRefused)
     .filter((v) => (v.error as { code?: unknown } | null)?.code !== "ERR_TRACKIO_INVALID_ARG")
     .map((v) => `step ${step}: ${v.call} threw ${errorText(v.error)}, not ERR_TRACKIO_INVALID_ARG`);
