@@ -39,7 +39,13 @@ export async function checkProperty<T>(
       const problems = await check(value);
       if (problems.length > 0) throw new Error(`${problems.length} problem(s):\n  ${problems.join("\n  ")}`);
     }),
-    { seed: propertySeed, numRuns: runs, endOnFailure: false },
+    { seed: propertySeed, numRuns: runs },
+  );
+  // Shrinking runs cases too: after a failure the counts include them.
+  process.stdout.write(
+    `property "${name}": ${cases} cases${details.failed ? " (shrinking included)" : ""}, ${tally.calls} calls: ` +
+      `${tally.stored} stored, ${tally.refused} refused at the call, ${tally.quarantined} quarantined; ` +
+      `seed ${propertySeed}, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
   );
   if (details.failed) {
     throw new Error(
@@ -48,8 +54,4 @@ export async function checkProperty<T>(
         `What the counterexample did: ${details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)}`,
     );
   }
-  process.stdout.write(
-    `property "${name}": ${cases} cases, ${tally.calls} calls: ${tally.stored} stored, ` +
-      `${tally.refused} refused at the call, ${tally.quarantined} quarantined; seed ${propertySeed}, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
-  );
 }
