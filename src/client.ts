@@ -640,7 +640,9 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (st.spooled > 0) parts.push(`${st.spooled} kept in ${this.#settings?.spoolDir} for \`npx trackio sync\``);
     if (st.inboxed > 0) parts.push(`${st.inboxed} written to the local inbox ${this.#settings?.inboxDir}`);
     if (st.quarantined > 0)
-      parts.push(`${st.quarantined} refused by the server and set aside in ${this.#settings?.spoolDir} (*.quarantined.jsonl)`);
+      parts.push(
+        `${st.quarantined} refused by the server and set aside in ${this.#settings?.spoolDir} (*.quarantined.jsonl)`,
+      );
     if (st.failed > 0) parts.push(`${st.failed} lost`);
     const m = st.media;
     if (m.logged > 0) {
