@@ -35,20 +35,20 @@ const batch = <T>(arb: fc.Arbitrary<T>, maxLength: number) =>
 
 describe("log(): stored exactly as Trackio's Python client stores it, or refused at the call", () => {
   test("all-number records (the binary fast path)", async () => {
-    await checkProperty("numeric records", batch(numericRecordArb, 20), 15, (b) => checkRecords(env, "num", b));
+    await checkProperty("numeric records", batch(numericRecordArb, 20), 25, (b) => checkRecords(env, "num", b));
   });
 
   test("records with strings, booleans, null, arrays and objects (the JSON path)", async () => {
-    await checkProperty("json records", batch(jsonRecordArb, 20), 15, (b) => checkRecords(env, "json", b));
+    await checkProperty("json records", batch(jsonRecordArb, 20), 25, (b) => checkRecords(env, "json", b));
   });
 
   test("values that must be refused, among good records on both paths: refused, neighbours stored", async () => {
     const mixed = fc.oneof(numericRecordArb, jsonRecordArb, poisonedRecordArb, refusedRecordArb);
-    await checkProperty("refused values", batch(mixed, 20), 15, (b) => checkRecords(env, "refuse", b));
+    await checkProperty("refused values", batch(mixed, 20), 25, (b) => checkRecords(env, "refuse", b));
   });
 
   test("Histogram and Markdown values: binned and stored as trackio.Histogram and trackio.Markdown are", async () => {
-    await checkProperty("histograms and markdown", batch(structuredRecordArb, 6), 10, (b) =>
+    await checkProperty("histograms and markdown", batch(structuredRecordArb, 6), 15, (b) =>
       checkRecords(env, "structured", b),
     );
   });
@@ -56,10 +56,10 @@ describe("log(): stored exactly as Trackio's Python client stores it, or refused
 
 describe("runs, configs and alerts: stored as Trackio's Python client stores them, or refused at the call", () => {
   test("run names and configs, with a config() update", async () => {
-    await checkProperty("runs and configs", runCaseArb, 20, (c) => checkRun(env, c));
+    await checkProperty("runs and configs", runCaseArb, 30, (c) => checkRun(env, c));
   });
 
   test("alert titles and texts", async () => {
-    await checkProperty("alerts", batch(alertArb, 8), 10, (b) => checkAlerts(env, b));
+    await checkProperty("alerts", batch(alertArb, 8), 15, (b) => checkAlerts(env, b));
   });
 });
