@@ -226,6 +226,13 @@ export function numberJson(x: number): string {
   return x > 0 ? '"Infinity"' : '"-Infinity"';
 }
 
+/** `x` as a JSON float, as Python writes a float64 (`2.0`, `-0.0`); non-finite as numberJson. */
+export function floatJson(x: number): string {
+  if (!Number.isInteger(x)) return numberJson(x);
+  const s = numberJson(x);
+  return s.indexOf(".") < 0 && s.indexOf("e") < 0 ? `${s}.0` : s;
+}
+
 /** Whether JSON.stringify writes `x` differently from numberJson (and so needs the exact writer). */
 export function needsNumberJson(x: number): boolean {
   return Number.isSafeInteger(x) ? x === 0 && 1 / x < 0 : !Number.isFinite(x) || Number.isInteger(x);

@@ -23,6 +23,11 @@ const MAX_BINS = 512;
 export class Histogram {
   readonly bins: number[];
   readonly values: number[];
+  /**
+   * @internal Whether the edges are floats for Trackio (numpy computes them as float64, so
+   * Python stores `0.0`, not `0`); edges given to fromBins follow the usual number rule.
+   */
+  readonly floatBins: boolean = true;
 
   constructor(data: ArrayLike<number>, numBins = 64) {
     if (!Number.isSafeInteger(numBins) || numBins < 1) {
@@ -53,6 +58,15 @@ export class Histogram {
     const edges = new Array<number>(n + 1);
     for (let i = 0; i < n; i++) edges[i] = lo + i * step;
     edges[n] = hi;
+    // numpy.histogram refuses bins narrower than the doubles between lo and hi can tell apart
+    // (and a range whose width overflows): equal edges would make empty or NaN bins.
+    for (let i = 0; i < n; i++) {
+      if (!(edges[i] < edges[i + 1]) || !Number.isFinite(edges[i])) {
+        throw new InvalidArgError(
+          `Histogram: too many bins for the data range [${lo}, ${hi}]: ${n} bins of equal finite width cannot be made (numpy.histogram refuses this too); use fewer bins`,
+        );
+      }
+    }
     const counts = new Array<number>(n).fill(0);
     for (let i = 0; i < data.length; i++) {
       const x = data[i];
@@ -74,9 +88,10 @@ export class Histogram {
     if (edges.length !== counts.length + 1) {
       throw new InvalidArgError("Histogram.fromBins: edges must have exactly one more entry than counts");
     }
-    const h = Object.create(Histogram.prototype) as { bins: number[]; values: number[] };
+    const h = Object.create(Histogram.prototype) as { bins: number[]; values: number[]; floatBins: boolean };
     h.bins = [...edges];
     h.values = [...counts];
+    h.floatBins = false;
     return h as Histogram;
   }
 

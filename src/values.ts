@@ -8,7 +8,7 @@
 // string, a class instance loses its prototype), keys inherited from a prototype, and getters
 // that throw. Everything else is stored as Trackio's Python client stores it.
 
-import { needsNumberJson, numberJson } from "./codec.js";
+import { floatJson, needsNumberJson, numberJson } from "./codec.js";
 import { InvalidArgError } from "./errors.js";
 import { FileMedia } from "./file-media.js";
 import { Histogram, Markdown, Table } from "./media.js";
@@ -183,6 +183,10 @@ function exactJson(value: unknown, key: string): string {
         let out = "[";
         for (let i = 0; i < value.length; i++) out += `${i > 0 ? "," : ""}${exactJson(value[i], String(i))}`;
         return `${out}]`;
+      }
+      if (value instanceof Histogram) {
+        const edge = value.floatBins ? floatJson : numberJson;
+        return `{"_type":"trackio.histogram","bins":[${value.bins.map(edge).join(",")}],"values":[${value.values.map(numberJson).join(",")}]}`;
       }
       if (isValueClass(value)) return exactJson((value as { toJSON(key: string): unknown }).toJSON(key), key);
       let out = "{";

@@ -573,6 +573,14 @@ describe("reserved keys", () => {
     assert.deepEqual(JSON.parse(out), { __step: "🎉", v: "NaN", deep: { a: [1, { b: null }] }, big: 1e300 });
   });
 
+  test("renaming keeps the text of every number as the main thread wrote it (found by the property tests)", () => {
+    const text = metricsToJson({ step: 1e20, time: -0, "": 2 ** 53 + 2, s: "x", run: [9.2e18] });
+    assert.equal(
+      renameReservedKeys(text, () => {}),
+      '{"__step":100000000000000000000.0,"__time":-0.0,"":9007199254740994.0,"s":"x","__run":[9200000000000000000.0]}',
+    );
+  });
+
   test("a __ key containing a quote is renamed like any other __ key", () => {
     const calls: string[] = [];
     const text = metricsToJson({ 'a"b': 1, '__q"': 2 });

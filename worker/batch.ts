@@ -16,21 +16,43 @@ export function safeKey(key: string): string {
   return RESERVED.has(key) || key.startsWith("__") ? `__${key}` : key;
 }
 
-/** Rename reserved top-level keys of a metrics object given as JSON text. */
+/**
+ * Rename reserved top-level keys of a metrics object given as JSON text, in the text itself:
+ * re-parsing and re-stringifying would undo how the main thread wrote its numbers (`-0.0`,
+ * `1e20` as a float; see codec.ts numberJson). The text is what JSON.stringify or the exact
+ * writer made, so a reserved name appears unescaped, and a key at depth 1 is a string that
+ * follows `{` or `,` there.
+ */
 export function renameReservedKeys(text: string, onRename: (from: string) => void): string {
   if (!RESERVED_IN_TEXT.test(text)) return text;
-  const parsed = JSON.parse(text) as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  let renamed = false;
-  for (const [key, value] of Object.entries(parsed)) {
-    const safe = safeKey(key);
-    if (safe !== key) {
-      renamed = true;
-      onRename(key);
+  let out = "";
+  let copied = 0;
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      const start = i;
+      for (i++; text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c /* \ */) i++;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(text.slice(start, i + 1)) as string;
+        if (safeKey(key) !== key) {
+          onRename(key);
+          out += `${text.slice(copied, start + 1)}__`;
+          copied = start + 1;
+        }
+      }
+      expectKey = false;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      depth++;
+      expectKey = c === 0x7b && depth === 1;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      depth--;
+    } else if (c === 0x2c /* , */) {
+      expectKey = depth === 1;
     }
-    out[safe] = value;
   }
-  return renamed ? JSON.stringify(out) : text;
+  return copied === 0 ? text : out + text.slice(copied);
 }
 
 /**
