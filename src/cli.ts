@@ -4,14 +4,14 @@
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { rejectionMessage } from "../worker/isolate.js";
-import { listSpooledMedia } from "../worker/media.js";
-import { replayDir } from "../worker/replay.js";
-import { listFragments, QUARANTINE_SUFFIX } from "../worker/spool.js";
-import { Transport } from "../worker/transport.js";
-import { TrackioError } from "./errors.js";
+import { rejectionMessage } from "./io/isolate.js";
+import { listSpooledMedia } from "./io/media-files.js";
+import { replayDir } from "./io/replay.js";
+import { listFragments, QUARANTINE_SUFFIX } from "./io/spool.js";
+import { Transport } from "./io/transport.js";
 import { DEFAULT_URL, parseServerUrl, redact } from "./options.js";
 import { defaultSpoolRoot } from "./paths.js";
+import { TrackioError } from "./shared/errors.js";
 
 const USAGE = `Usage: trackio sync [--spool DIR] [--url URL] [--token TOKEN]
 

@@ -8,6 +8,21 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from "node:worker_threads";
 import type { Piscina } from "piscina";
 import { alertLine } from "./alert-line.js";
+import { type ExitParticipant, registerExit, unregisterExit } from "./exit.js";
+import {
+  type ClientOptions,
+  canonicalProjectName,
+  checkProjectName,
+  generateRunName,
+  parseServerUrl,
+  type ResolvedOptions,
+  randomHex,
+  resolveOptions,
+} from "./options.js";
+import { Overflow } from "./overflow.js";
+import { spoolDirFor } from "./paths.js";
+import { Rescue } from "./rescue.js";
+import { type ResolvedRun, resolveRun } from "./resume.js";
 import {
   jsonSize,
   KeyTableWriter,
@@ -21,7 +36,7 @@ import {
   writeJson,
   writeMedia,
   writeNumeric,
-} from "./codec.js";
+} from "./shared/codec.js";
 import {
   ClosedError,
   fromWire,
@@ -30,24 +45,8 @@ import {
   toWire,
   type WireError,
   WorkerError,
-} from "./errors.js";
-import { type ExitParticipant, registerExit, unregisterExit } from "./exit.js";
-import { bindFilePath, boundFilePath, type FileMedia } from "./file-media.js";
-import {
-  type ClientOptions,
-  canonicalProjectName,
-  checkProjectName,
-  generateRunName,
-  parseServerUrl,
-  type ResolvedOptions,
-  randomHex,
-  resolveOptions,
-  type WorkerSettings,
-} from "./options.js";
-import { Overflow } from "./overflow.js";
-import { spoolDirFor } from "./paths.js";
-import { Rescue } from "./rescue.js";
-import { type ResolvedRun, resolveRun } from "./resume.js";
+} from "./shared/errors.js";
+import type { WorkerMessage, WorkerSettings, WorkerTask, WorkerTaskResult } from "./shared/protocol.js";
 import {
   COUNTER_FAILED,
   COUNTER_INBOXED,
@@ -74,9 +73,10 @@ import {
   createRing,
   RingViews,
   RingWriter,
-} from "./ring.js";
-import type { WorkerMessage, WorkerTask, WorkerTaskResult } from "./tasks.js";
-import { checkWellFormed, isPlainObject, type Metrics, metricsToJson } from "./values.js";
+} from "./shared/ring.js";
+import { bindFilePath, boundFilePath, type FileMedia } from "./values/file-media.js";
+import { checkWellFormed, isPlainObject, metricsToJson } from "./values/json.js";
+import type { Metrics } from "./values/types.js";
 import { type WorkerPool, workerFor } from "./worker-pool.js";
 
 export type { ClientOptions } from "./options.js";

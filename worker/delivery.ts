@@ -12,8 +12,31 @@
 // flush()), and nothing leaves the ring before one of these has happened to it.
 
 import { join } from "node:path";
-import { HttpError, RejectedError, SpoolError, TrackioError, toWire, type WireError } from "../src/errors.js";
-import type { WorkerSettings } from "../src/options.js";
+import { bulkBody, groupByEndpoint } from "../src/io/batch.js";
+import {
+  afterFailure,
+  type Controls,
+  rejectionMessage,
+  remember,
+  type Settled,
+  setAsideLines,
+} from "../src/io/isolate.js";
+import {
+  listSpooledMedia,
+  type MediaFile,
+  type MediaJob,
+  type MediaTarget,
+  materialize,
+  materializeSync,
+  spoolMedia,
+  writeToMediaDir,
+} from "../src/io/media-files.js";
+import { countsAsRecord } from "../src/io/record-line.js";
+import { type FragmentReplay, replayFragment, replayMedia } from "../src/io/replay.js";
+import { FragmentWriter, listFragments } from "../src/io/spool.js";
+import { isTransient, type Transport } from "../src/io/transport.js";
+import { HttpError, RejectedError, SpoolError, TrackioError, toWire, type WireError } from "../src/shared/errors.js";
+import type { WorkerSettings } from "../src/shared/protocol.js";
 import {
   COUNTER_FAILED,
   COUNTER_INBOXED,
@@ -26,23 +49,7 @@ import {
   COUNTER_REPLAYED,
   COUNTER_SENT,
   COUNTER_SPOOLED,
-} from "../src/ring.js";
-import { bulkBody, groupByEndpoint } from "./batch.js";
-import { afterFailure, type Controls, rejectionMessage, remember, type Settled, setAsideLines } from "./isolate.js";
-import {
-  listSpooledMedia,
-  type MediaFile,
-  type MediaJob,
-  type MediaTarget,
-  materialize,
-  materializeSync,
-  spoolMedia,
-  writeToMediaDir,
-} from "./media.js";
-import { countsAsRecord } from "./record-line.js";
-import { type FragmentReplay, replayFragment, replayMedia } from "./replay.js";
-import { FragmentWriter, listFragments } from "./spool.js";
-import { isTransient, type Transport } from "./transport.js";
+} from "../src/shared/ring.js";
 
 /** The longest wait before a down server is tried again (by replaying the spool). */
 const MAX_PROBE_INTERVAL_MS = 15_000;
