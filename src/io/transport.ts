@@ -384,3 +384,10 @@ export function isTransient(err: unknown): boolean {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** Nothing listens at the address (as opposed to a server that answered, or went silent). */
+export function isConnectionRefused(err: unknown): boolean {
+  if (!(err instanceof HttpError)) return false;
+  const cause = (err as { cause?: { code?: unknown } }).cause;
+  return cause?.code === "ECONNREFUSED";
+}
