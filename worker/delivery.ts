@@ -20,12 +20,9 @@ import {
   type Settled,
   setAsideLines,
 } from "../src/io/isolate.js";
-import {
-  listSpooledMedia,
-  type MediaJob,
-} from "../src/io/media-files.js";
+import { listSpooledMedia, type MediaJob } from "../src/io/media-files.js";
 import { countsAsRecord } from "../src/io/record-line.js";
-import { type FragmentReplay, replayFragment, } from "../src/io/replay.js";
+import { type FragmentReplay, replayFragment } from "../src/io/replay.js";
 import { FragmentWriter, listFragments } from "../src/io/spool.js";
 import { isConnectionRefused, type Transport } from "../src/io/transport.js";
 import { RejectedError, SpoolError, TrackioError, toWire, type WireError } from "../src/shared/errors.js";
