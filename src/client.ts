@@ -4,10 +4,18 @@
 
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from "node:worker_threads";
 import type { Piscina } from "piscina";
 import { alertLine } from "./alert-line.js";
+import {
+  checkTime,
+  MAX_RECORD_SHARE,
+  noProject,
+  notPlainMetrics,
+  shown,
+  tooLarge,
+  tooLargeMetric,
+} from "./arguments.js";
 import { type ExitParticipant, registerExit, unregisterExit } from "./exit.js";
 import {
   type ClientOptions,
@@ -37,49 +45,27 @@ import {
   writeMedia,
   writeNumeric,
 } from "./shared/codec.js";
-import {
-  ClosedError,
-  fromWire,
-  InvalidArgError,
-  type TrackioError,
-  toWire,
-  type WireError,
-  WorkerError,
-} from "./shared/errors.js";
+import { ClosedError, fromWire, InvalidArgError, toWire, type WireError, WorkerError } from "./shared/errors.js";
 import type { WorkerMessage, WorkerSettings, WorkerTask, WorkerTaskResult } from "./shared/protocol.js";
 import {
-  COUNTER_FAILED,
-  COUNTER_INBOXED,
-  COUNTER_MEDIA_FAILED,
-  COUNTER_MEDIA_REPLAYED,
-  COUNTER_MEDIA_SPOOLED,
-  COUNTER_MEDIA_UPLOADED,
-  COUNTER_MEDIA_WRITTEN,
-  COUNTER_QUARANTINED,
-  COUNTER_REPLAYED,
-  COUNTER_REQUESTS,
-  COUNTER_RETRIED,
-  COUNTER_SENT,
-  COUNTER_SPOOLED,
   CTL_CLOCK,
   CTL_DONE_SEQ,
   CTL_FLUSH_SEQ,
   CTL_KEYS_LEN,
-  CTL_MAIN_HEAP_KB,
-  CTL_MAIN_LOOP_MAX_US,
-  CTL_MAIN_LOOP_P99_US,
   CTL_SPOOL_REQ,
   CTL_STATE,
   createRing,
   RingViews,
   RingWriter,
 } from "./shared/ring.js";
+import { type ClientStats, publishMainThreadStats, readStats, summaryLine } from "./stats.js";
 import { bindFilePath, boundFilePath, type FileMedia } from "./values/file-media.js";
 import { checkWellFormed, isPlainObject, metricsToJson } from "./values/json.js";
 import type { Metrics } from "./values/types.js";
 import { type WorkerPool, workerFor } from "./worker-pool.js";
 
 export type { ClientOptions } from "./options.js";
+export type { ClientStats, MediaStats } from "./stats.js";
 
 /** What `client.alert()` takes. */
 export interface AlertOptions {
@@ -87,66 +73,6 @@ export interface AlertOptions {
   text?: string | null;
   level?: "info" | "warn" | "error";
   step?: number;
-}
-
-/** Counters from `client.stats()`. */
-export interface ClientStats {
-  /** Records accepted by log(). */
-  logged: number;
-  /** Records the server acknowledged. */
-  sent: number;
-  /** Records logged whose fate (sent, spooled, inboxed, failed) is not settled yet. */
-  pending: number;
-  /** Retried requests. */
-  retried: number;
-  /** Records the server could not take, kept in the spool for a later replay. */
-  spooled: number;
-  /** Spooled records (from this or an earlier process) the server has since acknowledged. */
-  replayed: number;
-  /** Records written to the local Trackio inbox because no server answered. */
-  inboxed: number;
-  /** Records lost: undeliverable with the spool off or unwritable (each reported as an error). */
-  failed: number;
-  /**
-   * Records the server refused on their own while it accepted the others (each reported as an
-   * ERR_TRACKIO_REJECTED error), set aside in a `*.quarantined.jsonl` file of the spool.
-   */
-  quarantined: number;
-  /** HTTP requests made to the server (including retries). */
-  requests: number;
-  /** Records that waited on the main thread because the ring was full. */
-  overflowed: number;
-  /** Records waiting on the main thread right now. */
-  overflowPending: number;
-  /** Highest number of bytes held on the main thread at once. */
-  overflowPeakBytes: number;
-  /** Time log() spent blocked because the overflow was full, in ms. */
-  blockedMs: number;
-  /** log() calls refused with ERR_TRACKIO_OVERFLOW. */
-  rejected: number;
-  /** Files of Image, Audio, Video and Html values (not counted as records above). */
-  media: MediaStats;
-  /**
-   * CPU time the worker thread had used when it last answered flush() or close(), in ms (null
-   * before that, or where the platform does not say; Linux does). A thread shared by several
-   * clients counts for all of them.
-   */
-  workerCpuMs: number | null;
-}
-
-export interface MediaStats {
-  /** Files referenced by logged records. */
-  logged: number;
-  /** Files the server stored. */
-  uploaded: number;
-  /** Files kept in the spool for a later upload. */
-  spooled: number;
-  /** Spooled files (from this or an earlier process) the server has since stored. */
-  replayed: number;
-  /** Files written into the local Trackio media directory (local mode). */
-  written: number;
-  /** Files neither uploaded nor kept (each reported as an error). */
-  failed: number;
 }
 
 /** A media value of the record log() is encoding, ready to be written after it. */
@@ -159,8 +85,6 @@ interface PendingMedia {
 
 const KEY_TABLE_BYTES = 256 * 1024;
 const INITIAL_SCRATCH = 64;
-/** A record larger than this share of the ring is refused rather than stall the ring. */
-const MAX_RECORD_SHARE = 4;
 
 /** How often a client whose worker could not load checks whether to keep records on disk. */
 const RESCUE_TICK_MS = 1000;
@@ -420,9 +344,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     const size = jsonSize(byteLength);
     if (size > this.#maxRecordBytes) {
       if (metrics === undefined) throw tooLarge(size, this.#maxRecordBytes);
-      throw new InvalidArgError(
-        `log(): metric ${JSON.stringify(largestMetric(metrics))} is too large for the ring: its record is ${size} bytes, over the limit of ${this.#maxRecordBytes} bytes (a quarter of ringBytes); ${tooLargeHint(size)}`,
-      );
+      throw tooLargeMetric(metrics, size, this.#maxRecordBytes);
     }
     return byteLength;
   }
@@ -629,88 +551,21 @@ export class Client extends EventEmitter implements ExitParticipant {
       this.#released = true;
       await (this.#workerPool as WorkerPool).release(this.#workerKey);
     }
-    if (!this.#opts.quiet) process.stderr.write(`${this.#summary()}\n`);
+    if (!this.#opts.quiet) {
+      const s = this.#settings;
+      const where = { run: this.run, spoolDir: s?.spoolDir, inboxDir: s?.inboxDir, dashboardUrl: this.dashboardUrl };
+      process.stderr.write(`${summaryLine(this.stats(), where)}\n`);
+    }
     if (!result.ok) throw fromWire(result.error);
   }
 
-  // One line for the end of a run: where the records went and where to look at them.
-  #summary(): string {
-    const st = this.stats();
-    const parts = [`${st.sent} ${st.sent === 1 ? "record" : "records"} sent`];
-    if (st.spooled > 0) parts.push(`${st.spooled} kept in ${this.#settings?.spoolDir} for \`npx trackio sync\``);
-    if (st.inboxed > 0) parts.push(`${st.inboxed} written to the local inbox ${this.#settings?.inboxDir}`);
-    if (st.quarantined > 0)
-      parts.push(
-        `${st.quarantined} refused by the server and set aside in ${this.#settings?.spoolDir} (*.quarantined.jsonl)`,
-      );
-    if (st.failed > 0) parts.push(`${st.failed} lost`);
-    const m = st.media;
-    if (m.logged > 0) {
-      const files = [`${m.uploaded + m.written} stored`];
-      if (m.spooled > 0) files.push(`${m.spooled} spooled`);
-      if (m.failed > 0) files.push(`${m.failed} lost`);
-      parts.push(`media files: ${files.join(", ")}`);
-    }
-    return `trackio: run "${this.run}": ${parts.join(", ")}; dashboard: ${this.dashboardUrl}`;
-  }
-
   stats(): ClientStats {
-    const overflow = this.#overflow;
-    const views = this.#views;
-    if (views === null || overflow === null) {
-      return {
-        logged: 0,
-        sent: 0,
-        pending: 0,
-        retried: 0,
-        spooled: 0,
-        replayed: 0,
-        inboxed: 0,
-        failed: 0,
-        quarantined: 0,
-        requests: 0,
-        overflowed: 0,
-        overflowPending: 0,
-        overflowPeakBytes: 0,
-        blockedMs: 0,
-        rejected: 0,
-        media: { logged: 0, uploaded: 0, spooled: 0, replayed: 0, written: 0, failed: 0 },
-        workerCpuMs: null,
-      };
-    }
-    const c = views.counters;
-    const count = (i: number) => Number(Atomics.load(c, i));
-    const sent = count(COUNTER_SENT);
-    const spooled = count(COUNTER_SPOOLED);
-    const inboxed = count(COUNTER_INBOXED);
-    const failed = count(COUNTER_FAILED);
-    return {
+    return readStats(this.#views, this.#overflow, {
       logged: this.#logged,
-      sent,
-      // Records not yet settled one way or another, config changes included.
-      pending: ((this.#seq | 0) - Atomics.load(views.ctl, CTL_DONE_SEQ)) | 0,
-      retried: count(COUNTER_RETRIED),
-      spooled,
-      replayed: count(COUNTER_REPLAYED),
-      inboxed,
-      failed,
-      quarantined: count(COUNTER_QUARANTINED),
-      requests: Number(Atomics.load(c, COUNTER_REQUESTS)),
-      overflowed: overflow.overflowed,
-      overflowPending: overflow.records,
-      overflowPeakBytes: overflow.peakBytes,
-      blockedMs: overflow.blockedMs,
-      rejected: overflow.rejected,
-      media: {
-        logged: this.#mediaLogged,
-        uploaded: count(COUNTER_MEDIA_UPLOADED),
-        spooled: count(COUNTER_MEDIA_SPOOLED),
-        replayed: count(COUNTER_MEDIA_REPLAYED),
-        written: count(COUNTER_MEDIA_WRITTEN),
-        failed: count(COUNTER_MEDIA_FAILED),
-      },
-      workerCpuMs: this.#workerCpuNs === null ? null : this.#workerCpuNs / 1e6,
-    };
+      mediaLogged: this.#mediaLogged,
+      seq: this.#seq,
+      workerCpuNs: this.#workerCpuNs,
+    });
   }
 
   /**
@@ -979,68 +834,6 @@ export class Client extends EventEmitter implements ExitParticipant {
   }
 }
 
-function notPlainMetrics(metrics: unknown): InvalidArgError {
-  let got: string;
-  if (metrics === null || typeof metrics !== "object") got = metrics === null ? "null" : typeof metrics;
-  else if (Array.isArray(metrics)) got = "an array";
-  else {
-    const name = Object.getPrototypeOf(metrics)?.constructor?.name;
-    got = typeof name === "string" && name !== "Object" ? `an instance of ${name}` : "an object with a prototype";
-  }
-  return new InvalidArgError(
-    `log(): metrics must be a plain object ({ name: value, … }), got ${got}; convert it first, e.g. Object.fromEntries(map)`,
-  );
-}
-
-function checkTime(t: number | Date): number {
-  const ms = t instanceof Date ? t.getTime() : t;
-  // Years 1 to 9999: what Trackio's timestamps (Python datetimes) can hold.
-  if (typeof ms !== "number" || !(ms >= -62135596800000 && ms <= 253402300799999)) {
-    throw new InvalidArgError(
-      `log(): timestamp must be a Date or ms since the epoch within years 1-9999, got ${String(t)}`,
-    );
-  }
-  return ms;
-}
-
-function tooLarge(size: number, max: number, subject = "record", hint = ""): TrackioError {
-  return new InvalidArgError(
-    `log(): ${subject} of ${size} bytes exceeds the limit of ${max} bytes (a quarter of ringBytes)${hint === "" ? "" : `; ${hint}`}`,
-  );
-}
-
-// "5" and 5 print alike; a string is shown quoted and called one.
-function shown(value: unknown): string {
-  return typeof value === "string" ? `${JSON.stringify(value)} (a string)` : String(value);
-}
-
-// The metric whose value takes the most room in the record (only asked once it is too large).
-function largestMetric(metrics: Metrics): string {
-  let largest = "";
-  let largestSize = -1;
-  for (const key in metrics) {
-    let size: number;
-    try {
-      size = JSON.stringify(metrics[key])?.length ?? 0;
-    } catch {
-      size = 0;
-    }
-    if (size > largestSize) {
-      largest = key;
-      largestSize = size;
-    }
-  }
-  return largest;
-}
-
-// What to do about a record of `size` bytes: a ring four times as large (up to 1 GiB), or a
-// file, which travels by path rather than through the ring.
-function tooLargeHint(size: number): string {
-  const ring = 2 ** Math.ceil(Math.log2(size * MAX_RECORD_SHARE));
-  const raise = ring <= 2 ** 30 ? `raise ringBytes (new Client({ ringBytes: ${ring} })), or ` : "";
-  return `${raise}write the data to a file and log it as media by path (new Image(path), Audio(path), Video(path) or Html.fromFile(path): the worker reads the file, up to 2 GiB)`;
-}
-
 function growF64(a: Float64Array): Float64Array<ArrayBuffer> {
   const b = new Float64Array(a.length * 2);
   b.set(a);
@@ -1051,33 +844,4 @@ function growU16(a: Uint16Array): Uint16Array<ArrayBuffer> {
   const b = new Uint16Array(a.length * 2);
   b.set(a);
   return b;
-}
-
-/**
- * Keep the main thread's heap size and event-loop delay in the ring's control words for the
- * worker's system-metrics sampler. The timer is unref'd: it never keeps the process alive.
- */
-function publishMainThreadStats(ctl: Int32Array, intervalMs: number): () => void {
-  const delay = monitorEventLoopDelay({ resolution: 10 });
-  delay.enable();
-  const timer = setInterval(
-    () => {
-      Atomics.store(ctl, CTL_MAIN_HEAP_KB, Math.round(process.memoryUsage().heapUsed / 1024));
-      Atomics.store(ctl, CTL_MAIN_LOOP_P99_US, Math.min(2 ** 31 - 1, Math.round(delay.percentile(99) / 1000)));
-      Atomics.store(ctl, CTL_MAIN_LOOP_MAX_US, Math.min(2 ** 31 - 1, Math.round(delay.max / 1000)));
-      delay.reset();
-    },
-    Math.max(50, Math.floor(intervalMs / 2)),
-  );
-  timer.unref();
-  return () => {
-    clearInterval(timer);
-    delay.disable();
-  };
-}
-
-function noProject(call: string): InvalidArgError {
-  return new InvalidArgError(
-    `${call}: no project: pass { project } to new Client(), call withProject(), or set TRACKIO_PROJECT`,
-  );
 }
