@@ -1,5 +1,5 @@
 // `npm test`: everything CI runs, in order. Installs the pinned Trackio into .venv when it is
-// missing, type-checks, lints, then runs every test/**/*.test.ts with node:test through tsx.
+// missing, type-checks, lints (Biome, then the import rules of docs/architecture.md), then runs every test/**/*.test.ts with node:test through tsx.
 // Node 20's --test takes paths, not globs, and passes with zero files, so the files are
 // listed here and an empty list is an error. The last line is "N passed, N failed".
 
@@ -25,6 +25,7 @@ if (only.length === 0) {
   step("python setup", process.execPath, ["scripts/setup-python.mjs"]);
   step("typecheck", process.execPath, ["node_modules/typescript/bin/tsc", "--noEmit"]);
   step("lint", process.execPath, ["node_modules/@biomejs/biome/bin/biome", "check", "."]);
+  step("import rules", process.execPath, ["scripts/check-imports.mjs"]);
 }
 
 const files =

@@ -3,10 +3,9 @@
 // Batching, HTTP, retries and waiting live in the worker (worker/).
 
 import { EventEmitter } from "node:events";
-import { MessageChannel, type MessagePort, receiveMessageOnPort } from "node:worker_threads";
-import type { Piscina } from "piscina";
 import { alertLine } from "./alert-line.js";
 import { checkTime, MAX_RECORD_SHARE, noProject, notPlainMetrics, shown } from "./arguments.js";
+import { Connection } from "./connection.js";
 import { type ExitParticipant, registerExit, unregisterExit } from "./exit.js";
 import {
   type ClientOptions,
@@ -20,16 +19,14 @@ import {
 } from "./options.js";
 import { spoolDirFor } from "./paths.js";
 import { Producer } from "./producer.js";
-import { Rescue } from "./rescue.js";
 import { type ResolvedRun, resolveRun } from "./resume.js";
 import { KIND_ALERT, KIND_CONFIG } from "./shared/codec.js";
-import { ClosedError, fromWire, InvalidArgError, toWire, type WireError, WorkerError } from "./shared/errors.js";
-import type { WorkerMessage, WorkerSettings, WorkerTask, WorkerTaskResult } from "./shared/protocol.js";
+import { ClosedError, fromWire, InvalidArgError, toWire, type WireError } from "./shared/errors.js";
+import type { WorkerSettings, WorkerTaskResult } from "./shared/protocol.js";
 import { CTL_STATE, createRing } from "./shared/ring.js";
 import { type ClientStats, publishMainThreadStats, readStats, summaryLine } from "./stats.js";
 import { checkWellFormed, isPlainObject, metricsToJson } from "./values/json.js";
 import type { Metrics } from "./values/types.js";
-import { type WorkerPool, workerFor } from "./worker-pool.js";
 
 export type { ClientOptions } from "./options.js";
 export type { ClientStats, MediaStats } from "./stats.js";
@@ -44,40 +41,24 @@ export interface AlertOptions {
 
 const KEY_TABLE_BYTES = 256 * 1024;
 
-/** How often a client whose worker could not load checks whether to keep records on disk. */
-const RESCUE_TICK_MS = 1000;
-
 const STATE_NEW = 0;
 const STATE_RUNNING = 1;
 const STATE_CLOSED = 2;
-
-/** Tells the clients of a shared worker thread apart. */
-let nextClientKey = 1;
 
 export class Client extends EventEmitter implements ExitParticipant {
   #opts: ResolvedOptions;
   #state = STATE_NEW;
   #settings: WorkerSettings | null = null;
-  #workerPool: WorkerPool | null = null;
-  #workerKey = 0;
-  #unlisten: (() => void) | null = null;
-  #events: MessagePort | null = null;
   #nextStep = 0;
   #producer: Producer | null = null;
+  #connection: Connection | null = null;
   /** Records from log() and alert() (config changes take a sequence number but are not counted). */
   #logged = 0;
-  /** The worker thread's CPU time at its last answer to flush() or close(). */
-  #workerCpuNs: number | null = null;
   #warnedClosed = false;
   #closing: Promise<void> | null = null;
   #exitFlush: Promise<void> | null = null;
   #stopMainStats: (() => void) | null = null;
   #resumed: ResolvedRun | null = null;
-  /** Set once the worker thread could not load: keeps this client's records on disk instead. */
-  #rescue: Rescue | null = null;
-  #rescueTimer: ReturnType<typeof setInterval> | null = null;
-  /** close() has let go of the worker thread. */
-  #released = false;
 
   constructor(options: ClientOptions = {}) {
     super();
@@ -272,28 +253,11 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (this.#state !== STATE_RUNNING) return this.#closing ?? undefined;
     // The target counts records still waiting in the overflow too: the worker sends without
     // waiting for full batches while they move into the ring.
-    const task = this.#runTask({ op: "flush", key: this.#workerKey, target: (this.#producer as Producer).seq | 0 });
-    await this.#drainOverflow();
+    const connection = this.#connection as Connection;
+    const task = connection.task("flush", (this.#producer as Producer).seq | 0);
+    await connection.drainOverflow();
     const result = await task;
     if (!result.ok) throw fromWire(result.error);
-  }
-
-  // The worker's task function never throws, so a rejected task means its thread died. piscina
-  // starts a replacement that resumes from the ring: give it the same task (a few times at most).
-  // A thread that could not load at all is not replaced: the records are kept on disk instead.
-  async #runTask(task: WorkerTask): Promise<WorkerTaskResult> {
-    const workerPool = this.#workerPool as WorkerPool;
-    for (let attempt = 1; ; attempt++) {
-      if (workerPool.pool === null || workerPool.failure !== null) return { ok: false, error: toWire(this.#rescued()) };
-      try {
-        const result = (await workerPool.pool.run(task)) as WorkerTaskResult;
-        if (typeof result.cpuNs === "number") this.#workerCpuNs = result.cpuNs;
-        return result;
-      } catch (err) {
-        workerPool.taskFailed(err);
-        if (attempt >= 3 && workerPool.failure === null) return { ok: false, error: toWire(err) };
-      }
-    }
   }
 
   /** Flush, stop the worker, release the process. Later log() calls are ignored. */
@@ -309,19 +273,16 @@ export class Client extends EventEmitter implements ExitParticipant {
     let result: WorkerTaskResult;
     try {
       Atomics.store((this.#producer as Producer).views.ctl, CTL_STATE, 1);
-      const task = this.#runTask({ op: "close", key: this.#workerKey, target: (this.#producer as Producer).seq | 0 });
-      await this.#drainOverflow();
+      const connection = this.#connection as Connection;
+      const task = connection.task("close", (this.#producer as Producer).seq | 0);
+      await connection.drainOverflow();
       result = await task;
     } catch (err) {
       result = { ok: false, error: toWire(err) };
     } finally {
       this.#stopMainStats?.();
-      if (this.#rescueTimer !== null) clearInterval(this.#rescueTimer);
       unregisterExit(this);
-      this.#closeEvents();
-      this.#unlisten?.();
-      this.#released = true;
-      await (this.#workerPool as WorkerPool).release(this.#workerKey);
+      await (this.#connection as Connection).release();
     }
     if (!this.#opts.quiet) {
       const s = this.#settings;
@@ -337,7 +298,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       logged: this.#logged,
       mediaLogged: p?.mediaLogged ?? 0,
       seq: p?.seq ?? 0,
-      workerCpuNs: this.#workerCpuNs,
+      workerCpuNs: this.#connection?.workerCpuNs ?? null,
     });
   }
 
@@ -346,12 +307,12 @@ export class Client extends EventEmitter implements ExitParticipant {
    * replacement, which resumes from the ring's released position.
    */
   async [Symbol.for("trackio.terminateWorker")](): Promise<void> {
-    await Promise.all((this.#workerPool?.pool?.threads ?? []).map((t) => t.terminate()));
+    await Promise.all((this.#connection?.threads ?? []).map((t) => t.terminate()));
   }
 
   /** Test hook (not public API): the ids of the worker threads serving this client. */
   [Symbol.for("trackio.workerThreadIds")](): number[] {
-    return (this.#workerPool?.pool?.threads ?? []).map((t) => t.threadId);
+    return (this.#connection?.threads ?? []).map((t) => t.threadId);
   }
 
   #assertNotStarted(method: string): void {
@@ -395,26 +356,15 @@ export class Client extends EventEmitter implements ExitParticipant {
       clockBase: settings.clockBase,
       mediaPrefix: `${canonicalProjectName(settings.project)}/${settings.run}/`,
     });
-    const key = nextClientKey++;
-    const { pool: workerPool, created } = workerFor(o.workerFile, { key, settings, layout }, o.sharedWorker);
-    const pool = workerPool.pool;
-    // A worker that dies is replaced by piscina; the new one starts again from the ring's
-    // released position. Until then its death must not become an uncaught 'error'.
-    const onError = (err: unknown) => this.#poolError(err);
-    // Each worker, the first and any replacement, gets this client's event port once it is up.
-    const onWorker = () => this.#attachEvents(pool as Piscina);
-    pool?.on("error", onError);
-    pool?.on("workerCreate", onWorker);
-    const offFailure = workerPool.onFailure(() => this.#onWorkerFailed());
-    this.#unlisten = () => {
-      pool?.off("error", onError);
-      pool?.off("workerCreate", onWorker);
-      offFailure();
-    };
-    this.#workerKey = key;
-    this.#workerPool = workerPool;
-    // A thread that is up already has announced itself before this client listened.
-    if (!created && pool !== null) this.#attachEvents(pool);
+    this.#connection = new Connection({
+      workerFile: o.workerFile,
+      sharedWorker: o.sharedWorker,
+      settings,
+      layout,
+      producer,
+      report: (error) => this.#report(error),
+      running: () => this.#state === STATE_RUNNING,
+    });
     this.#settings = settings;
     this.#producer = producer;
     this.#state = STATE_RUNNING;
@@ -451,88 +401,8 @@ export class Client extends EventEmitter implements ExitParticipant {
     };
   }
 
-  // Worker → main messages (background errors) come over a port of their own, unref'd so
-  // that listening for errors never keeps the process alive.
-  #attachEvents(pool: Piscina): void {
-    this.#events?.close();
-    const { port1, port2 } = new MessageChannel();
-    port1.on("message", (msg: WorkerMessage) => this.#onEvent(msg));
-    port1.unref();
-    this.#events = port1;
-    pool
-      .run({ op: "events", key: this.#workerKey, port: port2 } satisfies WorkerTask, { transferList: [port2] })
-      .catch((err: unknown) => this.#poolError(err));
-  }
-
-  #onEvent(msg: WorkerMessage): void {
-    if (msg.type === "error") this.#report(msg.error);
-    else process.emitWarning(msg.message, { code: msg.code });
-  }
-
-  // Dispatch what the worker posted but the port has not delivered yet, then close the port:
-  // a warning or error sent just before the worker's last answer must not be dropped.
-  #closeEvents(): void {
-    const port = this.#events;
-    if (port === null) return;
-    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
-      this.#onEvent(m.message as WorkerMessage);
-    }
-    port.close();
-  }
-
   #report(error: WireError): void {
     if (this.listenerCount("error") > 0) this.emit("error", fromWire(error));
-  }
-
-  // A thread's death: a crash (piscina replaces the thread) or, when it never loaded, the
-  // pool's failure, which #onWorkerFailed reports instead.
-  #poolError(err: unknown): void {
-    this.#workerPool?.taskFailed(err);
-    if (this.#workerPool?.failure == null) this.#report(toWire(err));
-  }
-
-  // The worker thread could not load (see worker-pool.ts): this client's records are kept on
-  // disk by the main thread (rescue.ts), right away, then by a timer while more arrive, and
-  // at flush(), close() and exit. A close() under way reports it too (and rejects with it).
-  #onWorkerFailed(): void {
-    if (this.#released) return;
-    this.#report(toWire(this.#rescued()));
-    if (this.#state !== STATE_RUNNING) return;
-    const rescue = this.#rescue as Rescue;
-    const overflow = (this.#producer as Producer).overflow;
-    this.#rescueTimer = setInterval(() => {
-      if (rescue.due(overflow)) this.#rescueNow();
-    }, RESCUE_TICK_MS);
-    this.#rescueTimer.unref();
-  }
-
-  #rescueNow(): void {
-    if (this.#rescue === null) {
-      const failure = this.#workerPool?.failure;
-      if (failure == null) return;
-      this.#rescue = new Rescue(this.#settings as WorkerSettings, (this.#producer as Producer).views, {
-        error: (err) => this.#report(toWire(err)),
-        warning: (message, code) => process.emitWarning(message, { code }),
-      });
-    }
-    const producer = this.#producer as Producer;
-    this.#rescue.drain(producer.overflow);
-    producer.overflowTaken();
-  }
-
-  /** Keep what is pending on disk; the error flush(), close() and the exit hook report. */
-  #rescued(): WorkerError {
-    this.#rescueNow();
-    const failure = (this.#workerPool as WorkerPool).failure as WorkerError;
-    return new WorkerError(`${failure.message}. ${(this.#rescue as Rescue).describe()}`, { cause: failure.cause });
-  }
-
-  async #drainOverflow(): Promise<void> {
-    if (this.#workerPool?.failure != null) {
-      this.#rescueNow();
-      return;
-    }
-    await (this.#producer as Producer).drainOverflow();
   }
 
   /** @internal exit.ts */
@@ -543,8 +413,8 @@ export class Client extends EventEmitter implements ExitParticipant {
   /** @internal exit.ts */
   onBeforeExit(): void {
     if (this.#state !== STATE_RUNNING || this.#exitFlush !== null || !(this.#producer as Producer).hasPending()) return;
-    if (this.#workerPool?.failure != null) {
-      this.#rescueNow();
+    if ((this.#connection as Connection).failed) {
+      (this.#connection as Connection).rescueNow();
       return;
     }
     this.#exitFlush = this.flush()
@@ -565,8 +435,9 @@ export class Client extends EventEmitter implements ExitParticipant {
     const deadline = start + this.#opts.exitTimeoutMs;
     const keepAt = deadline - Math.min(1000, this.#opts.exitTimeoutMs / 2);
     // A thread that has not loaded yet is given until keepAt; one that cannot load, none.
-    if (!(this.#workerPool as WorkerPool).loadedWithin(keepAt - start)) {
-      process.stderr.write(`trackio: run "${this.run}": ${this.#rescued().message}\n`);
+    const connection = this.#connection as Connection;
+    if (!connection.loadedWithin(keepAt - start)) {
+      process.stderr.write(`trackio: run "${this.run}": ${connection.rescued().message}\n`);
       return;
     }
     const left = (this.#producer as Producer).waitAtExit(keepAt, deadline);

@@ -28,11 +28,14 @@ import { BroadcastChannel, type Worker } from "node:worker_threads";
 import { Piscina } from "piscina";
 import { randomHex } from "./options.js";
 import { WorkerError } from "./shared/errors.js";
-import type { ChannelMessage, WorkerAttachment, WorkerBoot } from "./shared/protocol.js";
+import {
+  type ChannelMessage,
+  POOL_CHANNEL_OPENS,
+  POOL_FIRST_GONE,
+  type WorkerAttachment,
+  type WorkerBoot,
+} from "./shared/protocol.js";
 
-/** pool control words */
-const POOL_CHANNEL_OPENS = 0; // channels the worker threads opened so far
-const POOL_FIRST_GONE = 1; // 1 once the client in workerData has closed: replacements skip it
 /**
  * How long attaching waits for a starting thread to open its channel, once per pool: a thread
  * loads in well under a second; one that never opens it failed to load, and its error reaches

@@ -6,12 +6,14 @@
 
 import { BroadcastChannel, workerData } from "node:worker_threads";
 import { TrackioError, toWire } from "../src/shared/errors.js";
-import type {
-  ChannelMessage,
-  WorkerAttachment,
-  WorkerBoot,
-  WorkerTask,
-  WorkerTaskResult,
+import {
+  type ChannelMessage,
+  POOL_CHANNEL_OPENS,
+  POOL_FIRST_GONE,
+  type WorkerAttachment,
+  type WorkerBoot,
+  type WorkerTask,
+  type WorkerTaskResult,
 } from "../src/shared/protocol.js";
 import { Flusher } from "./flusher.js";
 
@@ -32,7 +34,7 @@ function adopt(client: WorkerAttachment): void {
   waiting.delete(client.key);
 }
 
-if (Atomics.load(ctl, 1) === 0) adopt(boot.first);
+if (Atomics.load(ctl, POOL_FIRST_GONE) === 0) adopt(boot.first);
 
 const channel = new BroadcastChannel(boot.channel);
 channel.onmessage = (event) => {
@@ -43,8 +45,8 @@ channel.onmessage = (event) => {
     flushers.delete(msg.key);
   }
 };
-Atomics.add(ctl, 0, 1);
-Atomics.notify(ctl, 0);
+Atomics.add(ctl, POOL_CHANNEL_OPENS, 1);
+Atomics.notify(ctl, POOL_CHANNEL_OPENS);
 // A replacement thread learns the other clients from the main thread.
 channel.postMessage({ op: "hello" } satisfies ChannelMessage);
 

@@ -23,6 +23,10 @@ export interface WorkerBoot {
   ctl: SharedArrayBuffer;
 }
 
+/* Pool control words (Int32, WorkerBoot.ctl), shared by the pool's threads and the main thread. */
+export const POOL_CHANNEL_OPENS = 0; // channels the worker threads opened so far (each thread that loads bumps it)
+export const POOL_FIRST_GONE = 1; // 1 once the client in workerData has closed: replacements skip it
+
 /** Main thread ↔ worker, on the pool's BroadcastChannel. */
 export type ChannelMessage = ({ op: "attach" } & WorkerAttachment) | { op: "detach"; key: number } | { op: "hello" };
 
