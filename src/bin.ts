@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The `trackio` command (package.json "bin"); see cli.ts.
-import { sync } from "./cli.js";
+import { main } from "./cli.js";
 
-sync(process.argv.slice(2)).then(
+main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
