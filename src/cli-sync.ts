@@ -86,7 +86,8 @@ export async function syncCommand(
   const mediaNote = totalMedia > 0 ? ` and ${totalMedia} media files` : "";
   const only = selectionText(sel);
   if (!quiet) {
-    out.write(`trackio sync: ${total} fragments${mediaNote} in ${root} → ${url.displayUrl}${only}\n`);
+    const scope = only === "" ? "" : ` (only ${only})`;
+    out.write(`trackio sync: ${total} fragments${mediaNote} in ${root} → ${url.displayUrl}${scope}\n`);
     listDirs(out, stock, url.displayUrl);
   }
   let sentMedia = 0;
@@ -153,7 +154,7 @@ export async function syncCommand(
     return 1;
   }
   if (only !== "" && total === 0 && totalMedia === 0 && !quiet) {
-    out.write(`trackio sync: nothing${only} waits in ${root}; see \`npx trackio status\` for what does\n`);
+    out.write(`trackio sync: nothing of ${only} waits in ${root}; \`npx trackio status\` lists what does\n`);
   }
   // Everything else was sent, but something needs a person: a script must not take it for
   // a clean sync.
@@ -180,12 +181,14 @@ function listDirs(out: NodeJS.WritableStream, stock: DirStock[], url: string): v
   }
 }
 
+/** 'project "p", run "r"'; "" when everything is selected. */
 function selectionText(sel: Selection): string {
-  const parts = [
+  return [
     sel.project === undefined ? "" : `project ${JSON.stringify(sel.project)}`,
     sel.run === undefined ? "" : `run ${JSON.stringify(sel.run)}`,
-  ].filter((p) => p !== "");
-  return parts.length === 0 ? "" : ` (only ${parts.join(", ")})`;
+  ]
+    .filter((p) => p !== "")
+    .join(", ");
 }
 
 function serverUrl(given: string | boolean | undefined): ParsedUrl {
