@@ -96,7 +96,8 @@ function seconds(ms: number): number {
 /** What is wrong with the server at `url`, found with one GET of its version. */
 export async function diagnose(url: string, timeoutMs = 5000): Promise<string> {
   try {
-    const res = await request(`${url}version`, { signal: AbortSignal.timeout(timeoutMs) });
+    // reset: no keep-alive connection left to hold the process after sync is done.
+    const res = await request(`${url}version`, { reset: true, signal: AbortSignal.timeout(timeoutMs) });
     await res.body.dump();
     if (res.statusCode === 200) return `a request to ${url} failed (the server answers again already)`;
     return `${url} answers HTTP ${res.statusCode}`;

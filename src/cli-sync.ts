@@ -107,7 +107,9 @@ export async function syncCommand(
         (path, outcome) => {
           sentRecords += outcome.records;
           left += outcome.left;
-          if (outcome.kind !== "failed") notice?.settled();
+          // A failed fragment ends the replay: close the progress line before the report.
+          if (outcome.kind === "failed") notice?.stop();
+          else notice?.settled();
           if (outcome.kind === "done" && scoped.has(path)) {
             sentFragments++;
             if (!quiet) out.write(`  sent ${sentRecords} records (${sentFragments}/${total} fragments)\n`);

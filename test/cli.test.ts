@@ -481,6 +481,27 @@ describe("sync against a server that does not answer", () => {
     );
   });
 
+  test("a server that answers 503 to everything: the warning says so", async () => {
+    const root = spoolOf(3);
+    const proxy = await startFaultProxy(server.url);
+    try {
+      proxy.always({ kind: "status", status: 503 }, () => true);
+      const r = await cli(["sync", "--spool", root, "--url", proxy.url, "--wait", "2"]);
+      assert.equal(r.code, 1, r.out + r.err);
+      assert.equal(
+        r.err.split("\n")[0],
+        `trackio sync: ${proxy.url} answers HTTP 503; trying for up to 2 s (--wait). Nothing is lost: the records stay in the spool until the server has them.`,
+      );
+      assert.match(
+        r.out,
+        /trackio sync: stopped: ERR_TRACKIO_STATUS: GET .*version answered HTTP 503: .*; the rest stays in the spool\n$/,
+      );
+      assert.deepEqual(spooledLines(root), { fragments: 1, lines: 3 });
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test("the server comes back while sync retries: it says so, and every record is stored once", async () => {
     const project = `cli-back-${process.pid}`;
     const root = tempDir("cli-back");
