@@ -8,8 +8,8 @@
 
 import { writeSync } from "node:fs";
 import { Pool } from "undici";
-import type { WorkerSettings } from "../src/options.js";
-import { BatchBuilder, bulkLogBody } from "../worker/batch.js";
+import { BatchBuilder, bulkLogBody } from "../src/io/batch.js";
+import type { WorkerSettings } from "../src/shared/protocol.js";
 import { WORKLOADS } from "./workloads.js";
 
 const PER_REQUEST = 2048;

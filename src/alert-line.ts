@@ -1,7 +1,7 @@
 // The line alert() prints to stderr: Trackio's Python client's (alerts.format_alert_terminal),
 // with its colors only on a terminal, so that logs piped to a file stay plain.
 
-import type { AlertLevel } from "./options.js";
+import type { AlertLevel } from "./shared/protocol.js";
 
 const COLORS = { info: "\x1b[94m", warn: "\x1b[93m", error: "\x1b[91m" } as const;
 

@@ -2,9 +2,10 @@
 // through the server (Trackio 0.43 down to the Gradio-based 0.23, local or a Space) rather than from local
 // SQLite files. Runs on the caller's thread: reads are plain promises, no worker involved.
 
-import { InvalidArgError, NotFoundError, StatusError } from "./errors.js";
-import { canonicalProjectName, resolveOptions, type WorkerSettings } from "./options.js";
+import { canonicalProjectName, resolveOptions } from "./options.js";
 import { Reader, restoreValue, rowOf, type StoredValue, sinceText, UNSUPPORTED } from "./reader.js";
+import { InvalidArgError, NotFoundError, StatusError } from "./shared/errors.js";
+import type { WorkerSettings } from "./shared/protocol.js";
 
 export type { StoredValue } from "./reader.js";
 

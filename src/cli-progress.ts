@@ -4,7 +4,7 @@
 // up. Driven by the transport's hooks, which say that an attempt is made or will be retried.
 
 import { request } from "undici";
-import type { TransportHooks } from "../worker/transport.js";
+import type { TransportHooks } from "./io/transport.js";
 
 export interface RetryNoticeOptions {
   /** The server, as it may be printed (no token). */

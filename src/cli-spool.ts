@@ -5,10 +5,10 @@
 
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { KIND_PREFIX } from "../worker/batch.js";
-import { listSpooledMedia, type SpooledMedia } from "../worker/media.js";
-import { countsAsRecord, damage } from "../worker/record-line.js";
-import { listFragments, listQuarantined, readFragment } from "../worker/spool.js";
+import { KIND_PREFIX } from "./io/batch.js";
+import { listSpooledMedia, type SpooledMedia } from "./io/media-files.js";
+import { countsAsRecord, damage } from "./io/record-line.js";
+import { listFragments, listQuarantined, readFragment } from "./io/spool.js";
 import { spoolDirFor } from "./paths.js";
 
 /** Which records a command is about: `--project` and `--run` (unset: all). */

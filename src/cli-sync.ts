@@ -2,15 +2,15 @@
 // to a Trackio server, and report what was sent.
 
 import { basename } from "node:path";
-import { rejectionMessage } from "../worker/isolate.js";
-import { type ReplaySelection, replayDir } from "../worker/replay.js";
-import { QUARANTINE_SUFFIX } from "../worker/spool.js";
-import { Transport, type TransportHooks } from "../worker/transport.js";
 import { parseCommandArgs, SPOOL_HELP, spoolRoot, UsageError } from "./cli-args.js";
 import { RetryNotice } from "./cli-progress.js";
 import { count, type DirStock, lineSelected, mediaSelected, type Selection, takeStock, totals } from "./cli-spool.js";
-import { InvalidArgError, TrackioError } from "./errors.js";
+import { rejectionMessage } from "./io/isolate.js";
+import { type ReplaySelection, replayDir } from "./io/replay.js";
+import { QUARANTINE_SUFFIX } from "./io/spool.js";
+import { Transport, type TransportHooks } from "./io/transport.js";
 import { DEFAULT_URL, type ParsedUrl, parseServerUrl, redact } from "./options.js";
+import { InvalidArgError, TrackioError } from "./shared/errors.js";
 
 /** `trackio sync`'s exit code when everything was sent except lines or files it set aside. */
 export const EXIT_SET_ASIDE = 3;

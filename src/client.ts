@@ -2,37 +2,12 @@
 // microsecond: check the arguments, encode the record into the shared ring, publish it.
 // Batching, HTTP, retries and waiting live in the worker (worker/).
 
-import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from "node:worker_threads";
 import type { Piscina } from "piscina";
 import { alertLine } from "./alert-line.js";
-import {
-  jsonSize,
-  KeyTableWriter,
-  KIND_ALERT,
-  KIND_CONFIG,
-  KIND_JSON,
-  type MediaDesc,
-  mediaSize,
-  numericSize,
-  type Region,
-  writeJson,
-  writeMedia,
-  writeNumeric,
-} from "./codec.js";
-import {
-  ClosedError,
-  fromWire,
-  InvalidArgError,
-  type TrackioError,
-  toWire,
-  type WireError,
-  WorkerError,
-} from "./errors.js";
+import { checkTime, MAX_RECORD_SHARE, noProject, notPlainMetrics, shown } from "./arguments.js";
 import { type ExitParticipant, registerExit, unregisterExit } from "./exit.js";
-import { bindFilePath, boundFilePath, type FileMedia } from "./file-media.js";
 import {
   type ClientOptions,
   canonicalProjectName,
@@ -42,44 +17,22 @@ import {
   type ResolvedOptions,
   randomHex,
   resolveOptions,
-  type WorkerSettings,
 } from "./options.js";
-import { Overflow } from "./overflow.js";
 import { spoolDirFor } from "./paths.js";
+import { Producer } from "./producer.js";
 import { Rescue } from "./rescue.js";
 import { type ResolvedRun, resolveRun } from "./resume.js";
-import {
-  COUNTER_FAILED,
-  COUNTER_INBOXED,
-  COUNTER_MEDIA_FAILED,
-  COUNTER_MEDIA_REPLAYED,
-  COUNTER_MEDIA_SPOOLED,
-  COUNTER_MEDIA_UPLOADED,
-  COUNTER_MEDIA_WRITTEN,
-  COUNTER_QUARANTINED,
-  COUNTER_REPLAYED,
-  COUNTER_REQUESTS,
-  COUNTER_RETRIED,
-  COUNTER_SENT,
-  COUNTER_SPOOLED,
-  CTL_CLOCK,
-  CTL_DONE_SEQ,
-  CTL_FLUSH_SEQ,
-  CTL_KEYS_LEN,
-  CTL_MAIN_HEAP_KB,
-  CTL_MAIN_LOOP_MAX_US,
-  CTL_MAIN_LOOP_P99_US,
-  CTL_SPOOL_REQ,
-  CTL_STATE,
-  createRing,
-  RingViews,
-  RingWriter,
-} from "./ring.js";
-import type { WorkerMessage, WorkerTask, WorkerTaskResult } from "./tasks.js";
-import { checkWellFormed, isPlainObject, type Metrics, metricsToJson } from "./values.js";
+import { KIND_ALERT, KIND_CONFIG } from "./shared/codec.js";
+import { ClosedError, fromWire, InvalidArgError, toWire, type WireError, WorkerError } from "./shared/errors.js";
+import type { WorkerMessage, WorkerSettings, WorkerTask, WorkerTaskResult } from "./shared/protocol.js";
+import { CTL_STATE, createRing } from "./shared/ring.js";
+import { type ClientStats, publishMainThreadStats, readStats, summaryLine } from "./stats.js";
+import { checkWellFormed, isPlainObject, metricsToJson } from "./values/json.js";
+import type { Metrics } from "./values/types.js";
 import { type WorkerPool, workerFor } from "./worker-pool.js";
 
 export type { ClientOptions } from "./options.js";
+export type { ClientStats, MediaStats } from "./stats.js";
 
 /** What `client.alert()` takes. */
 export interface AlertOptions {
@@ -89,78 +42,7 @@ export interface AlertOptions {
   step?: number;
 }
 
-/** Counters from `client.stats()`. */
-export interface ClientStats {
-  /** Records accepted by log(). */
-  logged: number;
-  /** Records the server acknowledged. */
-  sent: number;
-  /** Records logged whose fate (sent, spooled, inboxed, failed) is not settled yet. */
-  pending: number;
-  /** Retried requests. */
-  retried: number;
-  /** Records the server could not take, kept in the spool for a later replay. */
-  spooled: number;
-  /** Spooled records (from this or an earlier process) the server has since acknowledged. */
-  replayed: number;
-  /** Records written to the local Trackio inbox because no server answered. */
-  inboxed: number;
-  /** Records lost: undeliverable with the spool off or unwritable (each reported as an error). */
-  failed: number;
-  /**
-   * Records the server refused on their own while it accepted the others (each reported as an
-   * ERR_TRACKIO_REJECTED error), set aside in a `*.quarantined.jsonl` file of the spool.
-   */
-  quarantined: number;
-  /** HTTP requests made to the server (including retries). */
-  requests: number;
-  /** Records that waited on the main thread because the ring was full. */
-  overflowed: number;
-  /** Records waiting on the main thread right now. */
-  overflowPending: number;
-  /** Highest number of bytes held on the main thread at once. */
-  overflowPeakBytes: number;
-  /** Time log() spent blocked because the overflow was full, in ms. */
-  blockedMs: number;
-  /** log() calls refused with ERR_TRACKIO_OVERFLOW. */
-  rejected: number;
-  /** Files of Image, Audio, Video and Html values (not counted as records above). */
-  media: MediaStats;
-  /**
-   * CPU time the worker thread had used when it last answered flush() or close(), in ms (null
-   * before that, or where the platform does not say; Linux does). A thread shared by several
-   * clients counts for all of them.
-   */
-  workerCpuMs: number | null;
-}
-
-export interface MediaStats {
-  /** Files referenced by logged records. */
-  logged: number;
-  /** Files the server stored. */
-  uploaded: number;
-  /** Files kept in the spool for a later upload. */
-  spooled: number;
-  /** Spooled files (from this or an earlier process) the server has since stored. */
-  replayed: number;
-  /** Files written into the local Trackio media directory (local mode). */
-  written: number;
-  /** Files neither uploaded nor kept (each reported as an error). */
-  failed: number;
-}
-
-/** A media value of the record log() is encoding, ready to be written after it. */
-interface PendingMedia {
-  desc: string;
-  descLength: number;
-  payload: Uint8Array | null;
-  size: number;
-}
-
 const KEY_TABLE_BYTES = 256 * 1024;
-const INITIAL_SCRATCH = 64;
-/** A record larger than this share of the ring is refused rather than stall the ring. */
-const MAX_RECORD_SHARE = 4;
 
 /** How often a client whose worker could not load checks whether to keep records on disk. */
 const RESCUE_TICK_MS = 1000;
@@ -172,46 +54,25 @@ const STATE_CLOSED = 2;
 /** Tells the clients of a shared worker thread apart. */
 let nextClientKey = 1;
 
-function signedDiff(a: number, b: number): number {
-  return (a - b) | 0;
-}
-
 export class Client extends EventEmitter implements ExitParticipant {
   #opts: ResolvedOptions;
   #state = STATE_NEW;
   #settings: WorkerSettings | null = null;
-  #views: RingViews | null = null;
-  #writer: RingWriter | null = null;
-  #keys: KeyTableWriter | null = null;
-  #overflow: Overflow | null = null;
   #workerPool: WorkerPool | null = null;
   #workerKey = 0;
   #unlisten: (() => void) | null = null;
   #events: MessagePort | null = null;
-  #maxRecordBytes = 0;
   #nextStep = 0;
-  #seq = 0;
+  #producer: Producer | null = null;
   /** Records from log() and alert() (config changes take a sequence number but are not counted). */
   #logged = 0;
   /** The worker thread's CPU time at its last answer to flush() or close(). */
   #workerCpuNs: number | null = null;
-  #clockBase = 0;
-  #overflowEmpty = true;
-  #slowOff = 0;
-  #values: Float64Array<ArrayBuffer> = new Float64Array(INITIAL_SCRATCH);
-  #ids: Uint16Array<ArrayBuffer> = new Uint16Array(INITIAL_SCRATCH);
   #warnedClosed = false;
   #closing: Promise<void> | null = null;
   #exitFlush: Promise<void> | null = null;
   #stopMainStats: (() => void) | null = null;
   #resumed: ResolvedRun | null = null;
-  /** `<canonical project>/<run>/`: where this run's media files go on the server. */
-  #mediaPrefix = "";
-  #mediaStep = 0;
-  #mediaLogged = 0;
-  readonly #media: FileMedia[] = [];
-  readonly #mediaRecords: PendingMedia[] = [];
-  readonly #onMedia = (media: FileMedia, key: string) => this.#addMedia(media, key);
   /** Set once the worker thread could not load: keeps this client's records on disk instead. */
   #rescue: Rescue | null = null;
   #rescueTimer: ReturnType<typeof setInterval> | null = null;
@@ -338,177 +199,11 @@ export class Client extends EventEmitter implements ExitParticipant {
       }
       s = step;
     }
-    let time: number;
-    if (timestamp === undefined) {
-      const clock = Atomics.load((this.#views as RingViews).ctl, CTL_CLOCK);
-      time = clock !== 0 ? this.#clockBase + clock - 1 : Date.now();
-    } else {
-      time = checkTime(timestamp);
-    }
-
-    // Numeric fast path: collect values and key ids in scratch arrays, then one copy.
-    const keys = this.#keys as KeyTableWriter;
-    let values = this.#values;
-    let ids = this.#ids;
-    let n = 0;
-    for (const k in metrics) {
-      let v: unknown;
-      try {
-        v = metrics[k];
-      } catch (err) {
-        throw new InvalidArgError(
-          `log(): reading metric ${JSON.stringify(k)} threw: ${err instanceof Error ? err.message : String(err)}`,
-          { cause: err },
-        );
-      }
-      if (typeof v !== "number") {
-        n = -1;
-        break;
-      }
-      const id = keys.idAt(n, k);
-      if (id < 0) {
-        n = -1;
-        break;
-      }
-      if (n === values.length) {
-        values = this.#values = growF64(values);
-        ids = this.#ids = growU16(ids);
-      }
-      values[n] = v;
-      ids[n] = id;
-      n++;
-    }
-
-    const writer = this.#writer as RingWriter;
-    if (n >= 0) {
-      const size = numericSize(n);
-      let off = this.#overflowEmpty ? writer.reserve(size) : -1;
-      if (off >= 0) {
-        writeNumeric(writer.views, off, s, time, this.#seq, n, values, ids);
-        writer.commit(size);
-      } else {
-        if (size > this.#maxRecordBytes) throw tooLarge(size, this.#maxRecordBytes);
-        const region = this.#reserveSlow(size);
-        off = this.#slowOff;
-        writeNumeric(region, off, s, time, this.#seq, n, values, ids);
-        this.#commitSlow(size, region);
-      }
-    } else {
-      this.#mediaStep = s;
-      try {
-        const text = metricsToJson(metrics, "log()", this.#onMedia);
-        const byteLength = this.#checkedLength(text, metrics);
-        // The files first: if the ring and the overflow are full and this call throws
-        // ERR_TRACKIO_OVERFLOW, the record is then not queued at all (at worst, files no
-        // record references are stored), never queued with files that will not follow.
-        if (this.#mediaRecords.length > 0) this.#writeMedia(s, time);
-        this.#writeJsonRecord(KIND_JSON, s, time, text, byteLength);
-      } finally {
-        if (this.#media.length > 0) this.#unbindMedia();
-      }
-    }
-    this.#seq++;
+    const p = this.#producer as Producer;
+    const time = timestamp === undefined ? p.now() : checkTime(timestamp);
+    if (!p.numeric(metrics, s, time)) p.json(metrics, s, time);
     this.#logged++;
     if (s >= this.#nextStep) this.#nextStep = s + 1;
-  }
-
-  // The UTF-8 length of a JSON-text record's text, once its size is known to fit (a record
-  // larger than a quarter of the ring is refused rather than stall it). For a log() record,
-  // the refusal names the metric that made it too large.
-  #checkedLength(text: string, metrics?: Metrics): number {
-    const byteLength = Buffer.byteLength(text);
-    const size = jsonSize(byteLength);
-    if (size > this.#maxRecordBytes) {
-      if (metrics === undefined) throw tooLarge(size, this.#maxRecordBytes);
-      throw new InvalidArgError(
-        `log(): metric ${JSON.stringify(largestMetric(metrics))} is too large for the ring: its record is ${size} bytes, over the limit of ${this.#maxRecordBytes} bytes (a quarter of ringBytes); ${tooLargeHint(size)}`,
-      );
-    }
-    return byteLength;
-  }
-
-  // A metrics (JSON), alert or config record, off the fast path, at the current sequence number.
-  #writeJsonRecord(kind: number, step: number, time: number, text: string, byteLength: number): void {
-    const size = jsonSize(byteLength);
-    const region = this.#reserveSlow(size);
-    writeJson(region, this.#slowOff, step, time, this.#seq, text, byteLength, kind);
-    this.#commitSlow(size, region);
-  }
-
-  // A media value found while encoding a record: name its file (as Python names it, a uuid
-  // under the run's step directory) and prepare the record that carries its bytes, checking
-  // its size before anything of this log() call is written.
-  #addMedia(media: FileMedia, key: string): void {
-    if (boundFilePath(media) !== null) return; // the same object twice in one record: one file
-    const file = `${this.#mediaPrefix}${this.#mediaStep}/${randomUUID()}.${media.ext}`;
-    bindFilePath(media, file);
-    this.#media.push(media);
-    const source = media.source;
-    const payload = source.src === "path" ? null : source.bytes;
-    const desc: MediaDesc = { type: media.type, file, src: source.src, n: payload === null ? 0 : payload.length };
-    if (source.src === "path") Object.assign(desc, { path: source.path, size: source.size, mtimeMs: source.mtimeMs });
-    else if (source.src === "pixels")
-      Object.assign(desc, { width: source.width, height: source.height, channels: source.channels });
-    else if (source.src === "samples")
-      Object.assign(desc, { sampleRate: source.sampleRate, channels: source.channels, dtype: source.dtype });
-    if (media.type === "html") desc.inject = (media as FileMedia & { inject: boolean }).inject;
-    const text = JSON.stringify(desc);
-    const descLength = Buffer.byteLength(text);
-    const size = mediaSize(descLength, desc.n);
-    if (size > this.#maxRecordBytes) {
-      throw tooLarge(
-        size,
-        this.#maxRecordBytes,
-        `the ${media.constructor.name} in metric ${JSON.stringify(key)}, a record`,
-        "pass a file path instead (the worker reads the file), or raise ringBytes",
-      );
-    }
-    this.#mediaRecords.push({ desc: text, descLength, payload, size });
-  }
-
-  // Each file record takes a sequence number but is not a logged record. The worker still
-  // sends the row before the files of the same batch, as Trackio's Python client does.
-  #writeMedia(step: number, time: number): void {
-    const records = this.#mediaRecords;
-    for (let i = 0; i < records.length; i++) {
-      const m = records[i];
-      const region = this.#reserveSlow(m.size);
-      writeMedia(region, this.#slowOff, step, time, this.#seq, m.desc, m.descLength, m.payload);
-      this.#commitSlow(m.size, region);
-      this.#seq++;
-      this.#mediaLogged++;
-    }
-  }
-
-  #unbindMedia(): void {
-    for (const m of this.#media) bindFilePath(m, null);
-    this.#media.length = 0;
-    this.#mediaRecords.length = 0;
-  }
-
-  // Room for a record off the fast path: in the ring unless it is full or older records still
-  // wait in the overflow (they must reach the worker first, to keep the order). The offset
-  // goes to #slowOff, so that nothing is allocated per call.
-  #reserveSlow(size: number): Region {
-    const overflow = this.#overflow as Overflow;
-    const writer = this.#writer as RingWriter;
-    if (overflow.empty || overflow.moveToRing()) {
-      const off = writer.reserve(size);
-      if (off >= 0) {
-        this.#slowOff = off;
-        return writer.views;
-      }
-    }
-    const region = overflow.reserve(size);
-    this.#slowOff = overflow.reserveOffset;
-    return region;
-  }
-
-  #commitSlow(size: number, region: Region): void {
-    const overflow = this.#overflow as Overflow;
-    if (region === (this.#writer as RingWriter).views) (this.#writer as RingWriter).commit(size);
-    else overflow.commit(size);
-    this.#overflowEmpty = overflow.empty;
   }
 
   /**
@@ -538,10 +233,10 @@ export class Client extends EventEmitter implements ExitParticipant {
       throw new InvalidArgError(`alert(): step must be a non-negative integer, got ${shown(step)}`);
     }
     const payload = JSON.stringify({ title, text: text ?? null, level });
-    const byteLength = this.#checkedLength(payload);
+    const p = this.#producer as Producer;
+    const byteLength = p.checkedLength(payload);
     const alertStep = step ?? Math.max(this.#nextStep - 1, 0);
-    this.#writeJsonRecord(KIND_ALERT, alertStep, Date.now(), payload, byteLength);
-    this.#seq++;
+    p.record(KIND_ALERT, alertStep, Date.now(), payload, byteLength);
     this.#logged++;
     if (!this.#opts.quiet) process.stderr.write(`${alertLine(level, title, text, alertStep)}\n`);
   }
@@ -565,8 +260,8 @@ export class Client extends EventEmitter implements ExitParticipant {
     const text = metricsToJson(merged, "config()");
     this.#opts = { ...this.#opts, configJson: text };
     if (this.#state !== STATE_RUNNING) return;
-    this.#writeJsonRecord(KIND_CONFIG, 0, Date.now(), text, this.#checkedLength(text));
-    this.#seq++;
+    const p = this.#producer as Producer;
+    p.record(KIND_CONFIG, 0, Date.now(), text, p.checkedLength(text));
   }
 
   /**
@@ -577,7 +272,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (this.#state !== STATE_RUNNING) return this.#closing ?? undefined;
     // The target counts records still waiting in the overflow too: the worker sends without
     // waiting for full batches while they move into the ring.
-    const task = this.#runTask({ op: "flush", key: this.#workerKey, target: this.#seq | 0 });
+    const task = this.#runTask({ op: "flush", key: this.#workerKey, target: (this.#producer as Producer).seq | 0 });
     await this.#drainOverflow();
     const result = await task;
     if (!result.ok) throw fromWire(result.error);
@@ -611,11 +306,10 @@ export class Client extends EventEmitter implements ExitParticipant {
     const wasRunning = this.#state === STATE_RUNNING;
     this.#state = STATE_CLOSED;
     if (!wasRunning) return;
-    const views = this.#views as RingViews;
     let result: WorkerTaskResult;
     try {
-      Atomics.store(views.ctl, CTL_STATE, 1);
-      const task = this.#runTask({ op: "close", key: this.#workerKey, target: this.#seq | 0 });
+      Atomics.store((this.#producer as Producer).views.ctl, CTL_STATE, 1);
+      const task = this.#runTask({ op: "close", key: this.#workerKey, target: (this.#producer as Producer).seq | 0 });
       await this.#drainOverflow();
       result = await task;
     } catch (err) {
@@ -629,88 +323,22 @@ export class Client extends EventEmitter implements ExitParticipant {
       this.#released = true;
       await (this.#workerPool as WorkerPool).release(this.#workerKey);
     }
-    if (!this.#opts.quiet) process.stderr.write(`${this.#summary()}\n`);
+    if (!this.#opts.quiet) {
+      const s = this.#settings;
+      const where = { run: this.run, spoolDir: s?.spoolDir, inboxDir: s?.inboxDir, dashboardUrl: this.dashboardUrl };
+      process.stderr.write(`${summaryLine(this.stats(), where)}\n`);
+    }
     if (!result.ok) throw fromWire(result.error);
   }
 
-  // One line for the end of a run: where the records went and where to look at them.
-  #summary(): string {
-    const st = this.stats();
-    const parts = [`${st.sent} ${st.sent === 1 ? "record" : "records"} sent`];
-    if (st.spooled > 0) parts.push(`${st.spooled} kept in ${this.#settings?.spoolDir} for \`npx trackio sync\``);
-    if (st.inboxed > 0) parts.push(`${st.inboxed} written to the local inbox ${this.#settings?.inboxDir}`);
-    if (st.quarantined > 0)
-      parts.push(
-        `${st.quarantined} refused by the server and set aside in ${this.#settings?.spoolDir} (*.quarantined.jsonl)`,
-      );
-    if (st.failed > 0) parts.push(`${st.failed} lost`);
-    const m = st.media;
-    if (m.logged > 0) {
-      const files = [`${m.uploaded + m.written} stored`];
-      if (m.spooled > 0) files.push(`${m.spooled} spooled`);
-      if (m.failed > 0) files.push(`${m.failed} lost`);
-      parts.push(`media files: ${files.join(", ")}`);
-    }
-    return `trackio: run "${this.run}": ${parts.join(", ")}; dashboard: ${this.dashboardUrl}`;
-  }
-
   stats(): ClientStats {
-    const overflow = this.#overflow;
-    const views = this.#views;
-    if (views === null || overflow === null) {
-      return {
-        logged: 0,
-        sent: 0,
-        pending: 0,
-        retried: 0,
-        spooled: 0,
-        replayed: 0,
-        inboxed: 0,
-        failed: 0,
-        quarantined: 0,
-        requests: 0,
-        overflowed: 0,
-        overflowPending: 0,
-        overflowPeakBytes: 0,
-        blockedMs: 0,
-        rejected: 0,
-        media: { logged: 0, uploaded: 0, spooled: 0, replayed: 0, written: 0, failed: 0 },
-        workerCpuMs: null,
-      };
-    }
-    const c = views.counters;
-    const count = (i: number) => Number(Atomics.load(c, i));
-    const sent = count(COUNTER_SENT);
-    const spooled = count(COUNTER_SPOOLED);
-    const inboxed = count(COUNTER_INBOXED);
-    const failed = count(COUNTER_FAILED);
-    return {
+    const p = this.#producer;
+    return readStats(p?.views ?? null, p?.overflow ?? null, {
       logged: this.#logged,
-      sent,
-      // Records not yet settled one way or another, config changes included.
-      pending: ((this.#seq | 0) - Atomics.load(views.ctl, CTL_DONE_SEQ)) | 0,
-      retried: count(COUNTER_RETRIED),
-      spooled,
-      replayed: count(COUNTER_REPLAYED),
-      inboxed,
-      failed,
-      quarantined: count(COUNTER_QUARANTINED),
-      requests: Number(Atomics.load(c, COUNTER_REQUESTS)),
-      overflowed: overflow.overflowed,
-      overflowPending: overflow.records,
-      overflowPeakBytes: overflow.peakBytes,
-      blockedMs: overflow.blockedMs,
-      rejected: overflow.rejected,
-      media: {
-        logged: this.#mediaLogged,
-        uploaded: count(COUNTER_MEDIA_UPLOADED),
-        spooled: count(COUNTER_MEDIA_SPOOLED),
-        replayed: count(COUNTER_MEDIA_REPLAYED),
-        written: count(COUNTER_MEDIA_WRITTEN),
-        failed: count(COUNTER_MEDIA_FAILED),
-      },
-      workerCpuMs: this.#workerCpuNs === null ? null : this.#workerCpuNs / 1e6,
-    };
+      mediaLogged: p?.mediaLogged ?? 0,
+      seq: p?.seq ?? 0,
+      workerCpuNs: this.#workerCpuNs,
+    });
   }
 
   /**
@@ -760,8 +388,13 @@ export class Client extends EventEmitter implements ExitParticipant {
       this.#nextStep = this.#resumed.nextStep;
     }
     const layout = createRing(o.ringBytes, KEY_TABLE_BYTES);
-    const views = new RingViews(layout);
-    const writer = new RingWriter(views);
+    const producer = new Producer(layout, {
+      maxRecordBytes: Math.floor(o.ringBytes / MAX_RECORD_SHARE),
+      maxOverflowBytes: o.maxOverflowBytes,
+      overflowTimeoutMs: o.overflowTimeoutMs,
+      clockBase: settings.clockBase,
+      mediaPrefix: `${canonicalProjectName(settings.project)}/${settings.run}/`,
+    });
     const key = nextClientKey++;
     const { pool: workerPool, created } = workerFor(o.workerFile, { key, settings, layout }, o.sharedWorker);
     const pool = workerPool.pool;
@@ -783,16 +416,10 @@ export class Client extends EventEmitter implements ExitParticipant {
     // A thread that is up already has announced itself before this client listened.
     if (!created && pool !== null) this.#attachEvents(pool);
     this.#settings = settings;
-    this.#mediaPrefix = `${canonicalProjectName(settings.project)}/${settings.run}/`;
-    this.#clockBase = settings.clockBase;
-    this.#views = views;
-    this.#writer = writer;
-    this.#keys = new KeyTableWriter(views.keys, views.ctl, CTL_KEYS_LEN);
-    this.#overflow = new Overflow(writer, o.maxOverflowBytes, o.overflowTimeoutMs);
-    this.#maxRecordBytes = Math.floor(o.ringBytes / MAX_RECORD_SHARE);
+    this.#producer = producer;
     this.#state = STATE_RUNNING;
     registerExit(this);
-    if (o.systemMetricsMs > 0) this.#stopMainStats = publishMainThreadStats(views.ctl, o.systemMetricsMs);
+    if (o.systemMetricsMs > 0) this.#stopMainStats = publishMainThreadStats(producer.views.ctl, o.systemMetricsMs);
     return true;
   }
 
@@ -872,7 +499,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     this.#report(toWire(this.#rescued()));
     if (this.#state !== STATE_RUNNING) return;
     const rescue = this.#rescue as Rescue;
-    const overflow = this.#overflow as Overflow;
+    const overflow = (this.#producer as Producer).overflow;
     this.#rescueTimer = setInterval(() => {
       if (rescue.due(overflow)) this.#rescueNow();
     }, RESCUE_TICK_MS);
@@ -883,13 +510,14 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (this.#rescue === null) {
       const failure = this.#workerPool?.failure;
       if (failure == null) return;
-      this.#rescue = new Rescue(this.#settings as WorkerSettings, this.#views as RingViews, {
+      this.#rescue = new Rescue(this.#settings as WorkerSettings, (this.#producer as Producer).views, {
         error: (err) => this.#report(toWire(err)),
         warning: (message, code) => process.emitWarning(message, { code }),
       });
     }
-    this.#rescue.drain(this.#overflow as Overflow);
-    this.#overflowEmpty = true;
+    const producer = this.#producer as Producer;
+    this.#rescue.drain(producer.overflow);
+    producer.overflowTaken();
   }
 
   /** Keep what is pending on disk; the error flush(), close() and the exit hook report. */
@@ -904,11 +532,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       this.#rescueNow();
       return;
     }
-    const overflow = this.#overflow as Overflow;
-    while (!overflow.moveToRing(Number.POSITIVE_INFINITY)) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-    this.#overflowEmpty = true;
+    await (this.#producer as Producer).drainOverflow();
   }
 
   /** @internal exit.ts */
@@ -918,7 +542,7 @@ export class Client extends EventEmitter implements ExitParticipant {
 
   /** @internal exit.ts */
   onBeforeExit(): void {
-    if (this.#state !== STATE_RUNNING || this.#exitFlush !== null || !this.#hasPending()) return;
+    if (this.#state !== STATE_RUNNING || this.#exitFlush !== null || !(this.#producer as Producer).hasPending()) return;
     if (this.#workerPool?.failure != null) {
       this.#rescueNow();
       return;
@@ -937,9 +561,6 @@ export class Client extends EventEmitter implements ExitParticipant {
    */
   onExit(): void {
     if (this.#state !== STATE_RUNNING) return;
-    const views = this.#views as RingViews;
-    const writer = this.#writer as RingWriter;
-    const overflow = this.#overflow as Overflow;
     const start = performance.now();
     const deadline = start + this.#opts.exitTimeoutMs;
     const keepAt = deadline - Math.min(1000, this.#opts.exitTimeoutMs / 2);
@@ -948,136 +569,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       process.stderr.write(`trackio: run "${this.run}": ${this.#rescued().message}\n`);
       return;
     }
-    while (!overflow.moveToRing(Number.POSITIVE_INFINITY) && performance.now() < keepAt) {
-      writer.waitForSpace(20);
-    }
-    this.#overflowEmpty = overflow.empty;
-    const target = writer.seq;
-    Atomics.store(views.ctl, CTL_FLUSH_SEQ, target);
-    writer.wake();
-    let asked = false;
-    for (;;) {
-      const done = Atomics.load(views.ctl, CTL_DONE_SEQ);
-      if (signedDiff(done, target) >= 0) break;
-      const now = performance.now();
-      if (!asked && now >= keepAt) {
-        asked = true;
-        Atomics.add(views.ctl, CTL_SPOOL_REQ, 1);
-        Atomics.notify(views.ctl, CTL_SPOOL_REQ);
-      }
-      if (now >= deadline) break;
-      Atomics.wait(views.ctl, CTL_DONE_SEQ, done, Math.min(deadline - now, asked ? 20 : keepAt - now, 50));
-    }
-    const left = signedDiff(target, Atomics.load(views.ctl, CTL_DONE_SEQ)) + overflow.records;
+    const left = (this.#producer as Producer).waitAtExit(keepAt, deadline);
     if (left > 0) process.stderr.write(`trackio: exiting with ${left} records neither delivered nor kept on disk\n`);
   }
-
-  #hasPending(): boolean {
-    const views = this.#views as RingViews;
-    const done = Atomics.load(views.ctl, CTL_DONE_SEQ);
-    return signedDiff((this.#writer as RingWriter).seq, done) !== 0 || !(this.#overflow as Overflow).empty;
-  }
-}
-
-function notPlainMetrics(metrics: unknown): InvalidArgError {
-  let got: string;
-  if (metrics === null || typeof metrics !== "object") got = metrics === null ? "null" : typeof metrics;
-  else if (Array.isArray(metrics)) got = "an array";
-  else {
-    const name = Object.getPrototypeOf(metrics)?.constructor?.name;
-    got = typeof name === "string" && name !== "Object" ? `an instance of ${name}` : "an object with a prototype";
-  }
-  return new InvalidArgError(
-    `log(): metrics must be a plain object ({ name: value, … }), got ${got}; convert it first, e.g. Object.fromEntries(map)`,
-  );
-}
-
-function checkTime(t: number | Date): number {
-  const ms = t instanceof Date ? t.getTime() : t;
-  // Years 1 to 9999: what Trackio's timestamps (Python datetimes) can hold.
-  if (typeof ms !== "number" || !(ms >= -62135596800000 && ms <= 253402300799999)) {
-    throw new InvalidArgError(
-      `log(): timestamp must be a Date or ms since the epoch within years 1-9999, got ${String(t)}`,
-    );
-  }
-  return ms;
-}
-
-function tooLarge(size: number, max: number, subject = "record", hint = ""): TrackioError {
-  return new InvalidArgError(
-    `log(): ${subject} of ${size} bytes exceeds the limit of ${max} bytes (a quarter of ringBytes)${hint === "" ? "" : `; ${hint}`}`,
-  );
-}
-
-// "5" and 5 print alike; a string is shown quoted and called one.
-function shown(value: unknown): string {
-  return typeof value === "string" ? `${JSON.stringify(value)} (a string)` : String(value);
-}
-
-// The metric whose value takes the most room in the record (only asked once it is too large).
-function largestMetric(metrics: Metrics): string {
-  let largest = "";
-  let largestSize = -1;
-  for (const key in metrics) {
-    let size: number;
-    try {
-      size = JSON.stringify(metrics[key])?.length ?? 0;
-    } catch {
-      size = 0;
-    }
-    if (size > largestSize) {
-      largest = key;
-      largestSize = size;
-    }
-  }
-  return largest;
-}
-
-// What to do about a record of `size` bytes: a ring four times as large (up to 1 GiB), or a
-// file, which travels by path rather than through the ring.
-function tooLargeHint(size: number): string {
-  const ring = 2 ** Math.ceil(Math.log2(size * MAX_RECORD_SHARE));
-  const raise = ring <= 2 ** 30 ? `raise ringBytes (new Client({ ringBytes: ${ring} })), or ` : "";
-  return `${raise}write the data to a file and log it as media by path (new Image(path), Audio(path), Video(path) or Html.fromFile(path): the worker reads the file, up to 2 GiB)`;
-}
-
-function growF64(a: Float64Array): Float64Array<ArrayBuffer> {
-  const b = new Float64Array(a.length * 2);
-  b.set(a);
-  return b;
-}
-
-function growU16(a: Uint16Array): Uint16Array<ArrayBuffer> {
-  const b = new Uint16Array(a.length * 2);
-  b.set(a);
-  return b;
-}
-
-/**
- * Keep the main thread's heap size and event-loop delay in the ring's control words for the
- * worker's system-metrics sampler. The timer is unref'd: it never keeps the process alive.
- */
-function publishMainThreadStats(ctl: Int32Array, intervalMs: number): () => void {
-  const delay = monitorEventLoopDelay({ resolution: 10 });
-  delay.enable();
-  const timer = setInterval(
-    () => {
-      Atomics.store(ctl, CTL_MAIN_HEAP_KB, Math.round(process.memoryUsage().heapUsed / 1024));
-      Atomics.store(ctl, CTL_MAIN_LOOP_P99_US, Math.min(2 ** 31 - 1, Math.round(delay.percentile(99) / 1000)));
-      Atomics.store(ctl, CTL_MAIN_LOOP_MAX_US, Math.min(2 ** 31 - 1, Math.round(delay.max / 1000)));
-      delay.reset();
-    },
-    Math.max(50, Math.floor(intervalMs / 2)),
-  );
-  timer.unref();
-  return () => {
-    clearInterval(timer);
-    delay.disable();
-  };
-}
-
-function noProject(call: string): InvalidArgError {
-  return new InvalidArgError(
-    `${call}: no project: pass { project } to new Client(), call withProject(), or set TRACKIO_PROJECT`,
-  );
 }

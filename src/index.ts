@@ -10,6 +10,7 @@ export {
   type SystemMetricRow,
 } from "./api.js";
 export { type AlertOptions, Client, type ClientStats, type MediaStats } from "./client.js";
+export type { ClientOptions } from "./options.js";
 export {
   AuthError,
   ClosedError,
@@ -24,7 +25,7 @@ export {
   TrackioError,
   type TrackioErrorCode,
   WorkerError,
-} from "./errors.js";
+} from "./shared/errors.js";
 export {
   Audio,
   FileMedia,
@@ -36,7 +37,6 @@ export {
   type SampleArray,
   type Samples,
   Video,
-} from "./file-media.js";
-export { Histogram, Markdown, Table } from "./media.js";
-export type { ClientOptions } from "./options.js";
-export type { Metrics, MetricValue } from "./values.js";
+} from "./values/file-media.js";
+export { Histogram, Markdown, Table } from "./values/structured.js";
+export type { Metrics, MetricValue } from "./values/types.js";

@@ -2,10 +2,11 @@
 // typo fails at the line that made it rather than in the worker minutes later.
 
 import { randomBytes } from "node:crypto";
-import { InvalidArgError } from "./errors.js";
 import { defaultSpoolRoot, inboxDir } from "./paths.js";
+import { InvalidArgError } from "./shared/errors.js";
+import { ALERT_LEVELS, type AlertLevel, type WorkerSettings } from "./shared/protocol.js";
 import { isSpaceId, spaceIdToUrl } from "./space.js";
-import { checkWellFormed, isPlainObject, metricsToJson } from "./values.js";
+import { checkWellFormed, isPlainObject, metricsToJson } from "./values/json.js";
 
 export interface ClientOptions {
   /** Trackio server URL, or a Space id (`user/space`); `?write_token=…` in a URL is used as the write token. Env `TRACKIO_SERVER_URL`, default `http://127.0.0.1:7860`. */
@@ -93,45 +94,6 @@ export interface ClientOptions {
 }
 
 export const DEFAULT_URL = "http://127.0.0.1:7860";
-
-/** Trackio's alert levels, lowest first. */
-export const ALERT_LEVELS = ["info", "warn", "error"] as const;
-export type AlertLevel = (typeof ALERT_LEVELS)[number];
-
-/** Everything the worker needs, as structured-clonable data. */
-export interface WorkerSettings {
-  /** Origin of the server, e.g. `http://127.0.0.1:7860`. */
-  origin: string;
-  /** Path prefix ending in `/`, e.g. `/` or `/trackio/`. */
-  basePath: string;
-  /** The URL without credentials, for messages. */
-  displayUrl: string;
-  project: string;
-  run: string;
-  runId: string;
-  clientId: string;
-  writeToken: string | null;
-  hfToken: string | null;
-  timeoutMs: number;
-  maxBatch: number;
-  flushIntervalMs: number;
-  maxRecordsPerRequest: number;
-  retryDeadlineMs: number;
-  /** This server's spool directory, or null when spooling is off. */
-  spoolDir: string | null;
-  /** The local Trackio inbox to fall back to when no server answers, or null. */
-  inboxDir: string | null;
-  /** Date.now() when the ring was made; CTL_CLOCK counts from here. */
-  clockBase: number;
-  /** Interval of system metrics in ms, or 0 for none. */
-  systemMetricsMs: number;
-  /** The run config as JSON text, sent with the run's first record. */
-  configJson: string;
-  /** Where the worker posts alerts (Python's `webhook_url`); absent or null for nowhere. */
-  webhookUrl?: string | null;
-  /** The lowest alert level posted to `webhookUrl`; absent or null for every level. */
-  webhookMinLevel?: AlertLevel | null;
-}
 
 export interface ResolvedOptions
   extends Omit<WorkerSettings, "project" | "run" | "runId" | "clientId" | "spoolDir" | "inboxDir" | "clockBase"> {

@@ -8,9 +8,9 @@
 //                                  every record queued before it is kept (counted: `rejected`)
 // Nothing is dropped silently and nothing blocks without a bound.
 
-import { type Region, regionOf } from "./codec.js";
-import { OverflowError } from "./errors.js";
-import type { RingWriter } from "./ring.js";
+import { type Region, regionOf } from "./shared/codec.js";
+import { OverflowError } from "./shared/errors.js";
+import type { RingWriter } from "./shared/ring.js";
 
 const CHUNK_BYTES = 1024 * 1024;
 /** Bytes moved into the ring per log() call, so one call never copies megabytes. */

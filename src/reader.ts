@@ -8,10 +8,10 @@
 // key that pages cannot skip or repeat rows of while the run is still being written. Servers
 // without it (the Gradio-based ≤ 0.23) get the downsampling readers.
 
-import { isoTimestamp } from "../worker/batch.js";
-import { Transport } from "../worker/transport.js";
-import { ClosedError, NotFoundError, StatusError } from "./errors.js";
-import type { WorkerSettings } from "./options.js";
+import { isoTimestamp } from "./io/batch.js";
+import { Transport } from "./io/transport.js";
+import { ClosedError, NotFoundError, StatusError } from "./shared/errors.js";
+import type { WorkerSettings } from "./shared/protocol.js";
 
 /** Rows per `query_project` page; Trackio 0.24.0 and 0.43.0 refuse results above 10,000 rows. */
 const PAGE_ROWS = 5000;

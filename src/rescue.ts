@@ -5,13 +5,13 @@
 // event loop will not turn again. The worker's own decoder, batch builder, fragment writer
 // and media spool do the work; only the counting is done here.
 
-import { BatchBuilder, RESEND_PREFIX } from "../worker/batch.js";
-import { RecordDecoder } from "../worker/decoder.js";
-import { type MediaFile, type MediaJob, materializeSync, spoolMedia } from "../worker/media.js";
-import { FragmentWriter } from "../worker/spool.js";
-import { SpoolError, TrackioError } from "./errors.js";
-import type { WorkerSettings } from "./options.js";
+import { BatchBuilder, RESEND_PREFIX } from "./io/batch.js";
+import { RecordDecoder } from "./io/decoder.js";
+import { type MediaFile, type MediaJob, materializeSync, spoolMedia } from "./io/media-files.js";
+import { FragmentWriter } from "./io/spool.js";
 import type { Overflow } from "./overflow.js";
+import { SpoolError, TrackioError } from "./shared/errors.js";
+import type { WorkerSettings } from "./shared/protocol.js";
 import {
   COUNTER_FAILED,
   COUNTER_MEDIA_FAILED,
@@ -21,7 +21,7 @@ import {
   CTL_W,
   RingReader,
   type RingViews,
-} from "./ring.js";
+} from "./shared/ring.js";
 
 /** Characters of lines per fragment at most, as the worker bounds one request's body. */
 const MAX_FRAGMENT_CHARS = 8 * 1024 * 1024;

@@ -2,9 +2,9 @@
 // name, reuse its id, and continue the automatic step after its last one. This is the one
 // place the main thread talks to the server, once, before the first record.
 
-import { Transport } from "../worker/transport.js";
-import { InvalidArgError, StatusError } from "./errors.js";
-import type { WorkerSettings } from "./options.js";
+import { Transport } from "./io/transport.js";
+import { InvalidArgError, StatusError } from "./shared/errors.js";
+import type { WorkerSettings } from "./shared/protocol.js";
 
 export type ResumeMode = "never" | "allow" | "must";
 

@@ -8,7 +8,7 @@
 // To combine it with tfjs's own callbacks (which are class instances), wrap it:
 //   callbacks: [tf.callbacks.earlyStopping(), new tf.CustomCallback(trackioCallback(client))]
 
-import { InvalidArgError } from "./errors.js";
+import { InvalidArgError } from "./shared/errors.js";
 
 /** What the callback needs of a Client (any object with a matching `log` and `flush`). */
 export interface TrackioLogger {

@@ -26,9 +26,9 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BroadcastChannel, type Worker } from "node:worker_threads";
 import { Piscina } from "piscina";
-import { WorkerError } from "./errors.js";
 import { randomHex } from "./options.js";
-import type { ChannelMessage, WorkerAttachment, WorkerBoot } from "./tasks.js";
+import { WorkerError } from "./shared/errors.js";
+import type { ChannelMessage, WorkerAttachment, WorkerBoot } from "./shared/protocol.js";
 
 /** pool control words */
 const POOL_CHANNEL_OPENS = 0; // channels the worker threads opened so far

@@ -1,8 +1,9 @@
-// The record codec (src/codec.ts), the JSON value path (src/values.ts), the key table, and
-// the request body builder and key renaming of worker/batch.ts.
+// The record codec (src/shared/codec.ts), the JSON value path (src/values/json.ts), the key table, and
+// the request body builder and key renaming of src/io/batch.ts.
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { BatchBuilder, bulkLogBody, isoTimestamp, renameReservedKeys, safeKey } from "../src/io/batch.js";
 import {
   jsonMetricsText,
   jsonSize,
@@ -19,12 +20,11 @@ import {
   regionOf,
   writeJson,
   writeNumeric,
-} from "../src/codec.js";
-import { ClosedError, InvalidArgError, TrackioError } from "../src/errors.js";
-import type { WorkerSettings } from "../src/options.js";
-import { CTL_KEYS_LEN, createRing, RingViews } from "../src/ring.js";
-import { metricsToJson } from "../src/values.js";
-import { BatchBuilder, bulkLogBody, isoTimestamp, renameReservedKeys, safeKey } from "../worker/batch.js";
+} from "../src/shared/codec.js";
+import { ClosedError, InvalidArgError, TrackioError } from "../src/shared/errors.js";
+import type { WorkerSettings } from "../src/shared/protocol.js";
+import { CTL_KEYS_LEN, createRing, RingViews } from "../src/shared/ring.js";
+import { metricsToJson } from "../src/values/json.js";
 import { testSettings } from "./support/transport.js";
 
 function blankRecord(): RecordView {

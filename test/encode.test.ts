@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { inflateSync } from "node:zlib";
 import { venvPython } from "../scripts/trackio-server.js";
-import { MIME, sniffFormat } from "../src/sniff.js";
-import { encodePng, encodeWav, type WavSamples } from "../worker/encode.js";
+import { encodePng, encodeWav, type WavSamples } from "../src/io/encode.js";
+import { MIME, sniffFormat } from "../src/shared/sniff.js";
 
 // Everything Python has to do (decode our PNGs with Pillow, write the reference
 // WAVs with Trackio, produce a JPEG and a GIF) happens in one interpreter run.

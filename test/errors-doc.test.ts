@@ -1,4 +1,4 @@
-// docs/errors.md documents every error code: each code in src/errors.ts, and each warning code
+// docs/errors.md documents every error code: each code in src/shared/errors.ts, and each warning code
 // the package emits, has a section of its own; the page documents no code that does not exist.
 
 import assert from "node:assert/strict";
@@ -9,7 +9,7 @@ import * as trackio from "../src/index.js";
 
 const root = new URL("..", import.meta.url).pathname;
 const page = readFileSync(join(root, "docs", "errors.md"), "utf8");
-const errorsSource = readFileSync(join(root, "src", "errors.ts"), "utf8");
+const errorsSource = readFileSync(join(root, "src", "shared", "errors.ts"), "utf8");
 
 /** Codes with a section: headings like "## `ERR_TRACKIO_AUTH`". */
 const documented = new Set([...page.matchAll(/^#{2,3} `([A-Z_]+)`$/gm)].map((m) => m[1]));
@@ -21,7 +21,7 @@ function sourceFiles(dir: string): string[] {
     .map((f) => join(root, dir, f));
 }
 
-test("every error code in src/errors.ts has a section in docs/errors.md", () => {
+test("every error code in src/shared/errors.ts has a section in docs/errors.md", () => {
   const codes = new Set([...errorsSource.matchAll(/"(ERR_TRACKIO[A-Z_]*)"/g)].map((m) => m[1]));
   assert.ok(codes.size >= 9, `found only ${[...codes].join(", ")}`);
   const missing = [...codes].filter((c) => !documented.has(c));

@@ -1,4 +1,4 @@
-// src/errors.ts: codes, names, the brand-based instanceof, and the wire form that carries an
+// src/shared/errors.ts: codes, names, the brand-based instanceof, and the wire form that carries an
 // error from the worker to the main thread.
 
 import assert from "node:assert/strict";
@@ -16,7 +16,7 @@ import {
   TrackioError,
   toWire,
   type WireError,
-} from "../src/errors.js";
+} from "../src/shared/errors.js";
 
 type AnyErrorClass = abstract new (...args: never[]) => TrackioError;
 

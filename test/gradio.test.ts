@@ -1,4 +1,4 @@
-// The Gradio fallback (worker/gradio.ts) and its discovery (worker/transport.ts) against a
+// The Gradio fallback (src/io/gradio.ts) and its discovery (src/io/transport.ts) against a
 // tiny node:http server that answers as a Gradio-based Trackio (≤ 0.23) does, and Space ids
 // as baseUrl (src/space.ts). No network beyond 127.0.0.1. The same paths against a real
 // Trackio 0.23 are in legacy-server.test.ts.
@@ -7,10 +7,7 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, type TestContext, test } from "node:test";
-import { AuthError, NoEndpointError, NotFoundError, StatusError, type TrackioError } from "../src/errors.js";
 import { Client } from "../src/index.js";
-import { parseServerUrl } from "../src/options.js";
-import { isSpaceId, spaceIdToUrl } from "../src/space.js";
 import {
   type GradioContext,
   type GradioEndpoints,
@@ -18,8 +15,11 @@ import {
   gradioCall,
   parseGradioEvents,
   parseGradioInfo,
-} from "../worker/gradio.js";
-import { RETRY_POLICY, Transport } from "../worker/transport.js";
+} from "../src/io/gradio.js";
+import { RETRY_POLICY, Transport } from "../src/io/transport.js";
+import { parseServerUrl } from "../src/options.js";
+import { AuthError, NoEndpointError, NotFoundError, StatusError, type TrackioError } from "../src/shared/errors.js";
+import { isSpaceId, spaceIdToUrl } from "../src/space.js";
 import { rejectsWith, testSettings, transportFor } from "./support/transport.js";
 
 interface Seen {

@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { HttpError, StatusError } from "../src/errors.js";
-import { isolate } from "../worker/isolate.js";
-import { configCarrier, configOf, damage, sameRun, withConfig } from "../worker/record-line.js";
+import { isolate } from "../src/io/isolate.js";
+import { configCarrier, configOf, damage, sameRun, withConfig } from "../src/io/record-line.js";
+import { HttpError, StatusError } from "../src/shared/errors.js";
 
 const SEED = Number(process.env.TRACKIO_FC_SEED ?? 20261130);
 

@@ -17,12 +17,13 @@ import {
   startLegacyTrackio,
 } from "../scripts/trackio-legacy-server.js";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
-import { StatusError, type TrackioError } from "../src/errors.js";
 import { Client, Image } from "../src/index.js";
-import { parseServerUrl, type WorkerSettings } from "../src/options.js";
+import { listSpooledMedia } from "../src/io/media-files.js";
+import { Transport } from "../src/io/transport.js";
+import { parseServerUrl } from "../src/options.js";
 import { spoolDirFor } from "../src/paths.js";
-import { listSpooledMedia } from "../worker/media.js";
-import { Transport } from "../worker/transport.js";
+import { StatusError, type TrackioError } from "../src/shared/errors.js";
+import type { WorkerSettings } from "../src/shared/protocol.js";
 import { runRows } from "./support/read-api.js";
 import { testSettings } from "./support/transport.js";
 

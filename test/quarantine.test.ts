@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { EXIT_SET_ASIDE } from "../src/cli.js";
 import { Client, type TrackioError } from "../src/index.js";
-import { listQuarantined } from "../worker/spool.js";
+import { listQuarantined } from "../src/io/spool.js";
 import { bulkLog, bulkLogWith, type FaultProxy, startFaultProxy } from "./support/fault-proxy.js";
 import { queryProject, runRows, sqlString } from "./support/read-api.js";
 import { report, runSync, spooledLines, tempDir } from "./support/scenario.js";

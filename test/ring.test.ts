@@ -1,4 +1,4 @@
-// The shared-memory ring (src/ring.ts) with the record codec (src/codec.ts): order, the wrap
+// The shared-memory ring (src/shared/ring.ts) with the record codec (src/shared/codec.ts): order, the wrap
 // marker, a full ring, positions that wrap past 2^31 and 2^32, and a real producer/consumer
 // pair on two threads.
 
@@ -17,7 +17,7 @@ import {
   readRecord,
   writeJson,
   writeNumeric,
-} from "../src/codec.js";
+} from "../src/shared/codec.js";
 import {
   CTL_DONE_SEQ,
   CTL_KEYS_LEN,
@@ -32,7 +32,7 @@ import {
   RingViews,
   RingWriter,
   WRAP_MARKER,
-} from "../src/ring.js";
+} from "../src/shared/ring.js";
 import type { ConsumerData, ConsumerResult } from "./support/ring-consumer.js";
 import { genRecord, HASH_SEED, hashRecord } from "./support/ring-records.js";
 import { startTsWorker } from "./support/ts-worker.js";

@@ -10,8 +10,8 @@ import { after, before, describe, test } from "node:test";
 import { freePort, startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { EXIT_SET_ASIDE } from "../src/cli.js";
 import { Client, type TrackioError } from "../src/index.js";
+import { listFragments, listQuarantined } from "../src/io/spool.js";
 import { spoolDirFor } from "../src/paths.js";
-import { listFragments, listQuarantined } from "../worker/spool.js";
 import { runRows } from "./support/read-api.js";
 import { logBurst, runSync, spooledLines, tempDir } from "./support/scenario.js";
 

@@ -1,4 +1,4 @@
-// Fault injection for worker/transport.ts against a tiny node:http server on 127.0.0.1: what
+// Fault injection for src/io/transport.ts against a tiny node:http server on 127.0.0.1: what
 // it sends, discovery, which statuses are retried and how often, the error classes, and the
 // single-attempt mode after a failure. Assertions are on request counts and errors, never on
 // elapsed time.
@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, type TestContext, test } from "node:test";
-import { AuthError, HttpError, NoEndpointError, NotFoundError, StatusError } from "../src/errors.js";
-import type { WorkerSettings } from "../src/options.js";
-import { isTransient, parseRetryAfter, RETRY_POLICY, Transport } from "../worker/transport.js";
+import { isTransient, parseRetryAfter, RETRY_POLICY, Transport } from "../src/io/transport.js";
+import { AuthError, HttpError, NoEndpointError, NotFoundError, StatusError } from "../src/shared/errors.js";
+import type { WorkerSettings } from "../src/shared/protocol.js";
 import { rejectsWith, testSettings, transportFor } from "./support/transport.js";
 
 interface SeenRequest {

@@ -11,7 +11,7 @@ import { after, before, describe, type TestContext, test } from "node:test";
 import { bundle } from "../examples/bundle/build.mjs";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { Client, type ClientStats, type TrackioError } from "../src/index.js";
-import { encodePng } from "../worker/encode.js";
+import { encodePng } from "../src/io/encode.js";
 import { callApi, queryProject } from "./support/read-api.js";
 import { assertStoredOnce, logBurst, runSync, spooledLines, tempDir, waitFor } from "./support/scenario.js";
 

@@ -4,9 +4,13 @@
 // spins in a loop that never yields. Tasks (flush, close) only wait on it.
 
 import type { MessagePort } from "node:worker_threads";
-import { KIND_CONFIG } from "../src/codec.js";
-import { toWire, type WireError } from "../src/errors.js";
-import type { WorkerSettings } from "../src/options.js";
+import { BatchBuilder } from "../src/io/batch.js";
+import { RecordDecoder } from "../src/io/decoder.js";
+import type { MediaJob } from "../src/io/media-files.js";
+import { Transport } from "../src/io/transport.js";
+import { KIND_CONFIG } from "../src/shared/codec.js";
+import { toWire, type WireError } from "../src/shared/errors.js";
+import type { WorkerMessage, WorkerSettings, WorkerTaskResult } from "../src/shared/protocol.js";
 import {
   COUNTER_REQUESTS,
   COUNTER_RETRIED,
@@ -21,15 +25,10 @@ import {
   type RingLayout,
   RingReader,
   RingViews,
-} from "../src/ring.js";
-import type { WorkerMessage, WorkerTaskResult } from "../src/tasks.js";
-import { BatchBuilder } from "./batch.js";
-import { RecordDecoder } from "./decoder.js";
+} from "../src/shared/ring.js";
 import { Delivery } from "./delivery.js";
-import type { MediaJob } from "./media.js";
 import { SystemSampler } from "./system.js";
 import { threadCpuNs } from "./thread-cpu.js";
-import { Transport } from "./transport.js";
 import { Webhook } from "./webhook.js";
 
 /** Longest sleep with nothing to do; the loop also wakes on every notify. */

@@ -5,8 +5,14 @@
 // src/worker-pool.ts).
 
 import { BroadcastChannel, workerData } from "node:worker_threads";
-import { TrackioError, toWire } from "../src/errors.js";
-import type { ChannelMessage, WorkerAttachment, WorkerBoot, WorkerTask, WorkerTaskResult } from "../src/tasks.js";
+import { TrackioError, toWire } from "../src/shared/errors.js";
+import type {
+  ChannelMessage,
+  WorkerAttachment,
+  WorkerBoot,
+  WorkerTask,
+  WorkerTaskResult,
+} from "../src/shared/protocol.js";
 import { Flusher } from "./flusher.js";
 
 const boot = workerData as WorkerBoot;

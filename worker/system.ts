@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process";
 import { cpus, freemem, totalmem } from "node:os";
 import { promisify } from "node:util";
-import { CTL_MAIN_HEAP_KB, CTL_MAIN_LOOP_MAX_US, CTL_MAIN_LOOP_P99_US } from "../src/ring.js";
+import { CTL_MAIN_HEAP_KB, CTL_MAIN_LOOP_MAX_US, CTL_MAIN_LOOP_P99_US } from "../src/shared/ring.js";
 
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;

@@ -5,8 +5,8 @@
 // fails is reported (a warning) and not retried.
 
 import { request } from "undici";
-import { ALERT_LEVELS, type AlertLevel } from "../src/options.js";
-import { isoTimestamp } from "./batch.js";
+import { isoTimestamp } from "../src/io/batch.js";
+import { ALERT_LEVELS, type AlertLevel } from "../src/shared/protocol.js";
 
 /** Python's urlopen(timeout=10). */
 const TIMEOUT_MS = 10_000;

@@ -10,8 +10,8 @@ import {
   numericMetricsJson,
   type RecordView,
   readRecord,
-} from "../../src/codec.js";
-import { CTL_KEYS_LEN, CTL_W, CTL_WAKE_AT, type RingLayout, RingReader, RingViews } from "../../src/ring.js";
+} from "../../src/shared/codec.js";
+import { CTL_KEYS_LEN, CTL_W, CTL_WAKE_AT, type RingLayout, RingReader, RingViews } from "../../src/shared/ring.js";
 import { genRecord, HASH_SEED, hashRecord } from "./ring-records.js";
 
 export interface ConsumerData {

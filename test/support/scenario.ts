@@ -10,7 +10,7 @@ import { Writable } from "node:stream";
 import type { TestContext } from "node:test";
 import { sync } from "../../src/cli.js";
 import type { Client } from "../../src/index.js";
-import { listFragments } from "../../worker/spool.js";
+import { listFragments } from "../../src/io/spool.js";
 import { runRows, runSteps } from "./read-api.js";
 
 export function tempDir(prefix: string): string {

@@ -2,9 +2,9 @@
 // gradio, legacy-server, codec), without a Client.
 import assert from "node:assert/strict";
 import type { TestContext } from "node:test";
-import type { TrackioError } from "../../src/errors.js";
-import type { WorkerSettings } from "../../src/options.js";
-import { Transport } from "../../worker/transport.js";
+import { Transport } from "../../src/io/transport.js";
+import type { TrackioError } from "../../src/shared/errors.js";
+import type { WorkerSettings } from "../../src/shared/protocol.js";
 
 /** Worker settings for a server at `origin`; each test file passes what it needs changed. */
 export function testSettings(origin: string, over: Partial<WorkerSettings> = {}): WorkerSettings {

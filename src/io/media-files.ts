@@ -10,8 +10,8 @@
 import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
-import type { MediaDesc } from "../src/codec.js";
-import { MIME } from "../src/sniff.js";
+import type { MediaDesc } from "../shared/codec.js";
+import { MIME } from "../shared/sniff.js";
 import { encodePng, encodeWav, type WavSamples } from "./encode.js";
 import { ensureDir } from "./spool.js";
 

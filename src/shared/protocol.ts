@@ -4,7 +4,6 @@
 
 import type { MessagePort } from "node:worker_threads";
 import type { WireError } from "./errors.js";
-import type { WorkerSettings } from "./options.js";
 import type { RingLayout } from "./ring.js";
 
 /** One client's ring, and how to deliver what it holds. `key` tells clients apart. */
@@ -41,3 +40,42 @@ export type WorkerMessage =
 
 /** Codes of the warnings the worker posts (documented in docs/errors.md). */
 export type WarningCode = "TRACKIO_RESERVED_KEY" | "TRACKIO_LOCAL_INBOX" | "TRACKIO_WEBHOOK";
+
+/** Trackio's alert levels, lowest first. */
+export const ALERT_LEVELS = ["info", "warn", "error"] as const;
+export type AlertLevel = (typeof ALERT_LEVELS)[number];
+
+/** Everything the worker needs, as structured-clonable data. */
+export interface WorkerSettings {
+  /** Origin of the server, e.g. `http://127.0.0.1:7860`. */
+  origin: string;
+  /** Path prefix ending in `/`, e.g. `/` or `/trackio/`. */
+  basePath: string;
+  /** The URL without credentials, for messages. */
+  displayUrl: string;
+  project: string;
+  run: string;
+  runId: string;
+  clientId: string;
+  writeToken: string | null;
+  hfToken: string | null;
+  timeoutMs: number;
+  maxBatch: number;
+  flushIntervalMs: number;
+  maxRecordsPerRequest: number;
+  retryDeadlineMs: number;
+  /** This server's spool directory, or null when spooling is off. */
+  spoolDir: string | null;
+  /** The local Trackio inbox to fall back to when no server answers, or null. */
+  inboxDir: string | null;
+  /** Date.now() when the ring was made; CTL_CLOCK counts from here. */
+  clockBase: number;
+  /** Interval of system metrics in ms, or 0 for none. */
+  systemMetricsMs: number;
+  /** The run config as JSON text, sent with the run's first record. */
+  configJson: string;
+  /** Where the worker posts alerts (Python's `webhook_url`); absent or null for nowhere. */
+  webhookUrl?: string | null;
+  /** The lowest alert level posted to `webhookUrl`; absent or null for every level. */
+  webhookMinLevel?: AlertLevel | null;
+}

@@ -1,9 +1,9 @@
 // Turning ring records into the JSON body of one `bulk_log` request. The entries are built
 // as text: the project/run prefix and every quoted key name are made once, not per record.
 
-import type { MediaDesc } from "../src/codec.js";
-import type { WorkerSettings } from "../src/options.js";
-import type { MediaJob } from "./media.js";
+import type { MediaDesc } from "../shared/codec.js";
+import type { WorkerSettings } from "../shared/protocol.js";
+import type { MediaJob } from "./media-files.js";
 
 /**
  * Keys that Trackio's read API puts into every row (or that its Python client reserves) are

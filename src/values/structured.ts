@@ -4,8 +4,8 @@
 // Histogram or Table can sit anywhere in the metrics object. Encoding happens once, in the
 // constructor, not in log().
 
-import { InvalidArgError } from "./errors.js";
-import type { MetricValue } from "./values.js";
+import { InvalidArgError } from "../shared/errors.js";
+import type { MetricValue } from "./types.js";
 
 /** Trackio's bin limit (histogram.py). */
 const MAX_BINS = 512;

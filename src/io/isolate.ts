@@ -6,7 +6,7 @@
 // alone after accepting another request, so a server that refuses everything (a broken
 // database) is an outage, and its records wait as in any outage.
 
-import { AuthError, StatusError, type TrackioError } from "../src/errors.js";
+import { AuthError, StatusError, type TrackioError } from "../shared/errors.js";
 import { bulkBody, type Endpoint } from "./batch.js";
 import { configCarrier, configOf, describeLine, sameRun, withConfig } from "./record-line.js";
 import type { Transport } from "./transport.js";

@@ -12,8 +12,8 @@ import {
   type RecordView,
   readMedia,
   readRecord,
-} from "../src/codec.js";
-import { CTL_KEYS_LEN, type RingReader, type RingViews } from "../src/ring.js";
+} from "../shared/codec.js";
+import { CTL_KEYS_LEN, type RingReader, type RingViews } from "../shared/ring.js";
 import { type BatchBuilder, renameReservedKeys, safeKey } from "./batch.js";
 
 export class RecordDecoder {

@@ -9,8 +9,8 @@
 
 import { type Stats, statSync } from "node:fs";
 import { extname, resolve } from "node:path";
-import { InvalidArgError } from "./errors.js";
-import { sniffFormat } from "./sniff.js";
+import { InvalidArgError } from "../shared/errors.js";
+import { sniffFormat } from "../shared/sniff.js";
 
 /** Typed arrays of audio samples, converted to 16-bit PCM as Trackio's Python client does. */
 export type SampleArray = Float32Array | Float64Array | Int16Array | Int32Array | Int8Array | Uint8Array | Uint16Array;

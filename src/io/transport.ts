@@ -5,10 +5,17 @@
 import { Readable } from "node:stream";
 import pRetry from "p-retry";
 import { Pool } from "undici";
-import { AuthError, HttpError, NoEndpointError, NotFoundError, StatusError, type TrackioError } from "../src/errors.js";
-import type { WorkerSettings } from "../src/options.js";
+import {
+  AuthError,
+  HttpError,
+  NoEndpointError,
+  NotFoundError,
+  StatusError,
+  type TrackioError,
+} from "../shared/errors.js";
+import type { WorkerSettings } from "../shared/protocol.js";
 import { type GradioContext, type GradioEndpoints, gradioCall, parseGradioInfo } from "./gradio.js";
-import type { MediaFile, MediaTarget } from "./media.js";
+import type { MediaFile, MediaTarget } from "./media-files.js";
 
 /**
  * The retry policy, written out. Why each status is (not) retried:
@@ -376,4 +383,11 @@ export function isTransient(err: unknown): boolean {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Nothing listens at the address (as opposed to a server that answered, or went silent). */
+export function isConnectionRefused(err: unknown): boolean {
+  if (!(err instanceof HttpError)) return false;
+  const cause = (err as { cause?: { code?: unknown } }).cause;
+  return cause?.code === "ECONNREFUSED";
 }

@@ -8,22 +8,10 @@
 // string, a class instance loses its prototype), keys inherited from a prototype, and getters
 // that throw. Everything else is stored as Trackio's Python client stores it.
 
-import { floatJson, needsNumberJson, numberJson } from "./codec.js";
-import { InvalidArgError } from "./errors.js";
+import { floatJson, needsNumberJson, numberJson } from "../shared/codec.js";
+import { InvalidArgError } from "../shared/errors.js";
 import { FileMedia } from "./file-media.js";
-import { Histogram, Markdown, Table } from "./media.js";
-
-/** A value Trackio stores: what its Python client accepts, in JSON terms. */
-export type MetricValue =
-  | number
-  | string
-  | boolean
-  | null
-  | MetricValue[]
-  | { [key: string]: MetricValue }
-  // Histogram, Table, Markdown, Image, Audio, Video, Html: encoded through their toJSON().
-  | { toJSON(): unknown };
-export type Metrics = Record<string, MetricValue>;
+import { Histogram, Markdown, Table } from "./structured.js";
 
 function describe(value: unknown): string {
   if (typeof value === "function") return "a function";

@@ -22,7 +22,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { SpoolError } from "../src/errors.js";
+import { SpoolError } from "../shared/errors.js";
 
 /** The name ending of a file of records set aside (refused by the server, or damaged). */
 export const QUARANTINE_SUFFIX = ".quarantined.jsonl";

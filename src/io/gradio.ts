@@ -14,7 +14,7 @@
 // change: a 0.23 server reads `project`, `run`, `metrics`, `step`, `config` and `log_id` from
 // each entry and ignores the other fields (`v`, `kind`, `run_id`, `timestamp`).
 
-import { AuthError, StatusError, type TrackioError } from "../src/errors.js";
+import { AuthError, StatusError, type TrackioError } from "../shared/errors.js";
 
 export interface GradioParameter {
   name: string;

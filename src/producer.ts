@@ -1,0 +1,317 @@
+// The main thread's side of the ring: records encoded into shared memory (the numeric fast
+// path, JSON text, the files of media values), the overflow that holds them while the ring
+// is full, sequence numbers (the tail of each record's log_id), and the synchronous wait at
+// exit. Everything here runs inside log(), alert() and config(): no allocation on the numeric
+// path, nothing that waits on the network.
+
+import { randomUUID } from "node:crypto";
+import { tooLarge, tooLargeMetric } from "./arguments.js";
+import { Overflow } from "./overflow.js";
+import {
+  jsonSize,
+  KeyTableWriter,
+  KIND_JSON,
+  type MediaDesc,
+  mediaSize,
+  numericSize,
+  type Region,
+  writeJson,
+  writeMedia,
+  writeNumeric,
+} from "./shared/codec.js";
+import { InvalidArgError } from "./shared/errors.js";
+import {
+  CTL_CLOCK,
+  CTL_DONE_SEQ,
+  CTL_FLUSH_SEQ,
+  CTL_KEYS_LEN,
+  CTL_SPOOL_REQ,
+  type RingLayout,
+  RingViews,
+  RingWriter,
+} from "./shared/ring.js";
+import { bindFilePath, boundFilePath, type FileMedia } from "./values/file-media.js";
+import { metricsToJson } from "./values/json.js";
+import type { Metrics } from "./values/types.js";
+
+const INITIAL_SCRATCH = 64;
+
+/** A media value of the record log() is encoding, ready to be written after it. */
+interface PendingMedia {
+  desc: string;
+  descLength: number;
+  payload: Uint8Array | null;
+  size: number;
+}
+
+export interface ProducerOptions {
+  maxRecordBytes: number;
+  maxOverflowBytes: number;
+  overflowTimeoutMs: number;
+  /** Date.now() when the ring was made (the worker's clock counts from it). */
+  clockBase: number;
+  /** `<canonical project>/<run>/`: where this run's media files go on the server. */
+  mediaPrefix: string;
+}
+
+export function signedDiff(a: number, b: number): number {
+  return (a - b) | 0;
+}
+
+export class Producer {
+  readonly views: RingViews;
+  readonly writer: RingWriter;
+  readonly overflow: Overflow;
+  /** The next record's sequence number: every record queued so far, config changes and files included. */
+  seq = 0;
+  /** Files of media values queued (each takes a sequence number too). */
+  mediaLogged = 0;
+  readonly #keys: KeyTableWriter;
+  readonly #o: ProducerOptions;
+  #overflowEmpty = true;
+  #slowOff = 0;
+  #values: Float64Array<ArrayBuffer> = new Float64Array(INITIAL_SCRATCH);
+  #ids: Uint16Array<ArrayBuffer> = new Uint16Array(INITIAL_SCRATCH);
+  #mediaStep = 0;
+  readonly #media: FileMedia[] = [];
+  readonly #mediaRecords: PendingMedia[] = [];
+  readonly #onMedia = (media: FileMedia, key: string) => this.#addMedia(media, key);
+
+  constructor(layout: RingLayout, options: ProducerOptions) {
+    this.views = new RingViews(layout);
+    this.writer = new RingWriter(this.views);
+    this.#keys = new KeyTableWriter(this.views.keys, this.views.ctl, CTL_KEYS_LEN);
+    this.overflow = new Overflow(this.writer, options.maxOverflowBytes, options.overflowTimeoutMs);
+    this.#o = options;
+  }
+
+  /** Now, from the millisecond clock the worker keeps in shared memory (Date.now() until it runs). */
+  now(): number {
+    const clock = Atomics.load(this.views.ctl, CTL_CLOCK);
+    return clock !== 0 ? this.#o.clockBase + clock - 1 : Date.now();
+  }
+
+  /**
+   * The numeric fast path: values and key ids collected in scratch arrays, then one copy.
+   * Returns false, having queued nothing, when a value is not a number (or the key table is
+   * full): the record then takes the JSON path.
+   */
+  numeric(metrics: Metrics, step: number, time: number): boolean {
+    const keys = this.#keys;
+    let values = this.#values;
+    let ids = this.#ids;
+    let n = 0;
+    for (const k in metrics) {
+      let v: unknown;
+      try {
+        v = metrics[k];
+      } catch (err) {
+        throw new InvalidArgError(
+          `log(): reading metric ${JSON.stringify(k)} threw: ${err instanceof Error ? err.message : String(err)}`,
+          { cause: err },
+        );
+      }
+      if (typeof v !== "number") return false;
+      const id = keys.idAt(n, k);
+      if (id < 0) return false;
+      if (n === values.length) {
+        values = this.#values = growF64(values);
+        ids = this.#ids = growU16(ids);
+      }
+      values[n] = v;
+      ids[n] = id;
+      n++;
+    }
+    const writer = this.writer;
+    const size = numericSize(n);
+    const off = this.#overflowEmpty ? writer.reserve(size) : -1;
+    if (off >= 0) {
+      writeNumeric(writer.views, off, step, time, this.seq, n, values, ids);
+      writer.commit(size);
+    } else {
+      if (size > this.#o.maxRecordBytes) throw tooLarge(size, this.#o.maxRecordBytes);
+      const region = this.#reserveSlow(size);
+      writeNumeric(region, this.#slowOff, step, time, this.seq, n, values, ids);
+      this.#commitSlow(size, region);
+    }
+    this.seq++;
+    return true;
+  }
+
+  /** Any other log() record: JSON text made here, with the files of its media values. */
+  json(metrics: Metrics, step: number, time: number): void {
+    this.#mediaStep = step;
+    try {
+      const text = metricsToJson(metrics, "log()", this.#onMedia);
+      const byteLength = this.checkedLength(text, metrics);
+      // The files first: if the ring and the overflow are full and this call throws
+      // ERR_TRACKIO_OVERFLOW, the record is then not queued at all (at worst, files no
+      // record references are stored), never queued with files that will not follow.
+      if (this.#mediaRecords.length > 0) this.#writeMedia(step, time);
+      this.record(KIND_JSON, step, time, text, byteLength);
+    } finally {
+      if (this.#media.length > 0) this.#unbindMedia();
+    }
+  }
+
+  /**
+   * The UTF-8 length of a JSON-text record's text, once its size is known to fit (a record
+   * larger than a quarter of the ring is refused rather than stall it). For a log() record,
+   * the refusal names the metric that made it too large.
+   */
+  checkedLength(text: string, metrics?: Metrics): number {
+    const byteLength = Buffer.byteLength(text);
+    const size = jsonSize(byteLength);
+    if (size > this.#o.maxRecordBytes) {
+      if (metrics === undefined) throw tooLarge(size, this.#o.maxRecordBytes);
+      throw tooLargeMetric(metrics, size, this.#o.maxRecordBytes);
+    }
+    return byteLength;
+  }
+
+  /** A metrics (JSON), alert or config record, off the fast path, at the next sequence number. */
+  record(kind: number, step: number, time: number, text: string, byteLength: number): void {
+    const size = jsonSize(byteLength);
+    const region = this.#reserveSlow(size);
+    writeJson(region, this.#slowOff, step, time, this.seq, text, byteLength, kind);
+    this.#commitSlow(size, region);
+    this.seq++;
+  }
+
+  // A media value found while encoding a record: name its file (as Python names it, a uuid
+  // under the run's step directory) and prepare the record that carries its bytes, checking
+  // its size before anything of this log() call is written.
+  #addMedia(media: FileMedia, key: string): void {
+    if (boundFilePath(media) !== null) return; // the same object twice in one record: one file
+    const file = `${this.#o.mediaPrefix}${this.#mediaStep}/${randomUUID()}.${media.ext}`;
+    bindFilePath(media, file);
+    this.#media.push(media);
+    const source = media.source;
+    const payload = source.src === "path" ? null : source.bytes;
+    const desc: MediaDesc = { type: media.type, file, src: source.src, n: payload === null ? 0 : payload.length };
+    if (source.src === "path") Object.assign(desc, { path: source.path, size: source.size, mtimeMs: source.mtimeMs });
+    else if (source.src === "pixels")
+      Object.assign(desc, { width: source.width, height: source.height, channels: source.channels });
+    else if (source.src === "samples")
+      Object.assign(desc, { sampleRate: source.sampleRate, channels: source.channels, dtype: source.dtype });
+    if (media.type === "html") desc.inject = (media as FileMedia & { inject: boolean }).inject;
+    const text = JSON.stringify(desc);
+    const descLength = Buffer.byteLength(text);
+    const size = mediaSize(descLength, desc.n);
+    if (size > this.#o.maxRecordBytes) {
+      throw tooLarge(
+        size,
+        this.#o.maxRecordBytes,
+        `the ${media.constructor.name} in metric ${JSON.stringify(key)}, a record`,
+        "pass a file path instead (the worker reads the file), or raise ringBytes",
+      );
+    }
+    this.#mediaRecords.push({ desc: text, descLength, payload, size });
+  }
+
+  // Each file record takes a sequence number but is not a logged record. The worker still
+  // sends the row before the files of the same batch, as Trackio's Python client does.
+  #writeMedia(step: number, time: number): void {
+    const records = this.#mediaRecords;
+    for (let i = 0; i < records.length; i++) {
+      const m = records[i];
+      const region = this.#reserveSlow(m.size);
+      writeMedia(region, this.#slowOff, step, time, this.seq, m.desc, m.descLength, m.payload);
+      this.#commitSlow(m.size, region);
+      this.seq++;
+      this.mediaLogged++;
+    }
+  }
+
+  #unbindMedia(): void {
+    for (const m of this.#media) bindFilePath(m, null);
+    this.#media.length = 0;
+    this.#mediaRecords.length = 0;
+  }
+
+  // Room for a record off the fast path: in the ring unless it is full or older records still
+  // wait in the overflow (they must reach the worker first, to keep the order). The offset
+  // goes to #slowOff, so that nothing is allocated per call.
+  #reserveSlow(size: number): Region {
+    const overflow = this.overflow;
+    const writer = this.writer;
+    if (overflow.empty || overflow.moveToRing()) {
+      const off = writer.reserve(size);
+      if (off >= 0) {
+        this.#slowOff = off;
+        return writer.views;
+      }
+    }
+    const region = overflow.reserve(size);
+    this.#slowOff = overflow.reserveOffset;
+    return region;
+  }
+
+  #commitSlow(size: number, region: Region): void {
+    if (region === this.writer.views) this.writer.commit(size);
+    else this.overflow.commit(size);
+    this.#overflowEmpty = this.overflow.empty;
+  }
+
+  /** Move what waits in the overflow into the ring as the worker makes room. */
+  async drainOverflow(): Promise<void> {
+    while (!this.overflow.moveToRing(Number.POSITIVE_INFINITY)) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    this.#overflowEmpty = true;
+  }
+
+  /** The overflow was emptied from outside (kept on disk by the rescue). */
+  overflowTaken(): void {
+    this.#overflowEmpty = true;
+  }
+
+  /** Whether records wait that the worker has not settled. */
+  hasPending(): boolean {
+    const done = Atomics.load(this.views.ctl, CTL_DONE_SEQ);
+    return signedDiff(this.writer.seq, done) !== 0 || !this.overflow.empty;
+  }
+
+  /**
+   * The process is ending and the event loop will not turn again: wait synchronously while
+   * the worker sends; at `keepAt`, have it keep on disk whatever the server has not
+   * acknowledged, and wait for that until `deadline`. Returns the records left neither
+   * delivered nor kept.
+   */
+  waitAtExit(keepAt: number, deadline: number): number {
+    const { views, writer, overflow } = this;
+    while (!overflow.moveToRing(Number.POSITIVE_INFINITY) && performance.now() < keepAt) {
+      writer.waitForSpace(20);
+    }
+    this.#overflowEmpty = overflow.empty;
+    const target = writer.seq;
+    Atomics.store(views.ctl, CTL_FLUSH_SEQ, target);
+    writer.wake();
+    let asked = false;
+    for (;;) {
+      const done = Atomics.load(views.ctl, CTL_DONE_SEQ);
+      if (signedDiff(done, target) >= 0) break;
+      const now = performance.now();
+      if (!asked && now >= keepAt) {
+        asked = true;
+        Atomics.add(views.ctl, CTL_SPOOL_REQ, 1);
+        Atomics.notify(views.ctl, CTL_SPOOL_REQ);
+      }
+      if (now >= deadline) break;
+      Atomics.wait(views.ctl, CTL_DONE_SEQ, done, Math.min(deadline - now, asked ? 20 : keepAt - now, 50));
+    }
+    return signedDiff(target, Atomics.load(views.ctl, CTL_DONE_SEQ)) + overflow.records;
+  }
+}
+
+function growF64(a: Float64Array): Float64Array<ArrayBuffer> {
+  const b = new Float64Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+function growU16(a: Uint16Array): Uint16Array<ArrayBuffer> {
+  const b = new Uint16Array(a.length * 2);
+  b.set(a);
+  return b;
+}

@@ -1,0 +1,204 @@
+// What stats() reports and the line close() prints: the worker's counters in shared memory,
+// the main thread's own counts, and the figures the main thread publishes for the worker's
+// system-metrics sampler.
+
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import type { Overflow } from "./overflow.js";
+import {
+  COUNTER_FAILED,
+  COUNTER_INBOXED,
+  COUNTER_MEDIA_FAILED,
+  COUNTER_MEDIA_REPLAYED,
+  COUNTER_MEDIA_SPOOLED,
+  COUNTER_MEDIA_UPLOADED,
+  COUNTER_MEDIA_WRITTEN,
+  COUNTER_QUARANTINED,
+  COUNTER_REPLAYED,
+  COUNTER_REQUESTS,
+  COUNTER_RETRIED,
+  COUNTER_SENT,
+  COUNTER_SPOOLED,
+  CTL_DONE_SEQ,
+  CTL_MAIN_HEAP_KB,
+  CTL_MAIN_LOOP_MAX_US,
+  CTL_MAIN_LOOP_P99_US,
+  type RingViews,
+} from "./shared/ring.js";
+
+/** Counters from `client.stats()`. */
+export interface ClientStats {
+  /** Records accepted by log(). */
+  logged: number;
+  /** Records the server acknowledged. */
+  sent: number;
+  /** Records logged whose fate (sent, spooled, inboxed, failed) is not settled yet. */
+  pending: number;
+  /** Retried requests. */
+  retried: number;
+  /** Records the server could not take, kept in the spool for a later replay. */
+  spooled: number;
+  /** Spooled records (from this or an earlier process) the server has since acknowledged. */
+  replayed: number;
+  /** Records written to the local Trackio inbox because no server answered. */
+  inboxed: number;
+  /** Records lost: undeliverable with the spool off or unwritable (each reported as an error). */
+  failed: number;
+  /**
+   * Records the server refused on their own while it accepted the others (each reported as an
+   * ERR_TRACKIO_REJECTED error), set aside in a `*.quarantined.jsonl` file of the spool.
+   */
+  quarantined: number;
+  /** HTTP requests made to the server (including retries). */
+  requests: number;
+  /** Records that waited on the main thread because the ring was full. */
+  overflowed: number;
+  /** Records waiting on the main thread right now. */
+  overflowPending: number;
+  /** Highest number of bytes held on the main thread at once. */
+  overflowPeakBytes: number;
+  /** Time log() spent blocked because the overflow was full, in ms. */
+  blockedMs: number;
+  /** log() calls refused with ERR_TRACKIO_OVERFLOW. */
+  rejected: number;
+  /** Files of Image, Audio, Video and Html values (not counted as records above). */
+  media: MediaStats;
+  /**
+   * CPU time the worker thread had used when it last answered flush() or close(), in ms (null
+   * before that, or where the platform does not say; Linux does). A thread shared by several
+   * clients counts for all of them.
+   */
+  workerCpuMs: number | null;
+}
+
+export interface MediaStats {
+  /** Files referenced by logged records. */
+  logged: number;
+  /** Files the server stored. */
+  uploaded: number;
+  /** Files kept in the spool for a later upload. */
+  spooled: number;
+  /** Spooled files (from this or an earlier process) the server has since stored. */
+  replayed: number;
+  /** Files written into the local Trackio media directory (local mode). */
+  written: number;
+  /** Files neither uploaded nor kept (each reported as an error). */
+  failed: number;
+}
+
+/** What the main thread counts itself. */
+export interface OwnCounts {
+  /** Records from log() and alert() (config changes take a sequence number but are not counted). */
+  logged: number;
+  mediaLogged: number;
+  /** The next sequence number: every record queued so far. */
+  seq: number;
+  /** The worker thread's CPU time at its last answer to flush() or close(). */
+  workerCpuNs: number | null;
+}
+
+/** stats(): zeros before the client started (no ring yet). */
+export function readStats(views: RingViews | null, overflow: Overflow | null, own: OwnCounts): ClientStats {
+  if (views === null || overflow === null) {
+    return {
+      logged: 0,
+      sent: 0,
+      pending: 0,
+      retried: 0,
+      spooled: 0,
+      replayed: 0,
+      inboxed: 0,
+      failed: 0,
+      quarantined: 0,
+      requests: 0,
+      overflowed: 0,
+      overflowPending: 0,
+      overflowPeakBytes: 0,
+      blockedMs: 0,
+      rejected: 0,
+      media: { logged: 0, uploaded: 0, spooled: 0, replayed: 0, written: 0, failed: 0 },
+      workerCpuMs: null,
+    };
+  }
+  const c = views.counters;
+  const count = (i: number) => Number(Atomics.load(c, i));
+  const sent = count(COUNTER_SENT);
+  const spooled = count(COUNTER_SPOOLED);
+  const inboxed = count(COUNTER_INBOXED);
+  const failed = count(COUNTER_FAILED);
+  return {
+    logged: own.logged,
+    sent,
+    // Records not yet settled one way or another, config changes included.
+    pending: ((own.seq | 0) - Atomics.load(views.ctl, CTL_DONE_SEQ)) | 0,
+    retried: count(COUNTER_RETRIED),
+    spooled,
+    replayed: count(COUNTER_REPLAYED),
+    inboxed,
+    failed,
+    quarantined: count(COUNTER_QUARANTINED),
+    requests: Number(Atomics.load(c, COUNTER_REQUESTS)),
+    overflowed: overflow.overflowed,
+    overflowPending: overflow.records,
+    overflowPeakBytes: overflow.peakBytes,
+    blockedMs: overflow.blockedMs,
+    rejected: overflow.rejected,
+    media: {
+      logged: own.mediaLogged,
+      uploaded: count(COUNTER_MEDIA_UPLOADED),
+      spooled: count(COUNTER_MEDIA_SPOOLED),
+      replayed: count(COUNTER_MEDIA_REPLAYED),
+      written: count(COUNTER_MEDIA_WRITTEN),
+      failed: count(COUNTER_MEDIA_FAILED),
+    },
+    workerCpuMs: own.workerCpuNs === null ? null : own.workerCpuNs / 1e6,
+  };
+}
+
+/** The line close() prints: where the records went and where to look at them. */
+export function summaryLine(
+  st: ClientStats,
+  where: {
+    run: string | undefined;
+    spoolDir: string | null | undefined;
+    inboxDir: string | null | undefined;
+    dashboardUrl: string;
+  },
+): string {
+  const parts = [`${st.sent} ${st.sent === 1 ? "record" : "records"} sent`];
+  if (st.spooled > 0) parts.push(`${st.spooled} kept in ${where.spoolDir} for \`npx trackio sync\``);
+  if (st.inboxed > 0) parts.push(`${st.inboxed} written to the local inbox ${where.inboxDir}`);
+  if (st.quarantined > 0)
+    parts.push(`${st.quarantined} refused by the server and set aside in ${where.spoolDir} (*.quarantined.jsonl)`);
+  if (st.failed > 0) parts.push(`${st.failed} lost`);
+  const m = st.media;
+  if (m.logged > 0) {
+    const files = [`${m.uploaded + m.written} stored`];
+    if (m.spooled > 0) files.push(`${m.spooled} spooled`);
+    if (m.failed > 0) files.push(`${m.failed} lost`);
+    parts.push(`media files: ${files.join(", ")}`);
+  }
+  return `trackio: run "${where.run}": ${parts.join(", ")}; dashboard: ${where.dashboardUrl}`;
+}
+
+/**
+ * Keep the main thread's heap size and event-loop delay in the ring's control words for the
+ * worker's system-metrics sampler. The timer is unref'd: it never keeps the process alive.
+ */
+export function publishMainThreadStats(ctl: Int32Array, intervalMs: number): () => void {
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  const timer = setInterval(
+    () => {
+      Atomics.store(ctl, CTL_MAIN_HEAP_KB, Math.round(process.memoryUsage().heapUsed / 1024));
+      Atomics.store(ctl, CTL_MAIN_LOOP_P99_US, Math.min(2 ** 31 - 1, Math.round(delay.percentile(99) / 1000)));
+      Atomics.store(ctl, CTL_MAIN_LOOP_MAX_US, Math.min(2 ** 31 - 1, Math.round(delay.max / 1000)));
+      delay.reset();
+    },
+    Math.max(50, Math.floor(intervalMs / 2)),
+  );
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    delay.disable();
+  };
+}
