@@ -335,6 +335,21 @@ describe("status", () => {
   });
 });
 
+test("`trackio status | head -1`: a reader that stops early ends nothing in error", async () => {
+  const root = tempDir("cli-epipe");
+  const lines: string[] = [];
+  for (let k = 0; k < 3000; k++) lines.push(...runLines(`many-runs-${k}`, `r${k}`, [0]));
+  new FragmentWriter(spoolDirFor(root, "http://127.0.0.1:7860/"), "0000000000000008").write(lines);
+  const r = spawnSync(
+    "bash",
+    ["-c", `"${process.execPath}" --import tsx "${binTs}" status --spool "${root}" | head -1; exit \${PIPESTATUS[0]}`],
+    { encoding: "utf8" },
+  );
+  assert.equal(r.stdout, `trackio status: 3000 records, 0 media files, 0 quarantined lines in ${root}\n`);
+  assert.equal(r.stderr, "");
+  assert.equal(r.status, 0);
+});
+
 describe("sync --project / --run", () => {
   test("only the selected lines are sent; the others stay in their fragments, in order; each record stored once", async () => {
     const root = tempDir("cli-filter");
