@@ -148,7 +148,8 @@ export async function syncCommand(
   if (aside.configsLost > 0) out.write(`; ${aside.configsLost} run configs not stored`);
   if (aside.emptyFragments > 0) out.write(`; removed ${aside.emptyFragments} empty fragments`);
   if (rejectedMedia > 0) out.write(`; the server refused ${rejectedMedia} media files (kept as *.json.rejected)`);
-  if (left > 0) out.write(`; ${count(left, "line")} of other projects or runs stay in the spool`);
+  if (left > 0)
+    out.write(`; ${count(left, "line")} of other projects or runs ${left === 1 ? "stays" : "stay"} in the spool`);
   out.write("\n");
   if (failure !== null) {
     const message = failure instanceof TrackioError ? `${failure.code}: ${failure.message}` : String(failure);

@@ -10,8 +10,9 @@ import { Writable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { freePort, startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { main } from "../src/cli.js";
+import { Client, Html } from "../src/index.js";
 import { BatchBuilder } from "../src/io/batch.js";
-import { spoolMedia } from "../src/io/media-files.js";
+import { listSpooledMedia, spoolMedia } from "../src/io/media-files.js";
 import { FragmentWriter, listFragments, readFragment } from "../src/io/spool.js";
 import { parseServerUrl } from "../src/options.js";
 import { spoolDirFor } from "../src/paths.js";
@@ -430,6 +431,35 @@ describe("sync --project / --run", () => {
       assert.equal(rows.distinctLogIds, n, `${project}/${run} once each`);
     }
   });
+});
+
+test("sync --project sends that project's spooled media files only; the others stay", async () => {
+  const root = tempDir("cli-media");
+  const dead = `http://127.0.0.1:${await freePort()}/`;
+  const projects = [`cli-media-a-${process.pid}`, `cli-media-b-${process.pid}`];
+  for (const project of projects) {
+    const client = new Client({ baseUrl: dead, project, run: "r", spoolDir: root, retryDeadlineMs: 300, quiet: true });
+    client.on("error", () => {});
+    client.log({ page: new Html(`<i>${project}</i>`) }, 0);
+    await client.close().catch(() => {});
+    assert.equal(client.stats().media.spooled, 1);
+  }
+  const dir = spoolDirFor(root, dead);
+  const r = await cli(["sync", "--spool", root, "--url", server.writeUrl, "--project", projects[0]]);
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, new RegExp(`^trackio sync: 1 fragments and 1 media files in ${root} → `));
+  assert.match(
+    r.out,
+    /\ntrackio sync: sent 1 records from 1 fragments and 1 media files; 1 line of other projects or runs stays in the spool\n$/,
+  );
+  const left = listSpooledMedia(dir).map(
+    (e) => (JSON.parse(readFileSync(e.meta, "utf8")) as { project: string }).project,
+  );
+  assert.deepEqual(left, [projects[1]]);
+  const rest = await cli(["sync", "--spool", root, "--url", server.writeUrl]);
+  assert.equal(rest.code, 0, rest.out);
+  assert.match(rest.out, /\ntrackio sync: sent 1 records from 1 fragments and 1 media files\n$/);
+  assert.deepEqual(listSpooledMedia(dir), []);
 });
 
 describe("sync against a server that does not answer", () => {
