@@ -1,8 +1,15 @@
 #!/usr/bin/env node
 // The `trackio` command (package.json "bin"); see cli.ts.
-import { sync } from "./cli.js";
+import { main } from "./cli.js";
 
-sync(process.argv.slice(2)).then(
+// `trackio status | head`: a reader that stops early is not a failure, and sync goes on sending.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+  });
+}
+
+main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },

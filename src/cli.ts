@@ -1,152 +1,134 @@
-// `npx trackio sync [--spool DIR] [--url URL] [--token TOKEN]`: send spooled records (kept
-// on disk while a server could not take them) to a Trackio server, and report what was sent.
+// The `trackio` command of this package (bin.ts runs it): `sync` sends what the client kept in
+// its spool, `status` lists it, `help` and `version` describe the command. Python's `trackio`
+// command (the dashboard, `trackio show`) is another program; its commands are pointed to.
 
-import { readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { parseArgs } from "node:util";
-import { rejectionMessage } from "./io/isolate.js";
-import { listSpooledMedia } from "./io/media-files.js";
-import { replayDir } from "./io/replay.js";
-import { listFragments, QUARANTINE_SUFFIX } from "./io/spool.js";
-import { Transport } from "./io/transport.js";
-import { DEFAULT_URL, parseServerUrl, redact } from "./options.js";
-import { defaultSpoolRoot } from "./paths.js";
-import { TrackioError } from "./shared/errors.js";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { EXIT_USAGE, UsageError } from "./cli-args.js";
+import { STATUS_HELP, statusCommand } from "./cli-status.js";
+import { EXIT_SET_ASIDE, SYNC_HELP, syncCommand } from "./cli-sync.js";
 
-const USAGE = `Usage: trackio sync [--spool DIR] [--url URL] [--token TOKEN]
+export { EXIT_SET_ASIDE, EXIT_USAGE };
 
-Sends every record kept in the spool to a Trackio server, oldest first, and deletes each
-fragment once every line of it is settled. Safe to repeat: the server ignores records it
-already has. A line the server refuses on its own while it takes the others, or that is not
-a record, is set aside in a *.quarantined.jsonl file beside its fragment and reported.
+const OVERVIEW = `Usage: npx trackio <command> [options]
 
-Exit code: 0 all sent; 1 stopped (the server is down or refuses everything: the rest stays
-in the spool); 2 usage; 3 all else sent, but lines or files were set aside or removed
-(see the output).
+Records the Node.js client could not deliver wait on disk, in the spool
+($TRACKIO_SPOOL_DIR, default ~/.cache/trackio-node/spool). These commands list and send them.
 
-  --spool DIR    the spool directory (default: $TRACKIO_SPOOL_DIR or ~/.cache/trackio-node/spool);
-                 all its per-server subdirectories are sent
-  --url URL      the server (default: $TRACKIO_SERVER_URL or ${DEFAULT_URL}); may carry ?write_token=
-  --token TOKEN  the write token (default: the URL's, or $TRACKIO_WRITE_TOKEN)
+Commands:
+  sync      send the records waiting in the spool to a Trackio server
+  status    list what waits in the spool, per server, project and run
+  help      show this help, or a command's: npx trackio help sync
+  version   print this package's version (also --version, -v)
+
+Every command takes --help.
+
+The dashboard is not part of this package: \`trackio show\` comes with Trackio's Python
+package (pip install trackio). Its \`trackio sync\` and \`trackio status\` are other commands,
+about Trackio's database and Spaces, not this spool.
 `;
 
-/** The directories holding fragments: the root itself if it holds writer dirs, else its children. */
-function holdsSpool(dir: string): boolean {
-  return listFragments(dir).length > 0 || listSpooledMedia(dir).length > 0;
+const HELP: Record<string, string> = { sync: SYNC_HELP, status: STATUS_HELP };
+
+/** Top-level commands of Trackio's Python CLI (trackio/cli.py) that this package does not have. */
+const PYTHON_ONLY = new Set([
+  "show",
+  "freeze",
+  "bump",
+  "config",
+  "list",
+  "get",
+  "query",
+  "skills",
+  "registry",
+  "logbook",
+]);
+
+/**
+ * Run the command line `argv` (the words after `trackio`). `out` gets what was asked for,
+ * `err` usage errors, warnings and progress. Returns the exit code.
+ */
+export async function main(
+  argv: string[],
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Promise<number> {
+  try {
+    return await dispatch(argv, out, err);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    err.write(`${e.message}\n`);
+    return EXIT_USAGE;
+  }
 }
 
-function spoolDirs(root: string): string[] {
-  if (holdsSpool(root)) return [root];
-  let names: string[];
-  try {
-    names = readdirSync(root);
-  } catch {
-    return [];
-  }
-  return names.map((n) => join(root, n)).filter((d) => statSync(d).isDirectory() && holdsSpool(d));
+/** The whole command line with one output stream (what tests capture). */
+export function sync(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  return main(argv, out, out);
 }
 
-export async function sync(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      spool: { type: "string" },
-      url: { type: "string" },
-      token: { type: "string" },
-      help: { type: "boolean" },
-    },
-  });
-  if (values.help || positionals[0] !== "sync") {
-    out.write(USAGE);
-    return values.help ? 0 : 2;
+async function dispatch(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  const [first = "help", ...rest] = argv;
+  switch (first) {
+    case "sync":
+      return syncCommand(rest, out, err);
+    case "status":
+      return statusCommand(rest, out);
+    case "help":
+    case "--help":
+    case "-h":
+      return help(rest, out);
+    case "version":
+    case "--version":
+    case "-v":
+      if (rest.length > 0) throw new UsageError(`trackio ${first}: unexpected argument ${JSON.stringify(rest[0])}.`);
+      out.write(`${packageVersion()}\n`);
+      return 0;
   }
-  const root = values.spool ?? (process.env.TRACKIO_SPOOL_DIR || defaultSpoolRoot());
-  const url = parseServerUrl(values.url ?? (process.env.TRACKIO_SERVER_URL || DEFAULT_URL));
-  const transport = new Transport(
-    {
-      origin: url.origin,
-      basePath: url.basePath,
-      displayUrl: url.displayUrl,
-      project: "",
-      run: "",
-      runId: "",
-      clientId: "",
-      writeToken: values.token ?? url.writeToken ?? process.env.TRACKIO_WRITE_TOKEN ?? null,
-      hfToken: process.env.HF_TOKEN ?? null,
-      timeoutMs: 30_000,
-      maxBatch: 1,
-      flushIntervalMs: 1,
-      maxRecordsPerRequest: 1,
-      retryDeadlineMs: 60_000,
-      spoolDir: null,
-      inboxDir: null,
-      systemMetricsMs: 0,
-      clockBase: 0,
-      configJson: "null",
-    },
-    { onRequest() {}, onRetry() {} },
-  );
-  const dirs = spoolDirs(root);
-  const total = dirs.reduce((n, d) => n + listFragments(d).length, 0);
-  const totalMedia = dirs.reduce((n, d) => n + listSpooledMedia(d).length, 0);
-  const mediaNote = totalMedia > 0 ? ` and ${totalMedia} media files` : "";
-  out.write(`trackio sync: ${total} fragments${mediaNote} in ${root} → ${url.displayUrl}\n`);
-  let sentMedia = 0;
-  let rejectedMedia = 0;
-  let sentRecords = 0;
-  let sentFragments = 0;
-  const aside = { refused: 0, damaged: 0, configsLost: 0, emptyFragments: 0 };
-  let failure: unknown = null;
-  try {
-    for (const dir of dirs) {
-      const result = await replayDir(dir, transport, (path, outcome) => {
-        sentRecords += outcome.records;
-        if (outcome.kind === "done") {
-          sentFragments++;
-          out.write(`  sent ${sentRecords} records (${sentFragments}/${total} fragments)\n`);
-        }
-        if (outcome.empty) out.write(`  removed ${path}: it was empty (0 bytes or blank lines only, no records)\n`);
-        if (outcome.quarantinedIn !== null) {
-          const what = rejectionMessage(outcome, outcome.damaged, `set aside in ${outcome.quarantinedIn}`);
-          out.write(`  ${redact(what)}\n`);
-        }
-      });
-      for (const k of Object.keys(aside) as (keyof typeof aside)[]) aside[k] += result.setAside[k];
-      sentMedia += result.media.sent;
-      rejectedMedia += result.media.rejected;
-      if (result.error !== null) {
-        failure = result.error;
-        break;
-      }
+  if (first.startsWith("-")) {
+    throw new UsageError(`trackio: unknown option ${first}. See \`npx trackio help\` for the commands.`);
+  }
+  if (first === "show") {
+    throw new UsageError(
+      "trackio: `show` is the dashboard of Trackio's Python package, not a command of this Node.js one: `pip install trackio`, then `trackio show`. See `npx trackio help`.",
+    );
+  }
+  if (PYTHON_ONLY.has(first)) {
+    throw new UsageError(
+      `trackio: \`trackio ${first}\` is a command of Trackio's Python package (pip install trackio), not of this Node.js one. See \`npx trackio help\`.`,
+    );
+  }
+  throw new UsageError(`trackio: unknown command ${JSON.stringify(first)}. See \`npx trackio help\` for the commands.`);
+}
+
+function help(args: string[], out: NodeJS.WritableStream): number {
+  if (args.length === 0) {
+    out.write(`trackio ${packageVersion()}: the command of Trackio's Node.js client\n\n${OVERVIEW}`);
+    return 0;
+  }
+  const text = HELP[args[0]];
+  if (args.length > 1 || text === undefined) {
+    throw new UsageError(
+      `trackio help: no help for ${JSON.stringify(args.join(" "))}; the commands are sync, status, help, version.`,
+    );
+  }
+  out.write(text);
+  return 0;
+}
+
+/**
+ * The version in this package's package.json, found from this module upwards: src/cli.ts in
+ * the repository, dist/src/cli.js in the tarball (node_modules/trackio/dist/src).
+ */
+export function packageVersion(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: unknown; version?: unknown };
+      if (pkg.name === "trackio" && typeof pkg.version === "string") return pkg.version;
+    } catch {
+      // no package.json here: look further up
     }
-  } finally {
-    await transport.close();
+    if (dirname(dir) === dir) return "unknown";
   }
-  out.write(`trackio sync: sent ${sentRecords} records from ${sentFragments} fragments`);
-  if (totalMedia > 0) out.write(` and ${sentMedia} media files`);
-  const setAside = aside.refused + aside.damaged;
-  if (setAside > 0) {
-    const kinds = [
-      aside.refused > 0 ? `${aside.refused} refused by the server on their own` : "",
-      aside.damaged > 0 ? `${aside.damaged} damaged` : "",
-    ].filter((k) => k !== "");
-    out.write(`; SET ASIDE ${setAside} lines (${kinds.join(", ")}) in *${QUARANTINE_SUFFIX} files, not sent again`);
-  }
-  if (aside.configsLost > 0) out.write(`; ${aside.configsLost} run configs not stored`);
-  if (aside.emptyFragments > 0) out.write(`; removed ${aside.emptyFragments} empty fragments`);
-  if (rejectedMedia > 0) out.write(`; the server refused ${rejectedMedia} media files (kept as *.json.rejected)`);
-  out.write("\n");
-  if (failure !== null) {
-    const message = failure instanceof TrackioError ? `${failure.code}: ${failure.message}` : String(failure);
-    out.write(`trackio sync: stopped: ${redact(message)}; the rest stays in the spool\n`);
-    return 1;
-  }
-  // Everything else was sent, but something needs a person: a script must not take it for
-  // a clean sync.
-  const attention = setAside + aside.configsLost + aside.emptyFragments + rejectedMedia;
-  return attention > 0 ? EXIT_SET_ASIDE : 0;
 }
-
-/** `trackio sync`'s exit code when everything was sent except lines or files it set aside. */
-export const EXIT_SET_ASIDE = 3;

@@ -6,9 +6,11 @@ import { spawn } from "node:child_process";
 import { cpSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { basename } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { freePort, startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { Client, type TrackioError } from "../src/index.js";
+import { spoolDirFor } from "../src/paths.js";
 import { bulkLog, startFaultProxy } from "./support/fault-proxy.js";
 import { runRows } from "./support/read-api.js";
 import { assertStoredOnce, logBurst, report, runSync, spooledLines, tempDir } from "./support/scenario.js";
@@ -92,9 +94,19 @@ describe("7. no server for the whole run, then `trackio sync`", () => {
     assert.equal(first.code, 0, first.out);
     const lines = first.out.trimEnd().split("\n");
     assert.equal(lines[0], `trackio sync: ${kept.fragments} fragments in ${spoolRoot} → ${server.url}`);
-    assert.equal(lines.length, kept.fragments + 2, first.out);
+    // The client logged for a port where nothing listened: its directory is another server's.
+    const dir = basename(spoolDirFor(spoolRoot, `http://127.0.0.1:${port}/`));
+    assert.equal(
+      lines[1],
+      `  ${dir}: ${n} records in ${kept.fragments} fragment${kept.fragments === 1 ? "" : "s"} (logged for another server URL)`,
+    );
+    assert.equal(
+      lines[2],
+      `  1 directory holds records logged for another server URL: they are sent to ${server.url} too (pass one directory as --spool to send only it)`,
+    );
+    assert.equal(lines.length, kept.fragments + 4, first.out);
     assert.match(
-      lines[kept.fragments],
+      lines[kept.fragments + 2],
       new RegExp(`^  sent ${n} records \\(${kept.fragments}/${kept.fragments} fragments\\)$`),
     );
     assert.equal(lines.at(-1), `trackio sync: sent ${n} records from ${kept.fragments} fragments`);

@@ -40,6 +40,14 @@ export interface FragmentReplay {
   error: unknown;
   /** "unproven": the server answers but accepted none of it, so later fragments may go first. */
   why: "down" | "unproven" | null;
+  /** Lines a selection left out: they stay in the fragment, untouched. */
+  left: number;
+}
+
+/** Which lines and media files a replay sends (`trackio sync --project/--run`); the rest stay. */
+export interface ReplaySelection {
+  line(line: string): boolean;
+  media(entry: SpooledMedia): boolean;
 }
 
 export type ReplayOutcome =
@@ -53,7 +61,12 @@ export type ReplayOutcome =
  * own and what is not a record. `controls` carries lines the server accepted before (see
  * isolate.ts) from one fragment to the next.
  */
-export async function replayFragment(path: string, transport: Transport, controls: Controls): Promise<FragmentReplay> {
+export async function replayFragment(
+  path: string,
+  transport: Transport,
+  controls: Controls,
+  select?: ReplaySelection["line"],
+): Promise<FragmentReplay> {
   const result: FragmentReplay = {
     kind: "done",
     records: 0,
@@ -64,13 +77,20 @@ export async function replayFragment(path: string, transport: Transport, control
     empty: false,
     error: null,
     why: null,
+    left: 0,
   };
-  const lines = readFragment(path);
-  if (lines === null) return { ...result, kind: "gone" };
-  if (lines.length === 0) {
+  const all = readFragment(path);
+  if (all === null) return { ...result, kind: "gone" };
+  if (all.length === 0) {
     removeFragment(path);
     return { ...result, empty: true };
   }
+  // Lines left out are written back with those that wait; a concurrent replay of the same
+  // fragment can then only bring back lines already sent, which the server ignores.
+  const lines = select === undefined ? all : all.filter(select);
+  const others = select === undefined ? [] : all.filter((line) => !select(line));
+  result.left = others.length;
+  if (lines.length === 0) return result;
   const records: string[] = [];
   for (const line of lines) {
     const reason = damage(line);
@@ -105,11 +125,9 @@ export async function replayFragment(path: string, transport: Transport, control
       return { ...result, kind: "failed", refused: [], damaged: [], configs: [], error, why: "down" };
     }
   }
-  if (waiting.length === 0) removeFragment(path);
-  else {
-    keepOnly(path, waiting);
-    result.kind = "failed";
-  }
+  if (waiting.length === 0 && others.length === 0) removeFragment(path);
+  else keepOnly(path, [...waiting, ...others]);
+  if (waiting.length > 0) result.kind = "failed";
   return result;
 }
 
@@ -172,6 +190,7 @@ export async function replayDir(
   transport: Transport,
   onFragment: (path: string, outcome: FragmentReplay) => void = () => {},
   controls: Controls = new Map(),
+  select?: ReplaySelection,
 ): Promise<DirReplay> {
   const out: DirReplay = {
     sent: { fragments: 0, records: 0 },
@@ -185,7 +204,7 @@ export async function replayDir(
     const later: string[] = [];
     for (const path of queue) {
       if (out.error !== null) break;
-      const outcome = await replayFragment(path, transport, controls);
+      const outcome = await replayFragment(path, transport, controls, select?.line);
       out.sent.records += outcome.records;
       out.setAside.refused += outcome.refused.length;
       out.setAside.damaged += outcome.damaged.length;
@@ -205,6 +224,7 @@ export async function replayDir(
   }
   if (out.error !== null) return out;
   for (const entry of listSpooledMedia(dir)) {
+    if (select !== undefined && !select.media(entry)) continue;
     const outcome = await replayMedia(entry, transport);
     if (outcome.kind === "failed") return { ...out, error: outcome.error };
     if (outcome.kind === "sent") out.media.sent++;
