@@ -3,15 +3,16 @@
 // code it was written against; `todo` keeps the run green while recording the defect until
 // the lead fixes it (then the todo goes).
 import assert from "node:assert/strict";
-import { mkdirSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { Client, type TrackioError } from "../src/index.js";
 import { spoolDirFor } from "../src/paths.js";
+import { listQuarantined } from "../worker/spool.js";
 import { bulkLogWith, type FaultProxy, startFaultProxy } from "./support/fault-proxy.js";
 import { queryProject, runRows, sqlString } from "./support/read-api.js";
-import { sleep, tempDir } from "./support/scenario.js";
+import { runSync, sleep, spooledLines, tempDir } from "./support/scenario.js";
 
 let server: TrackioServer;
 const proxies: FaultProxy[] = [];
@@ -54,193 +55,230 @@ function closeWithin(client: Client, ms: number): Promise<string> {
 }
 
 describe("spool replay in the worker", () => {
-  test(
-    "an unreadable fragment is taken as 'gone' and retried at once forever: the worker spins, close() never settles, later fragments wait",
-    { todo: "defect: replay.ts readFragment → null → kind 'gone'; delivery.ts replayOne does not advance or back off" },
-    async () => {
-      const project = newProject();
-      const spoolRoot = tempDir("spool");
-      const writer = join(spoolDirFor(spoolRoot, server.url), "0000000000000000");
-      mkdirSync(writer, { recursive: true });
-      // Any fragment readFileSync cannot read (EACCES for a file another user wrote, EISDIR,
-      // a dangling link): as root in CI, a dangling link is the one that can be made.
-      const unreadable = join(writer, "00000000.jsonl");
-      symlinkSync(join(spoolRoot, "nowhere"), unreadable);
-      writeFileSync(join(writer, "00000001.jsonl"), `${[0, 1, 2].map((s) => fragmentLine(project, "old", s)).join("\n")}\n`);
-      const client = new Client({
-        baseUrl: server.url,
-        writeToken: server.writeToken,
-        project,
-        run: "next",
-        spoolDir: spoolRoot,
-        quiet: true,
-        sharedWorker: false,
-      });
-      const errors: TrackioError[] = [];
-      client.on("error", (e: TrackioError) => errors.push(e));
-      for (let s = 0; s < 5; s++) client.log({ loss: s }, s);
-      const closed = await closeWithin(client, 10_000);
-      const oldRows = (await runRows(server.url, project, "old")).rows;
-      // Let the worker go, whatever happened, so that the rest of this file runs undisturbed.
-      unlinkSync(unreadable);
-      await client.close().catch(() => {});
-      assert.equal(closed, "closed", "close() settles while an unreadable fragment waits in the spool");
-      assert.equal(oldRows, 3, "the fragment after the unreadable one is replayed");
-    },
-  );
+  test("an unreadable fragment is taken as 'gone' and retried at once forever: the worker spins, close() never settles, later fragments wait", {
+    todo: "defect: replay.ts readFragment → null → kind 'gone'; delivery.ts replayOne does not advance or back off",
+  }, async () => {
+    const project = newProject();
+    const spoolRoot = tempDir("spool");
+    const writer = join(spoolDirFor(spoolRoot, server.url), "0000000000000000");
+    mkdirSync(writer, { recursive: true });
+    // Any fragment readFileSync cannot read (EACCES for a file another user wrote, EISDIR,
+    // a dangling link): as root in CI, a dangling link is the one that can be made.
+    const unreadable = join(writer, "00000000.jsonl");
+    symlinkSync(join(spoolRoot, "nowhere"), unreadable);
+    writeFileSync(
+      join(writer, "00000001.jsonl"),
+      `${[0, 1, 2].map((s) => fragmentLine(project, "old", s)).join("\n")}\n`,
+    );
+    const client = new Client({
+      baseUrl: server.url,
+      writeToken: server.writeToken,
+      project,
+      run: "next",
+      spoolDir: spoolRoot,
+      quiet: true,
+      sharedWorker: false,
+    });
+    const errors: TrackioError[] = [];
+    client.on("error", (e: TrackioError) => errors.push(e));
+    for (let s = 0; s < 5; s++) client.log({ loss: s }, s);
+    const closed = await closeWithin(client, 10_000);
+    const oldRows = (await runRows(server.url, project, "old")).rows;
+    // Let the worker go, whatever happened, so that the rest of this file runs undisturbed.
+    unlinkSync(unreadable);
+    await client.close().catch(() => {});
+    assert.equal(closed, "closed", "close() settles while an unreadable fragment waits in the spool");
+    assert.equal(oldRows, 3, "the fragment after the unreadable one is replayed");
+  });
 
-  test(
-    "an unreadable spooled media entry is taken as 'gone' and retried at once forever: close() never settles",
-    { todo: "defect: media.ts readSpooledMedia → 'gone'; delivery.ts #replayOneMedia keeps #spoolPending and loops" },
-    async () => {
-      const project = newProject();
-      const spoolRoot = tempDir("spool");
-      const media = join(spoolDirFor(spoolRoot, server.url), "media");
-      mkdirSync(media, { recursive: true });
-      const unreadable = join(media, "0000000000000000-1.json");
-      symlinkSync(join(spoolRoot, "nowhere.json"), unreadable);
-      const client = new Client({
-        baseUrl: server.url,
-        writeToken: server.writeToken,
-        project,
-        run: "next",
-        spoolDir: spoolRoot,
-        quiet: true,
-        sharedWorker: false,
-      });
-      client.on("error", () => {});
-      for (let s = 0; s < 5; s++) client.log({ loss: s }, s);
-      const closed = await closeWithin(client, 10_000);
-      unlinkSync(unreadable);
-      await client.close().catch(() => {});
-      assert.equal(closed, "closed", "close() settles while an unreadable media entry waits in the spool");
-    },
-  );
+  test("an unreadable spooled media entry is taken as 'gone' and retried at once forever: close() never settles", {
+    todo: "defect: media.ts readSpooledMedia → 'gone'; delivery.ts #replayOneMedia keeps #spoolPending and loops",
+  }, async () => {
+    const project = newProject();
+    const spoolRoot = tempDir("spool");
+    const media = join(spoolDirFor(spoolRoot, server.url), "media");
+    mkdirSync(media, { recursive: true });
+    const unreadable = join(media, "0000000000000000-1.json");
+    symlinkSync(join(spoolRoot, "nowhere.json"), unreadable);
+    const client = new Client({
+      baseUrl: server.url,
+      writeToken: server.writeToken,
+      project,
+      run: "next",
+      spoolDir: spoolRoot,
+      quiet: true,
+      sharedWorker: false,
+    });
+    client.on("error", () => {});
+    for (let s = 0; s < 5; s++) client.log({ loss: s }, s);
+    const closed = await closeWithin(client, 10_000);
+    unlinkSync(unreadable);
+    await client.close().catch(() => {});
+    assert.equal(closed, "closed", "close() settles while an unreadable media entry waits in the spool");
+  });
 });
 
 describe("a refused record that carries the run's config", () => {
-  test(
-    "refused alone in its request, with accepted records of the same run sent before its replay: the config is lost",
-    {
-      todo: "defect: isolate.ts carryConfigs looks for a host only in this request's sent lines, not the run's accepted control",
-    },
-    async () => {
-      const marker = `POISON-${process.pid}-alone-config`;
-      const proxy = await startFaultProxy(server.url);
-      proxies.push(proxy);
-      proxy.always(
-        { kind: "status", status: 500, body: JSON.stringify({ error: "Integer exceeds 64-bit range" }) },
-        bulkLogWith(marker),
-      );
-      const project = newProject();
-      const client = new Client({
-        baseUrl: proxy.url,
-        writeToken: server.writeToken,
-        project,
-        run: "config-alone",
-        spoolDir: tempDir("spool"),
-        quiet: true,
-        config: { lr: 0.125, layers: 4 },
-      });
-      const errors: TrackioError[] = [];
-      client.on("error", (e: TrackioError) => errors.push(e));
-      // The run's first record carries its config; here it goes in a request of its own.
-      client.log({ loss: 1, note: marker }, 0);
-      await client.flush().catch(() => {});
-      for (let s = 1; s < 50; s++) client.log({ loss: 1 / (s + 1) }, s);
-      await client.close().catch(() => {});
-      const st = client.stats();
-      assert.equal(st.sent, 49, JSON.stringify(st));
-      assert.equal(st.quarantined, 1, JSON.stringify(st));
-      const configs = await queryProject(
-        server.url,
-        project,
-        `SELECT config FROM configs WHERE run_id = ${sqlString(client.runId as string)}`,
-      );
-      const messages = errors.map((e) => e.message).join("\n");
-      assert.equal(configs.length, 1, `the run's config is stored with an accepted record; errors: ${messages}`);
-      const config = JSON.parse(String(configs[0].config)) as Record<string, unknown>;
-      assert.equal(config.lr, 0.125);
-    },
-  );
+  test("refused alone in its request, with accepted records of the same run sent before its replay: the config is lost", {
+    todo: "defect: isolate.ts carryConfigs looks for a host only in this request's sent lines, not the run's accepted control",
+  }, async () => {
+    const marker = `POISON-${process.pid}-alone-config`;
+    const proxy = await startFaultProxy(server.url);
+    proxies.push(proxy);
+    proxy.always(
+      { kind: "status", status: 500, body: JSON.stringify({ error: "Integer exceeds 64-bit range" }) },
+      bulkLogWith(marker),
+    );
+    const project = newProject();
+    const client = new Client({
+      baseUrl: proxy.url,
+      writeToken: server.writeToken,
+      project,
+      run: "config-alone",
+      spoolDir: tempDir("spool"),
+      quiet: true,
+      config: { lr: 0.125, layers: 4 },
+    });
+    const errors: TrackioError[] = [];
+    client.on("error", (e: TrackioError) => errors.push(e));
+    // The run's first record carries its config; here it goes in a request of its own.
+    client.log({ loss: 1, note: marker }, 0);
+    await client.flush().catch(() => {});
+    for (let s = 1; s < 50; s++) client.log({ loss: 1 / (s + 1) }, s);
+    await client.close().catch(() => {});
+    const st = client.stats();
+    assert.equal(st.sent, 49, JSON.stringify(st));
+    // Spooled first (nothing accepted yet to compare with), then set aside at its replay.
+    assert.equal(st.spooled + st.quarantined, 1, JSON.stringify(st));
+    const configs = await queryProject(
+      server.url,
+      project,
+      `SELECT config FROM configs WHERE run_id = ${sqlString(client.runId as string)}`,
+    );
+    const messages = errors.map((e) => e.message).join("\n");
+    assert.equal(configs.length, 1, `the run's config is stored with an accepted record; errors: ${messages}`);
+    const config = JSON.parse(String(configs[0].config)) as Record<string, unknown>;
+    assert.equal(config.lr, 0.125);
+  });
+});
+
+describe("what proves the server takes records", () => {
+  test("trackio sync: one project's every write refused (its database broken) while another's are stored: the whole project is set aside, not kept as an outage", {
+    todo: "defect: isolate.ts prove()/accepted count a control or request of any project and run; Trackio stores each project in its own database",
+  }, async () => {
+    const good = newProject();
+    const broken = newProject();
+    // The real server, with `broken`'s database damaged, answers every write to it with
+    // HTTP 500 "database disk image is malformed", while other projects work.
+    const first = new Client({
+      baseUrl: server.url,
+      writeToken: server.writeToken,
+      project: broken,
+      run: "before",
+      spoolDir: tempDir("spool"),
+      quiet: true,
+    });
+    first.log({ loss: 1 }, 0);
+    await first.close();
+    const db = join(server.dataDir, `${broken}.db`);
+    const bytes = readFileSync(db);
+    bytes.fill(0x5a, 4096); // every page after the header
+    writeFileSync(db, bytes);
+    const spoolRoot = tempDir("spool");
+    const put = (writer: string, project: string, n: number) => {
+      mkdirSync(join(spoolRoot, writer), { recursive: true });
+      const lines = Array.from({ length: n }, (_, s) => fragmentLine(project, `${project}-run`, s));
+      writeFileSync(join(spoolRoot, writer, "00000000.jsonl"), `${lines.join("\n")}\n`);
+    };
+    put("0000000000000000", good, 10);
+    put("1111111111111111", broken, 20);
+    const { code, out } = await runSync(["sync", "--spool", spoolRoot, "--url", server.writeUrl]);
+    assert.equal((await runRows(server.url, good, `${good}-run`)).rows, 10, out);
+    const aside = listQuarantined(spoolRoot).flatMap((f) =>
+      readFileSync(f, "utf8")
+        .split("\n")
+        .filter((l) => l !== ""),
+    );
+    assert.deepEqual(
+      { code, setAside: aside.length, waiting: spooledLines(spoolRoot).lines },
+      { code: 1, setAside: 0, waiting: 20 },
+      `the broken project's records wait in the spool as in an outage; sync said:\n${out}`,
+    );
+  });
 });
 
 describe("refused at the call", () => {
-  test(
-    "an enumerable key added to Object.prototype: the JSON path refuses it, the numeric fast path stores it",
-    { todo: "defect: client.ts log() fast path walks for...in without Object.hasOwn (values.ts check() refuses)" },
-    async () => {
-      const project = newProject();
-      const client = new Client({
-        baseUrl: server.url,
-        writeToken: server.writeToken,
-        project,
-        run: "inherited",
-        spoolDir: tempDir("spool"),
-        quiet: true,
-      });
-      await client.ready();
-      const proto = Object.prototype as Record<string, unknown>;
-      let jsonPath: unknown = null;
-      let fastPath: unknown = null;
-      // Polluted and restored synchronously: nothing else runs in between.
-      proto.polluted = 1;
+  test("an enumerable key added to Object.prototype: the JSON path refuses it, the numeric fast path stores it", {
+    todo: "defect: client.ts log() fast path walks for...in without Object.hasOwn (values.ts check() refuses)",
+  }, async () => {
+    const project = newProject();
+    const client = new Client({
+      baseUrl: server.url,
+      writeToken: server.writeToken,
+      project,
+      run: "inherited",
+      spoolDir: tempDir("spool"),
+      quiet: true,
+    });
+    await client.ready();
+    const proto = Object.prototype as Record<string, unknown>;
+    let jsonPath: unknown = null;
+    let fastPath: unknown = null;
+    // Polluted and restored synchronously: nothing else runs in between.
+    proto.polluted = 1;
+    try {
       try {
-        try {
-          client.log({ loss: 0.5, note: "text" }, 0);
-        } catch (err) {
-          jsonPath = err;
-        }
-        try {
-          client.log({ loss: 0.5 }, 1);
-        } catch (err) {
-          fastPath = err;
-        }
-      } finally {
-        delete proto.polluted;
+        client.log({ loss: 0.5, note: "text" }, 0);
+      } catch (err) {
+        jsonPath = err;
       }
-      await client.close();
-      assert.equal((jsonPath as TrackioError | null)?.code, "ERR_TRACKIO_INVALID_ARG", "the JSON path refuses");
-      const rows = await queryProject(
-        server.url,
-        project,
-        `SELECT metrics FROM metrics WHERE run_id = ${sqlString(client.runId as string)}`,
-      );
-      assert.equal(
-        (fastPath as TrackioError | null)?.code,
-        "ERR_TRACKIO_INVALID_ARG",
-        `the numeric path refuses too; stored: ${JSON.stringify(rows)}`,
-      );
-    },
-  );
-
-  test(
-    "config() refused as too large still becomes the run's config: every later config() is refused too",
-    { todo: "defect: client.ts config() assigns #opts.configJson before #checkedLength throws" },
-    async () => {
-      const project = newProject();
-      const client = new Client({
-        baseUrl: server.url,
-        writeToken: server.writeToken,
-        project,
-        run: "config-size",
-        spoolDir: tempDir("spool"),
-        quiet: true,
-        ringBytes: 4096,
-      });
-      client.log({ loss: 1 }, 0);
-      assert.throws(() => client.config({ blob: "x".repeat(2000) }), { code: "ERR_TRACKIO_INVALID_ARG" });
-      let later: unknown = null;
       try {
-        client.config({ lr: 0.25 });
         client.log({ loss: 0.5 }, 1);
       } catch (err) {
-        later = err;
+        fastPath = err;
       }
-      await client.close().catch(() => {});
-      assert.equal(later, null, `a small config() after a refused one is accepted: ${String(later)}`);
-    },
-  );
+    } finally {
+      delete proto.polluted;
+    }
+    await client.close();
+    assert.equal((jsonPath as TrackioError | null)?.code, "ERR_TRACKIO_INVALID_ARG", "the JSON path refuses");
+    const rows = await queryProject(
+      server.url,
+      project,
+      `SELECT metrics FROM metrics WHERE run_id = ${sqlString(client.runId as string)}`,
+    );
+    assert.equal(
+      (fastPath as TrackioError | null)?.code,
+      "ERR_TRACKIO_INVALID_ARG",
+      `the numeric path refuses too; stored: ${JSON.stringify(rows)}`,
+    );
+  });
+
+  test("config() refused as too large still becomes the run's config: every later config() is refused too", {
+    todo: "defect: client.ts config() assigns #opts.configJson before #checkedLength throws",
+  }, async () => {
+    const project = newProject();
+    const client = new Client({
+      baseUrl: server.url,
+      writeToken: server.writeToken,
+      project,
+      run: "config-size",
+      spoolDir: tempDir("spool"),
+      quiet: true,
+      ringBytes: 4096,
+    });
+    client.log({ loss: 1 }, 0);
+    assert.throws(() => client.config({ blob: "x".repeat(2000) }), { code: "ERR_TRACKIO_INVALID_ARG" });
+    let later: unknown = null;
+    try {
+      client.config({ lr: 0.25 });
+      client.log({ loss: 0.5 }, 1);
+    } catch (err) {
+      later = err;
+    }
+    await client.close().catch(() => {});
+    assert.equal(later, null, `a small config() after a refused one is accepted: ${String(later)}`);
+  });
 });
 
 // Keep the file's helpers honest: a fragment line is what the server stores.
