@@ -118,6 +118,89 @@ describe("spool replay in the worker", () => {
   });
 });
 
+describe("a worker that cannot load", () => {
+  test("a workerFile whose module never finishes loading: flush() never settles and no error is emitted", {
+    todo: "defect: worker-pool.ts fails a pool only on a thread's death or at exit (loadedWithin); no load deadline while running",
+  }, async () => {
+    const dir = tempDir("never");
+    const file = join(dir, "never-loads.mjs");
+    // Evaluation never completes (a top-level await on a promise that never settles, with
+    // a live timer, as an app's own entry running its main loop would).
+    writeFileSync(file, "setInterval(() => {}, 1000);\nawait new Promise(() => {});\nexport default function () {}\n");
+    const client = new Client({
+      baseUrl: server.url,
+      writeToken: server.writeToken,
+      project: newProject(),
+      run: "never",
+      spoolDir: tempDir("spool"),
+      quiet: true,
+      workerFile: file,
+      sharedWorker: false,
+    });
+    const errors: TrackioError[] = [];
+    client.on("error", (e: TrackioError) => errors.push(e));
+    for (let s = 0; s < 10; s++) client.log({ loss: s }, s);
+    const flushed = await Promise.race([
+      client.flush().then(
+        () => "resolved",
+        (e: TrackioError) => e.code,
+      ),
+      sleep(15_000).then(() => "still pending after 15 s"),
+    ]);
+    // End the thread so that the pool fails and the client lets go.
+    await client[Symbol.for("trackio.terminateWorker") as unknown as "close"]();
+    await client.close().catch(() => {});
+    assert.deepEqual(
+      { flushed, errors: errors.slice(0, 1).map((e) => e.code) },
+      { flushed: "ERR_TRACKIO_WORKER", errors: ["ERR_TRACKIO_WORKER"] },
+    );
+  });
+
+  test("once the failure is known, a burst larger than the ring and the overflow blocks log() for overflowTimeoutMs and throws, though the main thread keeps records itself", {
+    todo: "defect: overflow.ts waitForRoom waits for a worker that is gone; client.ts rescues only on a 1 s timer, flush(), close() and exit",
+  }, async () => {
+    const client = new Client({
+      baseUrl: server.url,
+      writeToken: server.writeToken,
+      project: newProject(),
+      run: "burst",
+      spoolDir: tempDir("spool"),
+      quiet: true,
+      workerFile: join(tempDir("missing"), "no-such-worker.js"),
+      sharedWorker: false,
+      ringBytes: 64 * 1024,
+      maxOverflowBytes: 64 * 1024,
+      overflowTimeoutMs: 2000,
+    });
+    const errors: TrackioError[] = [];
+    client.on("error", (e: TrackioError) => errors.push(e));
+    client.log({ loss: 0 }, 0);
+    await sleep(100);
+    assert.equal(errors[0]?.code, "ERR_TRACKIO_WORKER", "the failure is known before the burst");
+    const n = 20_000; // about 1 MB of records: far more than 64 KB of ring and 64 KB of overflow
+    let thrown: unknown = null;
+    let logged = 1;
+    const t0 = performance.now();
+    try {
+      for (let s = 1; s <= n; s++) {
+        client.log({ loss: 1 / s, i: s }, s);
+        logged++;
+      }
+    } catch (err) {
+      thrown = err;
+    }
+    const blockedMs = Math.round(performance.now() - t0);
+    await client.close().catch(() => {});
+    const st = client.stats();
+    assert.equal(st.spooled, logged, JSON.stringify(st));
+    assert.equal(
+      thrown,
+      null,
+      `every record of the burst is kept; log() threw ${(thrown as TrackioError | null)?.code} after ${blockedMs} ms, ${logged} of ${n + 1} logged`,
+    );
+  });
+});
+
 describe("a refused record that carries the run's config", () => {
   test("refused alone in its request, with accepted records of the same run sent before its replay: the config is lost", {
     todo: "defect: isolate.ts carryConfigs looks for a host only in this request's sent lines, not the run's accepted control",
