@@ -118,6 +118,22 @@ describe("spool replay in the worker", () => {
   });
 });
 
+describe("trackio sync", () => {
+  test("an unreadable fragment is skipped as 'consumed by another process': exit 0, as if everything was sent", {
+    todo: 'defect: replay.ts readFragment returns null ("gone") for every read error; cli.ts then reports a clean sync',
+  }, async () => {
+    const project = newProject();
+    const spoolRoot = tempDir("spool");
+    const writer = join(spoolRoot, "0000000000000000");
+    mkdirSync(writer, { recursive: true });
+    symlinkSync(join(spoolRoot, "nowhere"), join(writer, "00000000.jsonl"));
+    writeFileSync(join(writer, "00000001.jsonl"), `${fragmentLine(project, "old", 0)}\n`);
+    const { code, out } = await runSync(["sync", "--spool", spoolRoot, "--url", server.writeUrl]);
+    assert.equal((await runRows(server.url, project, "old")).rows, 1, out);
+    assert.notEqual(code, 0, `a fragment that could not be read is not a clean sync; sync said:\n${out}`);
+  });
+});
+
 describe("a worker that cannot load", () => {
   test("a workerFile whose module never finishes loading: flush() never settles and no error is emitted", {
     todo: "defect: worker-pool.ts fails a pool only on a thread's death or at exit (loadedWithin); no load deadline while running",
