@@ -3,6 +3,7 @@
 // code it was written against; `todo` keeps the run green while recording the defect until
 // the lead fixes it (then the todo goes).
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -89,6 +90,56 @@ describe("spool replay in the worker", () => {
     await client.close().catch(() => {});
     assert.equal(closed, "closed", "close() settles while an unreadable fragment waits in the spool");
     assert.equal(oldRows, 3, "the fragment after the unreadable one is replayed");
+  });
+
+  test("a fragment that can be read but not removed (a spool written by another user) is sent again and again: close() never settles", {
+    todo: "defect: spool.ts removeFragment swallows the failure; replay.ts reports 'done'; delivery.ts replayOne takes the same fragment at once",
+  }, async (t) => {
+    const project = newProject();
+    const spoolRoot = tempDir("spool");
+    const proxy = await startFaultProxy(server.url);
+    proxies.push(proxy);
+    const writer = join(spoolDirFor(spoolRoot, proxy.url), "0000000000000000");
+    mkdirSync(writer, { recursive: true });
+    writeFileSync(
+      join(writer, "00000000.jsonl"),
+      `${[0, 1, 2].map((s) => fragmentLine(project, "old", s)).join("\n")}\n`,
+    );
+    // As root, an immutable directory is the way to make a file that cannot be unlinked, as
+    // a fragment in a directory of another user (after a run under sudo) is for everyone else.
+    try {
+      execFileSync("chattr", ["+i", writer], { stdio: "ignore" });
+    } catch {
+      t.skip("chattr +i is not available here");
+      return;
+    }
+    let closed: string;
+    let requests: number;
+    let client: Client | null = null;
+    try {
+      client = new Client({
+        baseUrl: proxy.url,
+        writeToken: server.writeToken,
+        project,
+        run: "next",
+        spoolDir: spoolRoot,
+        quiet: true,
+        sharedWorker: false,
+      });
+      client.on("error", () => {});
+      for (let s = 0; s < 5; s++) client.log({ loss: s }, s);
+      closed = await closeWithin(client, 8_000);
+      requests = proxy.events.filter((e) => e.path.includes("bulk_log")).length;
+    } finally {
+      execFileSync("chattr", ["-i", writer]);
+    }
+    // The fragment can go now: the client lets go.
+    await client?.close().catch(() => {});
+    assert.deepEqual(
+      { closed, resent: requests > 10 },
+      { closed: "closed", resent: false },
+      `${requests} bulk_log requests`,
+    );
   });
 
   test("an unreadable spooled media entry is taken as 'gone' and retried at once forever: close() never settles", {
