@@ -133,8 +133,14 @@ export function takeStock(root: string, sel: Selection = {}, url: string | null 
     };
     const fragments: string[] = [];
     for (const fragment of listFragments(path)) {
-      const lines = readFragment(fragment) ?? [];
-      // An empty fragment is in every selection: sync removes it.
+      let lines: string[];
+      try {
+        lines = readFragment(fragment) ?? [];
+      } catch {
+        // Unreadable: sync names it when it gets there; its records cannot be counted.
+        lines = [];
+      }
+      // An empty (or unreadable) fragment is in every selection: sync removes it (or names it).
       let selected = lines.length === 0;
       for (const line of lines) {
         const stock = runOf(parseLine(line));
@@ -147,7 +153,7 @@ export function takeStock(root: string, sel: Selection = {}, url: string | null 
       if (selected) fragments.push(fragment);
     }
     for (const file of listQuarantined(path)) {
-      for (const line of readFragment(file) ?? []) {
+      for (const line of readQuietly(file)) {
         const stock = runOf(parseLine(line));
         if (stock !== null) stock.quarantined++;
       }
@@ -176,4 +182,12 @@ export function totals(runs: readonly RunStock[]): Omit<RunStock, "project" | "r
 /** "1 record", "2 records". */
 export function count(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
+}
+
+function readQuietly(path: string): string[] {
+  try {
+    return readFragment(path) ?? [];
+  } catch {
+    return [];
+  }
 }

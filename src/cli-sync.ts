@@ -97,6 +97,7 @@ export async function syncCommand(
   let left = 0;
   const aside = { refused: 0, damaged: 0, configsLost: 0, emptyFragments: 0 };
   let failure: unknown = null;
+  let stuck = 0;
   const selection: ReplaySelection | undefined =
     only === "" ? undefined : { line: (l) => lineSelected(sel, l), media: (m) => mediaSelected(sel, m) };
   try {
@@ -115,6 +116,10 @@ export async function syncCommand(
             if (!quiet) out.write(`  sent ${sentRecords} records (${sentFragments}/${total} fragments)\n`);
           }
           if (outcome.empty) out.write(`  removed ${path}: it was empty (0 bytes or blank lines only, no records)\n`);
+          if (outcome.kind === "stuck") {
+            const why = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+            out.write(`  skipped ${path}: ${redact(why)}; fix its permissions and sync again\n`);
+          }
           if (outcome.quarantinedIn !== null) {
             const what = rejectionMessage(outcome, outcome.damaged, `set aside in ${outcome.quarantinedIn}`);
             out.write(`  ${redact(what)}\n`);
@@ -126,6 +131,7 @@ export async function syncCommand(
       for (const k of Object.keys(aside) as (keyof typeof aside)[]) aside[k] += result.setAside[k];
       sentMedia += result.media.sent;
       rejectedMedia += result.media.rejected;
+      stuck += result.stuck;
       if (result.error !== null) {
         failure = result.error;
         break;
@@ -150,12 +156,15 @@ export async function syncCommand(
   if (rejectedMedia > 0) out.write(`; the server refused ${rejectedMedia} media files (kept as *.json.rejected)`);
   if (left > 0)
     out.write(`; ${count(left, "line")} of other projects or runs ${left === 1 ? "stays" : "stay"} in the spool`);
+  if (stuck > 0) out.write(`; SKIPPED ${count(stuck, "fragment")} that cannot be read, removed or rewritten`);
   out.write("\n");
   if (failure !== null) {
     const message = failure instanceof TrackioError ? `${failure.code}: ${failure.message}` : String(failure);
     out.write(`trackio sync: stopped: ${redact(message)}; the rest stays in the spool\n`);
     return 1;
   }
+  // A fragment left unsent (or sent but still there) is not a clean sync either.
+  if (stuck > 0) return 1;
   if (only !== "" && total === 0 && totalMedia === 0 && !quiet) {
     out.write(`trackio sync: nothing of ${only} waits in ${root}; \`npx trackio status\` lists what does\n`);
   }

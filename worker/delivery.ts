@@ -232,7 +232,7 @@ export class Delivery {
    */
   async replayOne(): Promise<void> {
     const dir = this.#s.spoolDir as string;
-    const path = listFragments(dir).find((p) => !this.#deferred.has(p));
+    const path = listFragments(dir).find((p) => !this.#deferred.has(p) && !this.#stuck.has(p));
     if (path === undefined) {
       if (this.#deferred.size === 0) await this.#media.replayOne(dir);
       else if (this.#lastUnproven) this.#replayFailed(null);
@@ -246,6 +246,13 @@ export class Delivery {
       this.#health.recovered();
     }
     this.#reportReplay(path, outcome);
+    if (outcome.kind === "stuck") {
+      // Reported once; left for a later process (or `trackio sync`) once it can be handled.
+      this.#stuck.add(path);
+      const error = toWire(outcome.error);
+      error.message = `${error.message}; this client skips it (it stays in the spool: fix it, then \`npx trackio sync\`)`;
+      this.#raiseWire(error);
+    }
     if (outcome.kind !== "failed") {
       this.#lastUnproven = false;
       return;
@@ -260,6 +267,8 @@ export class Delivery {
   }
 
   #deferred = new Set<string>();
+  /** Fragments that cannot be read, removed or rewritten: not taken again by this process. */
+  readonly #stuck = new Set<string>();
   #lastUnproven = false;
 
   #replayFailed(error: unknown): void {
@@ -278,7 +287,8 @@ export class Delivery {
     }
     if (outcome.quarantinedIn !== null) this.#setAside(outcome, outcome.damaged, outcome.quarantinedIn);
     // Lines to set aside could not be written: the fragment stays whole until they can.
-    if (outcome.error instanceof SpoolError) this.#report(toWire(outcome.error), `${path} is kept as it is`);
+    if (outcome.kind === "failed" && outcome.error instanceof SpoolError)
+      this.#report(toWire(outcome.error), `${path} is kept as it is`);
   }
 
   #fail(lines: string[], err: unknown): void {

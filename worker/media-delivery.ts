@@ -45,6 +45,7 @@ export interface MediaContext {
 
 export class MediaDelivery {
   readonly #c: MediaContext;
+  readonly #settled = new Set<string>();
 
   constructor(context: MediaContext) {
     this.#c = context;
@@ -170,12 +171,15 @@ export class MediaDelivery {
 
   /** Replay the oldest spooled file (after every fragment: the records referencing it go first). */
   async replayOne(dir: string): Promise<void> {
-    const [entry] = listSpooledMedia(dir);
+    // An entry this process has settled is not taken again, even if its files stay (one that
+    // could not be removed or renamed would otherwise be sent at once, again and again).
+    const entry = listSpooledMedia(dir).find((e) => !this.#settled.has(e.meta));
     if (entry === undefined) {
       this.#c.health.spoolEmpty();
       return;
     }
     const outcome = await replayMedia(entry, this.#c.transport);
+    if (outcome.kind !== "failed") this.#settled.add(entry.meta);
     if (outcome.kind === "sent") {
       Atomics.add(this.#c.counters, COUNTER_MEDIA_REPLAYED, 1n);
       this.#c.health.recovered();

@@ -7,7 +7,7 @@
 //   - local mode: straight into Trackio's media directory (`$TRACKIO_DIR/media/<file_path>`),
 //     where a Trackio server on this machine serves it, as Python's client writes it.
 
-import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import type { MediaDesc } from "../shared/codec.js";
@@ -196,8 +196,9 @@ export function readSpooledMedia(
   let text: string;
   try {
     text = readFileSync(entry.meta, "utf8");
-  } catch {
-    return { kind: "gone" };
+  } catch (err) {
+    if ((err as { code?: unknown }).code === "ENOENT" && !existsAsLink(entry.meta)) return { kind: "gone" };
+    return { kind: "corrupt", reason: `${entry.meta} cannot be read (${(err as Error).message})` };
   }
   let target: MediaTarget;
   try {
@@ -223,5 +224,14 @@ export function removeSpooledMedia(entry: SpooledMedia): void {
     } catch {
       // removed by a concurrent replay
     }
+  }
+}
+
+// readFileSync answers ENOENT for a link whose target is gone: the entry is still there.
+function existsAsLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
   }
 }

@@ -25,8 +25,13 @@ export interface ReplayProgress {
 
 /** What one replay of a fragment did. */
 export interface FragmentReplay {
-  /** "done": nothing of it is left to send; "gone": consumed by another process meanwhile; "failed": some lines wait. */
-  kind: "done" | "gone" | "failed";
+  /**
+   * "done": nothing of it is left to send; "gone": consumed by another process meanwhile;
+   * "failed": some lines wait; "stuck": the file cannot be read, removed or rewritten (see
+   * `error`), so this replay must not take it again (its records wait, or were sent and would
+   * be sent again).
+   */
+  kind: "done" | "gone" | "failed" | "stuck";
   /** Records (not system metrics, not config resends) the server acknowledged. */
   records: number;
   refused: Refusal[];
@@ -79,10 +84,19 @@ export async function replayFragment(
     why: null,
     left: 0,
   };
-  const all = readFragment(path);
+  let all: string[] | null;
+  try {
+    all = readFragment(path);
+  } catch (error) {
+    return { ...result, kind: "stuck", error };
+  }
   if (all === null) return { ...result, kind: "gone" };
   if (all.length === 0) {
-    removeFragment(path);
+    try {
+      removeFragment(path);
+    } catch (error) {
+      return { ...result, kind: "stuck", error };
+    }
     return { ...result, empty: true };
   }
   // Lines left out are written back with those that wait; a concurrent replay of the same
@@ -125,8 +139,14 @@ export async function replayFragment(
       return { ...result, kind: "failed", refused: [], damaged: [], configs: [], error, why: "down" };
     }
   }
-  if (waiting.length === 0 && others.length === 0) removeFragment(path);
-  else keepOnly(path, [...waiting, ...others]);
+  try {
+    if (waiting.length === 0 && others.length === 0) removeFragment(path);
+    else keepOnly(path, [...waiting, ...others]);
+  } catch (error) {
+    // During an outage a fragment that stays whole is only replayed again later; otherwise
+    // the same lines would be sent at once, again and again.
+    if (waiting.length === 0) return { ...result, kind: "stuck", error };
+  }
   if (waiting.length > 0) result.kind = "failed";
   return result;
 }
@@ -176,6 +196,8 @@ export interface DirReplay {
   sent: ReplayProgress;
   /** Fragments that had lines set aside, with what (each also reported through `onFragment`). */
   setAside: { refused: number; damaged: number; configsLost: number; emptyFragments: number };
+  /** Fragments that could not be read, removed or rewritten (each reported through `onFragment`). */
+  stuck: number;
   media: MediaProgress;
   error: unknown;
 }
@@ -195,6 +217,7 @@ export async function replayDir(
   const out: DirReplay = {
     sent: { fragments: 0, records: 0 },
     setAside: { refused: 0, damaged: 0, configsLost: 0, emptyFragments: 0 },
+    stuck: 0,
     media: { sent: 0, rejected: 0 },
     error: null,
   };
@@ -211,6 +234,7 @@ export async function replayDir(
       out.setAside.configsLost += outcome.configs.filter((c) => !c.kept).length;
       if (outcome.empty) out.setAside.emptyFragments++;
       if (outcome.kind === "done") out.sent.fragments++;
+      if (outcome.kind === "stuck") out.stuck++;
       onFragment(path, outcome);
       if (outcome.kind !== "failed") {
         unprovenInARow = 0;

@@ -12,6 +12,7 @@
 
 import { randomBytes } from "node:crypto";
 import {
+  lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -140,22 +141,33 @@ function listFiles(dir: string, keep: (name: string) => boolean): string[] {
   return out;
 }
 
-/** The lines of a fragment, or null if another process consumed it meanwhile. */
+/**
+ * The lines of a fragment, or null if another process consumed it meanwhile. A fragment that
+ * exists but cannot be read (permissions, a directory, a dangling link) throws SpoolError:
+ * taking it for consumed would have a replay pick it again at once, forever.
+ */
 export function readFragment(path: string): string[] | null {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
-  } catch {
-    return null;
+  } catch (err) {
+    if (isMissing(err) && !isDanglingLink(path)) return null;
+    throw new SpoolError(`${path} cannot be read: ${describe(err)}`, { cause: err });
   }
   return text.split("\n").filter((line) => line.trim() !== "");
 }
 
+/**
+ * Delete a fragment whose lines were all settled. Throws SpoolError when it stays (a file
+ * the user may read but not delete): replaying it again would send it again and again.
+ */
 export function removeFragment(path: string): void {
   try {
     unlinkSync(path);
-  } catch {
-    // already removed by a concurrent replay: fine, the server ignores duplicates anyway
+  } catch (err) {
+    // Already removed by a concurrent replay: fine, the server ignores duplicates anyway.
+    if (!isMissing(err))
+      throw new SpoolError(`${path} was sent but cannot be removed: ${describe(err)}`, { cause: err });
   }
   try {
     rmdirSync(join(path, ".."));
@@ -176,13 +188,13 @@ export function quarantineBeside(fragment: string, lines: readonly string[]): st
   return path;
 }
 
-/** Rewrite a fragment to hold only `lines` (the rest was settled). */
+/**
+ * Rewrite a fragment to hold only `lines` (the rest was settled). Throws SpoolError when it
+ * cannot be rewritten; it then stays whole (replaying its settled lines again adds nothing on
+ * the server, but a replay must not take it again at once).
+ */
 export function keepOnly(fragment: string, lines: readonly string[]): void {
-  try {
-    replaceFile(fragment, lines);
-  } catch {
-    // The fragment stays whole: replaying its settled lines again adds nothing on the server.
-  }
+  replaceFile(fragment, lines);
 }
 
 function replaceFile(path: string, lines: readonly string[]): void {
@@ -192,5 +204,18 @@ function replaceFile(path: string, lines: readonly string[]): void {
     renameSync(tmp, path);
   } catch (err) {
     throw new SpoolError(`${path} cannot be written: ${describe(err)}`, { cause: err });
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  return (err as { code?: unknown })?.code === "ENOENT";
+}
+
+// readFileSync answers ENOENT for a link whose target is gone: the link itself is still there.
+function isDanglingLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
   }
 }
