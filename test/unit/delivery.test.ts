@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, type TestContext, test } from "node:test";
-import { listFragments, listQuarantined, readFragment } from "../../src/io/spool.js";
+import { FragmentWriter, listFragments, listQuarantined, readFragment } from "../../src/io/spool.js";
 import type { WireError } from "../../src/shared/errors.js";
 import type { WorkerSettings } from "../../src/shared/protocol.js";
 import { COUNTER_REPLAYED } from "../../src/shared/ring.js";
@@ -189,5 +189,51 @@ describe("Delivery", () => {
       listFragments(h.s.spoolDir as string).map((f) => stepsOf(readFragment(f) ?? [])),
       [[0, 1]],
     );
+  });
+});
+
+describe("Delivery.replayOne", () => {
+  // Fragments left by an earlier process: the Delivery finds them when it starts.
+  async function withSpool(t: TestContext, fragments: (s: WorkerSettings) => string[][]) {
+    const server = await fakeTrackio(t);
+    const spoolDir = join(tempDir(t, "spool"), "spool");
+    const s = testSettings(server.origin, { spoolDir });
+    const writer = new FragmentWriter(spoolDir);
+    const paths = fragments(s).map((lines) => writer.write(lines));
+    return { server, paths, h: harness(t, server.origin, { spoolDir }) };
+  }
+
+  test("a fragment refused whole before anything was accepted waits for the next one, then its refused line is set aside", async (t) => {
+    const { server, paths, h } = await withSpool(t, (s) => [metricLines(s, 0, 1), metricLines(s, 1, 3)]);
+    server.answer = refusing((e) => stepOf(e) === 0);
+    assert.ok(h.delivery.replayDue(performance.now(), false), "fragments from an earlier process are due at once");
+
+    await h.delivery.replayOne(); // the first: refused whole, nothing to compare with: deferred
+    assert.deepEqual(listFragments(h.s.spoolDir as string), paths);
+    assert.equal(h.errors.length, 0);
+    await h.delivery.replayOne(); // the second: accepted, which proves the server takes records
+    assert.equal(h.counters[COUNTER_REPLAYED], 3n);
+    await h.delivery.replayOne(); // nothing left but the deferred one: it may be tried again
+    await h.delivery.replayOne(); // now its line is refused alone, after an accepted one
+    assert.deepEqual(listFragments(h.s.spoolDir as string), []);
+    const [aside] = listQuarantined(h.s.spoolDir as string);
+    assert.deepEqual(stepsOf(readFragment(aside) ?? []), [0]);
+    assert.equal(h.errors.length, 1);
+    assert.equal(h.errors[0].code, "ERR_TRACKIO_REJECTED");
+    assert.deepEqual([...server.stored.values()].map(stepOf), [1, 2, 3]);
+    // Counted `spooled` when they were kept (by the earlier process): not counted again here.
+    assertFates(h.counters, 0, {});
+  });
+
+  test("a server that refuses every fragment: nothing is set aside, they wait for a later try", async (t) => {
+    const { server, paths, h } = await withSpool(t, (s) => [metricLines(s, 0, 2), metricLines(s, 2, 2)]);
+    server.answer = refusing(() => true);
+    await h.delivery.replayOne();
+    await h.delivery.replayOne();
+    assert.deepEqual(listFragments(h.s.spoolDir as string), paths);
+    assert.deepEqual(listQuarantined(h.s.spoolDir as string), []);
+    assert.equal(h.delivery.replayDue(performance.now(), false), false, "the next try waits a probe interval");
+    assert.equal(h.delivery.replayDue(performance.now() + 60_000, false), true);
+    assert.equal(server.stored.size, 0);
   });
 });

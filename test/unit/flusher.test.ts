@@ -65,6 +65,8 @@ interface Rig {
   views: RingViews;
   producer: Producer;
   flusher: Flusher;
+  /** flusher.close(); the rig closes it after the test otherwise. */
+  close(target: number): ReturnType<Flusher["close"]>;
 }
 
 /**
@@ -84,15 +86,14 @@ async function rig(t: TestContext, server?: FakeTrackio): Promise<Rig> {
   const flusher = new Flusher(s, layout);
   flusher.start();
   let closed = false;
-  t.after(async () => {
-    if (!closed) await flusher.close(Atomics.load(views.ctl, CTL_DONE_SEQ));
-  });
-  const close = flusher.close.bind(flusher);
-  flusher.close = (target) => {
+  const close = (target: number) => {
     closed = true;
-    return close(target);
+    return flusher.close(target);
   };
-  return { server: fake, s, views, producer: new Producer(views), flusher };
+  t.after(async () => {
+    if (!closed) await close(Atomics.load(views.ctl, CTL_DONE_SEQ));
+  });
+  return { server: fake, s, views, producer: new Producer(views), flusher, close };
 }
 
 const done = (views: RingViews) => Atomics.load(views.ctl, CTL_DONE_SEQ);
@@ -155,9 +156,9 @@ describe("Flusher", () => {
   });
 
   test("close() drains the ring without a flush first", async (t) => {
-    const { server, views, producer, flusher } = await rig(t);
+    const { server, views, producer, close } = await rig(t);
     for (let i = 0; i < 20; i++) assert.ok(producer.log());
-    const result = await flusher.close(producer.writer.seq);
+    const result = await close(producer.writer.seq);
     assert.equal(result.ok, true);
     assert.equal(done(views), 20);
     assert.ok(released(views));
@@ -167,9 +168,9 @@ describe("Flusher", () => {
   test("close() with the server down: the records are spooled and counted, and close() reports the outage", async (t) => {
     const server = await fakeTrackio(t);
     server.answer = down(503);
-    const { s, views, producer, flusher } = await rig(t, server);
+    const { s, views, producer, close } = await rig(t, server);
     for (let i = 0; i < 5; i++) assert.ok(producer.log());
-    const result = await flusher.close(producer.writer.seq);
+    const result = await close(producer.writer.seq);
     assert.equal(result.ok, false);
     assert.equal(result.ok === false && result.error.code, "ERR_TRACKIO_STATUS");
     assert.equal(done(views), 5);
