@@ -134,6 +134,19 @@ describe("Delivery", () => {
     assert.equal(server.stored.size, 0);
   });
 
+  test("with inboxDir set, a first batch refused whole still ends probing: the next batch is retried as usual", {
+    todo: "Delivery#settled leaves Health.probing true for an 'unproven' failure, though the server answered; later sends stay single attempts, and a refused connection would switch to the inbox",
+  }, async (t) => {
+    const server = await fakeTrackio(t);
+    server.answer = refusing(() => true);
+    const h = harness(t, server.origin, { inboxDir: join(tempDir(t, "inbox"), "inbox"), retryDeadlineMs: 1000 });
+    await h.delivery.deliver(metricLines(h.s, 0, 2));
+    const before = server.posts().length;
+    server.answer = down(503);
+    await h.delivery.deliver(metricLines(h.s, 2, 2));
+    assert.ok(server.posts().length - before >= 2, `${server.posts().length - before} POST(s) for a 503`);
+  });
+
   test("the local inbox: nothing listens and inboxDir is set", async (t) => {
     const inbox = join(tempDir(t, "inbox"), "inbox");
     const h = harness(t, await closedOrigin(), { inboxDir: inbox });
