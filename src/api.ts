@@ -5,7 +5,7 @@
 import { canonicalProjectName, resolveOptions } from "./options.js";
 import { Reader, restoreValue, rowOf, type StoredValue, sinceText, UNSUPPORTED } from "./reader.js";
 import { InvalidArgError, NotFoundError, StatusError } from "./shared/errors.js";
-import type { WorkerSettings } from "./shared/protocol.js";
+import type { ServerSettings } from "./shared/protocol.js";
 
 export type { StoredValue } from "./reader.js";
 
@@ -55,8 +55,7 @@ export class Api {
     if (typeof options !== "object" || options === null) throw new InvalidArgError("Api options must be an object");
     const { baseUrl, writeToken, hfToken, timeoutMs, retryDeadlineMs } = options;
     const o = resolveOptions({ baseUrl, writeToken, hfToken, timeoutMs, retryDeadlineMs, localFallback: false });
-    // The Transport is the writer's; the fields that only writing uses are left empty.
-    const settings: WorkerSettings = {
+    const settings: ServerSettings = {
       origin: o.origin,
       basePath: o.basePath,
       displayUrl: o.displayUrl,
@@ -64,18 +63,6 @@ export class Api {
       hfToken: o.hfToken,
       timeoutMs: o.timeoutMs,
       retryDeadlineMs: o.retryDeadlineMs,
-      maxBatch: o.maxBatch,
-      flushIntervalMs: o.flushIntervalMs,
-      maxRecordsPerRequest: o.maxRecordsPerRequest,
-      project: "",
-      run: "",
-      runId: "",
-      clientId: "",
-      spoolDir: null,
-      inboxDir: null,
-      clockBase: 0,
-      systemMetricsMs: 0,
-      configJson: "{}",
     };
     this.#reader = new Reader(settings);
   }

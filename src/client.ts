@@ -10,6 +10,7 @@ import { type ExitParticipant, registerExit, unregisterExit } from "./exit.js";
 import {
   type ClientOptions,
   canonicalProjectName,
+  checkConfigKey,
   checkProjectName,
   generateRunName,
   parseServerUrl,
@@ -233,9 +234,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     }
     const merged = { ...(JSON.parse(this.#opts.configJson) as Record<string, unknown>) };
     for (const [key, value] of Object.entries(update)) {
-      if (key.startsWith("_")) {
-        throw new InvalidArgError(`config(): key ${JSON.stringify(key)} starts with "_", which Trackio reserves`);
-      }
+      checkConfigKey(key, "config()");
       merged[key] = value;
     }
     const text = metricsToJson(merged, "config()");

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { defaultSpoolRoot, inboxDir } from "./paths.js";
 import { InvalidArgError } from "./shared/errors.js";
 import { ALERT_LEVELS, type AlertLevel, type WorkerSettings } from "./shared/protocol.js";
+import { isValidRingCapacity } from "./shared/ring.js";
 import { isSpaceId, spaceIdToUrl } from "./space.js";
 import { checkWellFormed, isPlainObject, metricsToJson } from "./values/json.js";
 
@@ -204,7 +205,7 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
   const spoolRoot =
     opts.spoolDir === false ? null : (opts.spoolDir ?? (env.TRACKIO_SPOOL_DIR || defaultSpoolRoot(env)));
   const ringBytes = positiveInt("ringBytes", opts.ringBytes, 16 * 1024 * 1024);
-  if ((ringBytes & (ringBytes - 1)) !== 0 || ringBytes < 4096 || ringBytes > 2 ** 30) {
+  if (!isValidRingCapacity(ringBytes)) {
     throw new InvalidArgError("options.ringBytes must be a power of two between 4096 and 2^30");
   }
   return {
@@ -328,13 +329,16 @@ export function runConfigJson(config: unknown, group?: string): string {
     throw new InvalidArgError("options.config must be a plain object");
   }
   const user = (config ?? {}) as Record<string, unknown>;
-  for (const key of Object.keys(user)) {
-    if (key.startsWith("_")) {
-      throw new InvalidArgError(`options.config: key ${JSON.stringify(key)} starts with "_", which Trackio reserves`);
-    }
-  }
+  for (const key of Object.keys(user)) checkConfigKey(key, "options.config");
   const created = new Date().toISOString().replace("Z", "000+00:00");
   return metricsToJson({ ...user, _Username: null, _Created: created, _Group: group ?? null }, "options.config");
+}
+
+/** Trackio keeps config keys starting with `_` for itself (`_Username`, `_Created`, `_Group`). */
+export function checkConfigKey(key: string, call: string): void {
+  if (key.startsWith("_")) {
+    throw new InvalidArgError(`${call}: key ${JSON.stringify(key)} starts with "_", which Trackio reserves`);
+  }
 }
 
 function systemMetricsMs(value: boolean | number | undefined): number {

@@ -29,6 +29,7 @@ import {
   type RingLayout,
   RingViews,
   RingWriter,
+  seqDiff,
 } from "./shared/ring.js";
 import { bindFilePath, boundFilePath, type FileMedia } from "./values/file-media.js";
 import { metricsToJson } from "./values/json.js";
@@ -52,10 +53,6 @@ export interface ProducerOptions {
   clockBase: number;
   /** `<canonical project>/<run>/`: where this run's media files go on the server. */
   mediaPrefix: string;
-}
-
-export function signedDiff(a: number, b: number): number {
-  return (a - b) | 0;
 }
 
 export class Producer {
@@ -269,7 +266,7 @@ export class Producer {
   /** Whether records wait that the worker has not settled. */
   hasPending(): boolean {
     const done = Atomics.load(this.views.ctl, CTL_DONE_SEQ);
-    return signedDiff(this.writer.seq, done) !== 0 || !this.overflow.empty;
+    return seqDiff(this.writer.seq, done) !== 0 || !this.overflow.empty;
   }
 
   /**
@@ -290,7 +287,7 @@ export class Producer {
     let asked = false;
     for (;;) {
       const done = Atomics.load(views.ctl, CTL_DONE_SEQ);
-      if (signedDiff(done, target) >= 0) break;
+      if (seqDiff(done, target) >= 0) break;
       const now = performance.now();
       if (!asked && now >= keepAt) {
         asked = true;
@@ -300,7 +297,7 @@ export class Producer {
       if (now >= deadline) break;
       Atomics.wait(views.ctl, CTL_DONE_SEQ, done, Math.min(deadline - now, asked ? 20 : keepAt - now, 50));
     }
-    return signedDiff(target, Atomics.load(views.ctl, CTL_DONE_SEQ)) + overflow.records;
+    return seqDiff(target, Atomics.load(views.ctl, CTL_DONE_SEQ)) + overflow.records;
   }
 }
 

@@ -11,7 +11,7 @@
 import { isoTimestamp } from "./io/batch.js";
 import { Transport } from "./io/transport.js";
 import { ClosedError, NotFoundError, StatusError } from "./shared/errors.js";
-import type { WorkerSettings } from "./shared/protocol.js";
+import type { ServerSettings } from "./shared/protocol.js";
 
 /** Rows per `query_project` page; Trackio 0.24.0 and 0.43.0 refuse results above 10,000 rows. */
 const PAGE_ROWS = 5000;
@@ -27,7 +27,7 @@ export class Reader {
   readonly displayUrl: string;
   #closed = false;
 
-  constructor(settings: WorkerSettings) {
+  constructor(settings: ServerSettings) {
     this.displayUrl = settings.displayUrl;
     this.#transport = new Transport(settings, { onRequest() {}, onRetry() {} });
   }

@@ -25,6 +25,7 @@ import {
   type RingLayout,
   RingReader,
   RingViews,
+  seqDiff,
 } from "../src/shared/ring.js";
 import { Delivery } from "./delivery.js";
 import { SystemSampler } from "./system.js";
@@ -37,10 +38,6 @@ const IDLE_MS = 1000;
 const MAX_BODY_CHARS = 8 * 1024 * 1024;
 /** Events kept for the main thread until its port is attached. */
 const MAX_QUEUED_EVENTS = 100;
-
-function diff(a: number, b: number): number {
-  return (a - b) | 0;
-}
 
 /** A batch between the ring and its fate. */
 interface InFlight {
@@ -165,7 +162,7 @@ export class Flusher {
 
   /** Resolves once every record below `target` is done; reports the first unreported failure. */
   async flush(target: number): Promise<WorkerTaskResult> {
-    if (diff(target, this.#flushTarget) > 0) this.#flushTarget = target;
+    if (seqDiff(target, this.#flushTarget) > 0) this.#flushTarget = target;
     this.#wake();
     await this.#until(target);
     return this.#result();
@@ -193,7 +190,7 @@ export class Flusher {
   }
 
   #until(target: number): Promise<void> {
-    if (diff(this.#done, target) >= 0) return Promise.resolve();
+    if (seqDiff(this.#done, target) >= 0) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push({ target, resolve }));
   }
 
@@ -226,8 +223,8 @@ export class Flusher {
     const v = this.#views;
     if (((Atomics.load(v.ctl, CTL_W) - Atomics.load(v.ctl, CTL_R)) | 0) > v.capacity >> 1) return true;
     const exitTarget = Atomics.load(this.#views.ctl, CTL_FLUSH_SEQ);
-    if (diff(exitTarget, this.#flushTarget) > 0) this.#flushTarget = exitTarget;
-    return diff(this.#flushTarget, this.#done) > 0;
+    if (seqDiff(exitTarget, this.#flushTarget) > 0) this.#flushTarget = exitTarget;
+    return seqDiff(this.#flushTarget, this.#done) > 0;
   }
 
   #read(): void {
@@ -265,7 +262,7 @@ export class Flusher {
     this.#done = (this.#done + n) | 0;
     this.#reader.release(pos, n);
     this.#waiters = this.#waiters.filter((w) => {
-      if (diff(this.#done, w.target) < 0) return true;
+      if (seqDiff(this.#done, w.target) < 0) return true;
       w.resolve();
       return false;
     });

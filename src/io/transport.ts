@@ -13,7 +13,7 @@ import {
   StatusError,
   type TrackioError,
 } from "../shared/errors.js";
-import type { WorkerSettings } from "../shared/protocol.js";
+import type { ServerSettings } from "../shared/protocol.js";
 import { type GradioContext, type GradioEndpoints, gradioCall, parseGradioInfo } from "./gradio.js";
 import type { MediaFile, MediaTarget } from "./media-files.js";
 
@@ -71,7 +71,7 @@ export interface TransportHooks {
 }
 
 export class Transport {
-  readonly #s: WorkerSettings;
+  readonly #s: ServerSettings;
   readonly #pool: Pool;
   readonly #headers: Record<string, string>;
   readonly #hfToken: string | null;
@@ -87,7 +87,7 @@ export class Transport {
   /** What discovery found: Trackio's HTTP API (0.24+) or the Gradio protocol (up to 0.23). */
   protocol: "http" | "gradio" | null = null;
 
-  constructor(settings: WorkerSettings, hooks: TransportHooks) {
+  constructor(settings: ServerSettings, hooks: TransportHooks) {
     this.#s = settings;
     this.#hooks = hooks;
     this.#pool = new Pool(settings.origin, {
@@ -101,7 +101,7 @@ export class Transport {
     });
     // Trackio's Python client sends a Hugging Face token only to *.hf.space hosts, so that a
     // self-hosted server never sees it; so do we.
-    const onSpace = new URL(settings.origin).hostname.endsWith(".hf.space");
+    const onSpace = isSpaceOrigin(settings.origin);
     this.#hfToken = onSpace ? settings.hfToken : null;
     this.#headers = { "content-type": "application/json" };
     if (settings.writeToken !== null) this.#headers["x-trackio-write-token"] = settings.writeToken;
@@ -298,7 +298,7 @@ export class Transport {
       ctx: {
         basePath: this.#s.basePath,
         displayUrl: this.#s.displayUrl,
-        onSpace: new URL(this.#s.origin).hostname.endsWith(".hf.space"),
+        onSpace: isSpaceOrigin(this.#s.origin),
         hasHfToken: this.#hfToken !== null,
         request: (method, path, body, w) => this.#request(method, path, body, w),
         statusError,
@@ -390,4 +390,9 @@ export function isConnectionRefused(err: unknown): boolean {
   if (!(err instanceof HttpError)) return false;
   const cause = (err as { cause?: { code?: unknown } }).cause;
   return cause?.code === "ECONNREFUSED";
+}
+
+/** A Hugging Face Space: the only kind of host Trackio's clients send a Hugging Face token to. */
+function isSpaceOrigin(origin: string): boolean {
+  return new URL(origin).hostname.endsWith(".hf.space");
 }

@@ -49,25 +49,32 @@ export type WarningCode = "TRACKIO_RESERVED_KEY" | "TRACKIO_LOCAL_INBOX" | "TRAC
 export const ALERT_LEVELS = ["info", "warn", "error"] as const;
 export type AlertLevel = (typeof ALERT_LEVELS)[number];
 
-/** Everything the worker needs, as structured-clonable data. */
-export interface WorkerSettings {
+/**
+ * What talking to a server needs: where it is, how to authenticate, how long to wait. The
+ * transport takes only this, so the CLI, resume and the read API need no run.
+ */
+export interface ServerSettings {
   /** Origin of the server, e.g. `http://127.0.0.1:7860`. */
   origin: string;
   /** Path prefix ending in `/`, e.g. `/` or `/trackio/`. */
   basePath: string;
   /** The URL without credentials, for messages. */
   displayUrl: string;
+  writeToken: string | null;
+  hfToken: string | null;
+  timeoutMs: number;
+  retryDeadlineMs: number;
+}
+
+/** Everything the worker needs, as structured-clonable data. */
+export interface WorkerSettings extends ServerSettings {
   project: string;
   run: string;
   runId: string;
   clientId: string;
-  writeToken: string | null;
-  hfToken: string | null;
-  timeoutMs: number;
   maxBatch: number;
   flushIntervalMs: number;
   maxRecordsPerRequest: number;
-  retryDeadlineMs: number;
   /** This server's spool directory, or null when spooling is off. */
   spoolDir: string | null;
   /** The local Trackio inbox to fall back to when no server answers, or null. */

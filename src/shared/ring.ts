@@ -60,12 +60,18 @@ export interface RingLayout {
   keyCapacity: number;
 }
 
-function isPowerOfTwo(n: number): boolean {
-  return n > 0 && (n & (n - 1)) === 0;
+/** A ring size createRing takes: a power of two from 4 KiB to 1 GiB (positions wrap at 2^32). */
+export function isValidRingCapacity(n: number): boolean {
+  return n > 0 && (n & (n - 1)) === 0 && n >= 4096 && n <= 2 ** 30;
+}
+
+/** a - b for sequence numbers and positions that wrap at 2^32: how far a is ahead of b. */
+export function seqDiff(a: number, b: number): number {
+  return (a - b) | 0;
 }
 
 export function createRing(capacity: number, keyCapacity: number): RingLayout {
-  if (!isPowerOfTwo(capacity) || capacity < 4096 || capacity > 2 ** 30) {
+  if (!isValidRingCapacity(capacity)) {
     throw new RangeError("ring capacity must be a power of two between 4 KiB and 1 GiB");
   }
   if (keyCapacity % 8 !== 0) throw new RangeError("key capacity must be a multiple of 8");
