@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, isMain, SCRUBBED_ENV, WATCHDOG_SOURCE } from "./trackio-server.js";
+import { freePort, isMain, refuseWithoutPython, SCRUBBED_ENV, WATCHDOG_SOURCE } from "./trackio-server.js";
 
 export interface LegacyTrackioServer {
   /** "http://127.0.0.1:PORT/" (trailing slash). */
@@ -45,11 +45,13 @@ const MAX_LOG_CHARS = 1 << 20;
 
 /** `.venv-legacy/bin/python`, or `$TRACKIO_LEGACY_VENV/bin/python`. */
 export function legacyVenvPython(): string {
+  refuseWithoutPython("the legacy Trackio venv");
   return path.join(path.resolve(REPO_ROOT, process.env.TRACKIO_LEGACY_VENV || ".venv-legacy"), "bin", "python");
 }
 
 /** Create or update .venv-legacy (idempotent; about 30 s the first time, well under 1 s after). */
 export function setupLegacyVenv(): void {
+  refuseWithoutPython("the legacy Trackio venv");
   const r = spawnSync(process.execPath, [path.join(REPO_ROOT, "scripts", "setup-python.mjs"), "--legacy"], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"],

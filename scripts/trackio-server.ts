@@ -77,8 +77,20 @@ const NON_TERMINATING = new Set<NodeJS.Signals>([
   "SIGURG",
 ]);
 
+/**
+ * `npm run test:unit` sets TRACKIO_TEST_NO_PYTHON=1: a test it runs that reaches for Python
+ * (a server, the oracle) fails here, loudly, instead of quietly making the fast run slow.
+ */
+export function refuseWithoutPython(what: string): void {
+  if (process.env.TRACKIO_TEST_NO_PYTHON !== "1") return;
+  throw new Error(
+    `${what} needs Python, and \`npm run test:unit\` runs without it (TRACKIO_TEST_NO_PYTHON=1): a test that needs a Trackio server does not belong in test/unit/ (see the header of scripts/test.mjs)`,
+  );
+}
+
 /** Repo `.venv/bin/python`, or `$TRACKIO_VENV/bin/python` (relative paths resolve against the repo root). */
 export function venvPython(): string {
+  refuseWithoutPython("the Trackio venv");
   const venv = path.resolve(REPO_ROOT, process.env.TRACKIO_VENV || ".venv");
   return path.join(venv, "bin", "python");
 }

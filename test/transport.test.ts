@@ -4,66 +4,12 @@
 // elapsed time.
 
 import assert from "node:assert/strict";
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { describe, type TestContext, test } from "node:test";
+import { describe, test } from "node:test";
 import { isTransient, parseRetryAfter, RETRY_POLICY, Transport } from "../src/io/transport.js";
 import { AuthError, HttpError, NoEndpointError, NotFoundError, StatusError } from "../src/shared/errors.js";
 import type { WorkerSettings } from "../src/shared/protocol.js";
+import { closedOrigin, fakeServer, type Handler, json, ok, versionOk } from "./support/fake-trackio.js";
 import { rejectsWith, testSettings, transportFor } from "./support/transport.js";
-
-interface SeenRequest {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-type Handler = (req: SeenRequest, res: ServerResponse, n: number) => void;
-
-interface FakeServer {
-  origin: string;
-  seen: SeenRequest[];
-  posts(): SeenRequest[];
-  gets(): SeenRequest[];
-}
-
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { "content-type": "application/json", ...headers });
-  res.end(JSON.stringify(body));
-}
-
-const versionOk: Handler = (_req, res) => json(res, 200, { api_version: 1, version: "0.24.0" });
-const ok: Handler = (_req, res) => json(res, 200, { data: "ok" });
-
-/** Start a server; `post` answers the nth (0-based) POST, `version` every GET. Closed after the test. */
-async function fakeServer(t: TestContext, post: Handler, version: Handler = versionOk): Promise<FakeServer> {
-  const seen: SeenRequest[] = [];
-  let posts = 0;
-  const server: Server = createServer((req, res) => {
-    let body = "";
-    req.setEncoding("utf8");
-    req.on("data", (chunk: string) => (body += chunk));
-    req.on("end", () => {
-      const r = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body };
-      seen.push(r);
-      if (r.method === "GET") version(r, res, 0);
-      else post(r, res, posts++);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  t.after(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    seen,
-    posts: () => seen.filter((r) => r.method === "POST"),
-    gets: () => seen.filter((r) => r.method === "GET"),
-  };
-}
 
 function settings(origin: string, over: Partial<WorkerSettings> = {}): WorkerSettings {
   return testSettings(origin, { writeToken: "secret-write-token", ...over });
@@ -305,15 +251,9 @@ describe("no answer", () => {
   });
 
   test("connection refused: HttpError, retried until the deadline", async (t) => {
-    // A port that was just free: listen, note it, close.
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-    const { port } = probe.address() as AddressInfo;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
-
     const { transport, hooks } = transportFor(
       t,
-      settings(`http://127.0.0.1:${port}`, { timeoutMs: 200, retryDeadlineMs: 500 }),
+      settings(await closedOrigin(), { timeoutMs: 200, retryDeadlineMs: 500 }),
     );
     const err = await rejectsWith(transport.call("bulk_log", BODY), HttpError);
     assert.match(err.message, /ECONNREFUSED/);

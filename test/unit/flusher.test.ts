@@ -1,0 +1,203 @@
+// worker/flusher.ts over a real ring, in this thread, against a fake Trackio: the test is the
+// producer (RingWriter + the key table + codec writeNumeric, as src/producer.ts writes numeric
+// records) and the Flusher is the consumer. flush(target) resolves only once the records
+// below target are released and DONE_SEQ has advanced; close() drains the ring; an exit
+// deadline keeps what is in flight on disk.
+
+import assert from "node:assert/strict";
+import { describe, type TestContext, test } from "node:test";
+import { listFragments, readFragment } from "../../src/io/spool.js";
+import { KeyTableWriter, numericSize, writeNumeric } from "../../src/shared/codec.js";
+import type { WorkerSettings } from "../../src/shared/protocol.js";
+import {
+  COUNTER_SENT,
+  COUNTER_SPOOLED,
+  CTL_DONE_SEQ,
+  CTL_KEYS_LEN,
+  CTL_R,
+  CTL_SPOOL_REQ,
+  CTL_W,
+  createRing,
+  RingViews,
+  RingWriter,
+} from "../../src/shared/ring.js";
+import { Flusher } from "../../worker/flusher.js";
+import { assertFates, stepsOf } from "../support/batch-lines.js";
+import { down, type FakeTrackio, fakeTrackio, tempDir } from "../support/fake-trackio.js";
+import { testSettings } from "../support/transport.js";
+
+/** The smallest ring: 4 KiB, about 70 records of two metrics. */
+const CAPACITY = 4096;
+
+/** Writes records {loss: step / 4, acc: -step} with step = seq, as the producer's numeric fast path does. */
+class Producer {
+  readonly views: RingViews;
+  readonly writer: RingWriter;
+  readonly #keys: KeyTableWriter;
+  readonly #values = new Float64Array(2);
+  readonly #ids = new Uint16Array(2);
+
+  constructor(views: RingViews) {
+    this.views = views;
+    this.writer = new RingWriter(views);
+    this.#keys = new KeyTableWriter(views.keys, views.ctl, CTL_KEYS_LEN);
+  }
+
+  /** Publish one record; false (nothing written) when the ring is full. */
+  log(): boolean {
+    const size = numericSize(2);
+    const off = this.writer.reserve(size);
+    if (off < 0) return false;
+    const seq = this.writer.seq;
+    this.#ids[0] = this.#keys.id("loss");
+    this.#ids[1] = this.#keys.id("acc");
+    this.#values[0] = seq / 4;
+    this.#values[1] = -seq;
+    writeNumeric(this.views, off, seq, 1_700_000_000_000 + seq, seq, 2, this.#values, this.#ids);
+    this.writer.commit(size);
+    return true;
+  }
+}
+
+interface Rig {
+  server: FakeTrackio;
+  s: WorkerSettings;
+  views: RingViews;
+  producer: Producer;
+  flusher: Flusher;
+  /** flusher.close(); the rig closes it after the test otherwise. */
+  close(target: number): ReturnType<Flusher["close"]>;
+}
+
+/**
+ * A started Flusher over a fresh ring. Batches are sent only when asked (flush, close, a ring
+ * more than half full): maxBatch and the flush interval are out of reach.
+ */
+async function rig(t: TestContext, server?: FakeTrackio): Promise<Rig> {
+  const fake = server ?? (await fakeTrackio(t));
+  const s = testSettings(fake.origin, {
+    spoolDir: tempDir(t, "flusher"),
+    maxBatch: 10_000,
+    flushIntervalMs: 600_000,
+    retryDeadlineMs: 300,
+  });
+  const layout = createRing(CAPACITY, 256);
+  const views = new RingViews(layout);
+  const flusher = new Flusher(s, layout);
+  flusher.start();
+  let closed = false;
+  const close = (target: number) => {
+    closed = true;
+    return flusher.close(target);
+  };
+  t.after(async () => {
+    if (!closed) await close(Atomics.load(views.ctl, CTL_DONE_SEQ));
+  });
+  return { server: fake, s, views, producer: new Producer(views), flusher, close };
+}
+
+const done = (views: RingViews) => Atomics.load(views.ctl, CTL_DONE_SEQ);
+const released = (views: RingViews) => Atomics.load(views.ctl, CTL_R) === Atomics.load(views.ctl, CTL_W);
+
+function assertStored(server: FakeTrackio, count: number): void {
+  const entries = [...server.stored.values()];
+  assert.deepEqual(
+    entries.map((e) => e.step),
+    Array.from({ length: count }, (_, i) => i),
+  );
+  for (const e of entries) {
+    const step = e.step as number;
+    assert.deepEqual(e.metrics, { loss: step / 4, acc: -step });
+  }
+}
+
+describe("Flusher", () => {
+  test("flush(target) resolves once the records are released and DONE_SEQ has advanced", async (t) => {
+    const { server, views, producer, flusher } = await rig(t);
+    const answer = server.hold();
+    for (let i = 0; i < 10; i++) assert.ok(producer.log());
+    let resolved = false;
+    const flushed = flusher.flush(producer.writer.seq).then((r) => {
+      resolved = true;
+      return r;
+    });
+    await server.postsReach(1);
+    // The request is in flight and unanswered: nothing is released yet.
+    assert.equal(resolved, false);
+    assert.equal(done(views), 0);
+    assert.equal(Atomics.load(views.ctl, CTL_R), 0);
+    answer();
+    const result = await flushed;
+    assert.equal(result.ok, true);
+    assert.equal(done(views), 10);
+    assert.ok(released(views));
+    assertStored(server, 10);
+    assert.equal(views.counters[COUNTER_SENT], 10n);
+    assert.equal(server.posts().length, 1, "one request for the batch");
+  });
+
+  test("more records than the ring holds: released space is reused, every record arrives once, in order", async (t) => {
+    const { server, views, producer, flusher } = await rig(t);
+    const total = 400;
+    let wraps = 0;
+    for (let i = 0; i < total; ) {
+      if (producer.log()) i++;
+      else {
+        wraps++;
+        await flusher.flush(producer.writer.seq);
+      }
+    }
+    assert.ok(wraps >= 5, `the ring filled ${wraps} times`);
+    assert.equal((await flusher.flush(producer.writer.seq)).ok, true);
+    assert.equal(done(views), total);
+    assert.ok(released(views));
+    assertStored(server, total);
+    assertFates(views.counters, total, { sent: total });
+  });
+
+  test("close() drains the ring without a flush first", async (t) => {
+    const { server, views, producer, close } = await rig(t);
+    for (let i = 0; i < 20; i++) assert.ok(producer.log());
+    const result = await close(producer.writer.seq);
+    assert.equal(result.ok, true);
+    assert.equal(done(views), 20);
+    assert.ok(released(views));
+    assertStored(server, 20);
+  });
+
+  test("close() with the server down: the records are spooled and counted, and close() reports the outage", async (t) => {
+    const server = await fakeTrackio(t);
+    server.answer = down(503);
+    const { s, views, producer, close } = await rig(t, server);
+    for (let i = 0; i < 5; i++) assert.ok(producer.log());
+    const result = await close(producer.writer.seq);
+    assert.equal(result.ok, false);
+    assert.equal(result.ok === false && result.error.code, "ERR_TRACKIO_STATUS");
+    assert.equal(done(views), 5);
+    assert.ok(released(views));
+    assertFates(views.counters, 5, { spooled: 5 });
+    assert.deepEqual(
+      listFragments(s.spoolDir as string).map((f) => stepsOf(readFragment(f) ?? [])),
+      [[0, 1, 2, 3, 4]],
+    );
+  });
+
+  test("an exit deadline keeps the request in flight on disk and releases its records at once", async (t) => {
+    const { server, s, views, producer, flusher } = await rig(t);
+    const answer = server.hold();
+    for (let i = 0; i < 4; i++) assert.ok(producer.log());
+    const flushed = flusher.flush(producer.writer.seq);
+    await server.postsReach(1);
+    // What the main thread's exit handler does (src/producer.ts waitAtExit).
+    Atomics.add(views.ctl, CTL_SPOOL_REQ, 1);
+    Atomics.notify(views.ctl, CTL_SPOOL_REQ);
+    await flushed;
+    assert.equal(done(views), 4, "released while the request is still unanswered");
+    assert.equal(views.counters[COUNTER_SPOOLED], 4n);
+    assert.deepEqual(
+      listFragments(s.spoolDir as string).map((f) => stepsOf(readFragment(f) ?? [])),
+      [[0, 1, 2, 3]],
+    );
+    answer();
+  });
+});
