@@ -30,9 +30,9 @@ export function checkTime(t: number | Date): number {
   return ms;
 }
 
-export function tooLarge(size: number, max: number, subject = "record", hint = ""): TrackioError {
+export function tooLarge(size: number, max: number, subject = "record", hint = "", call = "log()"): TrackioError {
   return new InvalidArgError(
-    `log(): ${subject} of ${size} bytes exceeds the limit of ${max} bytes (a quarter of ringBytes)${hint === "" ? "" : `; ${hint}`}`,
+    `${call}: ${subject} of ${size} bytes exceeds the limit of ${max} bytes (a quarter of ringBytes)${hint === "" ? "" : `; ${hint}`}`,
   );
 }
 

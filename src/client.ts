@@ -216,7 +216,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     }
     const payload = JSON.stringify({ title, text: text ?? null, level });
     const p = this.#producer as Producer;
-    const byteLength = p.checkedLength(payload);
+    const byteLength = p.checkedLength(payload, "alert()");
     const alertStep = step ?? Math.max(this.#nextStep - 1, 0);
     p.record(KIND_ALERT, alertStep, Date.now(), payload, byteLength);
     this.#logged++;
@@ -238,10 +238,11 @@ export class Client extends EventEmitter implements ExitParticipant {
       merged[key] = value;
     }
     const text = metricsToJson(merged, "config()");
+    // Checked before it becomes the run's config: a refused one must leave the old in place.
+    const p = this.#state === STATE_RUNNING ? (this.#producer as Producer) : null;
+    const byteLength = p?.checkedLength(text, "config()") ?? 0;
     this.#opts = { ...this.#opts, configJson: text };
-    if (this.#state !== STATE_RUNNING) return;
-    const p = this.#producer as Producer;
-    p.record(KIND_CONFIG, 0, Date.now(), text, p.checkedLength(text));
+    p?.record(KIND_CONFIG, 0, Date.now(), text, byteLength);
   }
 
   /**

@@ -154,14 +154,14 @@ export class Producer {
   /**
    * The UTF-8 length of a JSON-text record's text, once its size is known to fit (a record
    * larger than a quarter of the ring is refused rather than stall it). For a log() record,
-   * the refusal names the metric that made it too large.
+   * the refusal names the metric that made it too large; otherwise `of` names the call.
    */
-  checkedLength(text: string, metrics?: Metrics): number {
+  checkedLength(text: string, of: Metrics | string = "log()"): number {
     const byteLength = Buffer.byteLength(text);
     const size = jsonSize(byteLength);
     if (size > this.#o.maxRecordBytes) {
-      if (metrics === undefined) throw tooLarge(size, this.#o.maxRecordBytes);
-      throw tooLargeMetric(metrics, size, this.#o.maxRecordBytes);
+      if (typeof of === "string") throw tooLarge(size, this.#o.maxRecordBytes, "record", "", of);
+      throw tooLargeMetric(of, size, this.#o.maxRecordBytes);
     }
     return byteLength;
   }

@@ -178,9 +178,7 @@ describe("trackio sync", () => {
 });
 
 describe("a hand-fixed quarantine line", () => {
-  test("an alert line re-written by Python's json.dumps (spaces after separators) is sent to bulk_log, refused, and set aside again", {
-    todo: "defect: batch.ts groupByEndpoint routes by text prefix; replay.ts accepts the line as an alert (record-line.ts damage) but sends it as metrics",
-  }, async () => {
+  test("an alert line re-written by Python's json.dumps (spaces after separators) goes to bulk_alert, not bulk_log", async () => {
     const project = newProject();
     const spoolRoot = tempDir("spool");
     const writer = join(spoolRoot, "0000000000000000");
@@ -212,9 +210,7 @@ describe("a hand-fixed quarantine line", () => {
     );
   });
 
-  test("a system-metrics line with Python-style separators is stored silently as a metrics row (step 0) of the run", {
-    todo: "defect: batch.ts groupByEndpoint sends a line whose text does not start with the exact prefix to bulk_log",
-  }, async () => {
+  test("a system-metrics line with Python-style separators goes to bulk_log_system, not into the run's metrics", async () => {
     const project = newProject();
     const spoolRoot = tempDir("spool");
     const writer = join(spoolRoot, "0000000000000000");
@@ -457,9 +453,7 @@ describe("refused at the call", () => {
     );
   });
 
-  test("an array's own toJSON is honoured by JSON.stringify but not seen by check(): a lone surrogate reaches the server", {
-    todo: "defect: values.ts check() walks an array's elements only; JSON.stringify calls its toJSON",
-  }, async () => {
+  test("an array with a toJSON() of its own is refused at the call (JSON.stringify would write what it returns unchecked)", async () => {
     const project = newProject();
     const client = new Client({
       baseUrl: server.url,
@@ -486,9 +480,7 @@ describe("refused at the call", () => {
     );
   });
 
-  test("config() refused as too large still becomes the run's config: every later config() is refused too", {
-    todo: "defect: client.ts config() assigns #opts.configJson before #checkedLength throws",
-  }, async () => {
+  test("config() refused as too large leaves the run's config as it was: a later config() is taken", async () => {
     const project = newProject();
     const client = new Client({
       baseUrl: server.url,

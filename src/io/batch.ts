@@ -234,10 +234,22 @@ export type Endpoint = (typeof ENDPOINTS)[number];
 export function groupByEndpoint(lines: readonly string[]): { endpoint: Endpoint; lines: string[] }[] {
   const groups = ENDPOINTS.map((endpoint) => ({ endpoint, lines: [] as string[] }));
   for (const line of lines) {
-    const g = groups.find((x) => line.startsWith(x.endpoint.prefix)) ?? groups[0];
+    const g = groups.find((x) => line.startsWith(x.endpoint.prefix)) ?? groups[kindIndex(line)];
     g.lines.push(line);
   }
   return groups.filter((g) => g.lines.length > 0);
+}
+
+// A line written by another tool (a quarantine line fixed by hand and re-saved by Python's
+// json.dumps, say) has other separators than ours: its "kind" field says where it goes.
+function kindIndex(line: string): number {
+  try {
+    const kind = (JSON.parse(line) as { kind?: unknown }).kind;
+    const i = ENDPOINTS.findIndex((e) => e.prefix === `{"v":1,"kind":${JSON.stringify(kind)},`);
+    return Math.max(i, 0);
+  } catch {
+    return 0;
+  }
 }
 
 /** A `bulk_*` request body, with named arguments only (Trackio's positional binding is broken). */

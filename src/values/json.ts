@@ -18,6 +18,7 @@ function describe(value: unknown): string {
   if (typeof value === "bigint") return `a bigint (${value}n)`;
   if (typeof value === "symbol") return "a symbol";
   if (value === undefined) return "undefined";
+  if (Array.isArray(value)) return "an array with a toJSON() of its own";
   const proto = Object.getPrototypeOf(value);
   return `an instance of ${proto?.constructor?.name ?? "an unknown class"}`;
 }
@@ -108,6 +109,8 @@ function check(value: unknown, path: string, depth: number): boolean {
       if (depth > 64)
         throw new InvalidArgError(`${currentCall}: metrics nest deeper than 64 levels (or contain a cycle)`);
       if (Array.isArray(value)) {
+        // JSON.stringify would call it, and write whatever it returns unchecked.
+        if (typeof (value as { toJSON?: unknown }).toJSON === "function") refuse(path, value);
         let exact = false;
         for (let i = 0; i < value.length; i++) exact = check(value[i], child(path, String(i)), depth + 1) || exact;
         return exact;
