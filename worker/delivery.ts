@@ -137,6 +137,8 @@ export class Delivery {
       // A server that answers but has accepted nothing yet to compare with is not believed
       // down: the next batch goes straight to it, and its success replays these (#recovered).
       if (result.why !== "unproven") this.#health.sendFailed(result.error);
+      // It answered all the same: a later refused connection is an outage, not "no server here".
+      else this.#health.probing = false;
       this.#fail(result.waiting, result.error);
     }
   }

@@ -134,9 +134,7 @@ describe("Delivery", () => {
     assert.equal(server.stored.size, 0);
   });
 
-  test("with inboxDir set, a first batch refused whole still ends probing: the next batch is retried as usual", {
-    todo: "Delivery#settled leaves Health.probing true for an 'unproven' failure, though the server answered; later sends stay single attempts, and a refused connection would switch to the inbox",
-  }, async (t) => {
+  test("with inboxDir set, a first batch refused whole still ends probing: the next batch is retried as usual", async (t) => {
     const server = await fakeTrackio(t);
     server.answer = refusing(() => true);
     const h = harness(t, server.origin, { inboxDir: join(tempDir(t, "inbox"), "inbox"), retryDeadlineMs: 1000 });
