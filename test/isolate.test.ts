@@ -60,7 +60,7 @@ describe("isolate()", () => {
             stored: new Set(),
           };
           const control = withControl ? line(10_000) : null;
-          const out = await isolate(lines, refusal(), send(server), control);
+          const out = await isolate(lines, refusal(), send(server), () => control);
           const all = [...out.sent, ...out.refused.map((r) => r.line), ...out.waiting].sort();
           assert.deepEqual(all, [...lines].sort(), "every line exactly once");
           for (const l of out.sent) assert.ok(server.stored.has(l), "sent means the server stored it");
@@ -83,7 +83,7 @@ describe("isolate()", () => {
   test("one refused record among 2,048: 23 single-try requests or fewer after the whole was refused", async () => {
     const lines = Array.from({ length: 2048 }, (_, i) => line(i));
     const server: Server = { bad: new Set([1234]), flaky: new Set(), downAt: Infinity, attempts: 0, stored: new Set() };
-    const out = await isolate(lines, refusal(), send(server), null);
+    const out = await isolate(lines, refusal(), send(server), () => null);
     assert.equal(out.sent.length, 2047);
     assert.deepEqual(
       out.refused.map((r) => r.line),
@@ -101,7 +101,7 @@ describe("isolate()", () => {
       attempts: 0,
       stored: new Set(),
     };
-    const out = await isolate(lines, refusal(), send(server), null);
+    const out = await isolate(lines, refusal(), send(server), () => null);
     assert.equal(out.refused.length, 0);
     assert.equal(out.waiting.length, 2048);
     assert.equal(out.why, "unproven");
@@ -112,7 +112,7 @@ describe("isolate()", () => {
     const config = '{"lr":0.5,"nested":{"config":1}}';
     const lines = [line(0, config), line(1), line(2)];
     const server: Server = { bad: new Set([0]), flaky: new Set(), downAt: Infinity, attempts: 0, stored: new Set() };
-    const out = await isolate(lines, refusal(), send(server), null);
+    const out = await isolate(lines, refusal(), send(server), () => null);
     assert.deepEqual(out.configs, [{ line: lines[0], kept: true, recordStored: false }]);
     const carrier = [...server.stored].find((l) => l.includes('"resend":true'));
     assert.ok(carrier !== undefined);

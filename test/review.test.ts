@@ -278,9 +278,7 @@ describe("a worker that cannot load", () => {
 });
 
 describe("a refused record that carries the run's config", () => {
-  test("refused alone in its request, with accepted records of the same run sent before its replay: the config is lost", {
-    todo: "defect: isolate.ts carryConfigs looks for a host only in this request's sent lines, not the run's accepted control",
-  }, async () => {
+  test("refused alone in its request, with accepted records of the same run sent before its replay: the config is carried in by one of them", async () => {
     const marker = `POISON-${process.pid}-alone-config`;
     const proxy = await startFaultProxy(server.url);
     proxies.push(proxy);
@@ -322,9 +320,7 @@ describe("a refused record that carries the run's config", () => {
 });
 
 describe("what proves the server takes records", () => {
-  test("trackio sync: one project's every write refused (its database broken) while another's are stored: the whole project is set aside, not kept as an outage", {
-    todo: "defect: isolate.ts prove()/accepted count a control or request of any project and run; Trackio stores each project in its own database",
-  }, async () => {
+  test("trackio sync: one project's every write refused (its database broken) while another's are stored: that project's records wait as in an outage, nothing set aside", async () => {
     const good = newProject();
     const broken = newProject();
     // The real server, with `broken`'s database damaged, answers every write to it with

@@ -8,7 +8,7 @@
 
 import { AuthError, StatusError, type TrackioError } from "../shared/errors.js";
 import { bulkBody, type Endpoint } from "./batch.js";
-import { configCarrier, configOf, describeLine, sameRun, withConfig } from "./record-line.js";
+import { configCarrier, configOf, describeLine, projectOf, sameRun, withConfig } from "./record-line.js";
 import type { Transport } from "./transport.js";
 
 /** Lone refusals, without any request accepted, after which the server is taken as refusing everything. */
@@ -52,11 +52,16 @@ export interface Settled {
 }
 
 /**
- * The last line the server accepted per endpoint, config removed: resending it changes
- * nothing on the server (its log_id or alert_id is already stored), so it shows whether the
- * server accepts anything at all when a request has no other record to compare with.
+ * The last line the server accepted per endpoint and project, config removed: resending it
+ * changes nothing on the server (its log_id or alert_id is already stored), so it shows
+ * whether the server accepts anything for that project (Trackio keeps a database per
+ * project) when a request has no other record to compare with.
  */
 export type Controls = Map<string, string>;
+
+function controlKey(api: string, project: string): string {
+  return `${api}\u0000${project}`;
+}
 
 /** An answer that may be caused by the request's content rather than by the server's state. */
 export function isRefusal(err: unknown): err is StatusError {
@@ -68,7 +73,8 @@ export function isRefusal(err: unknown): err is StatusError {
 export function remember(controls: Controls, endpoint: Endpoint, lines: readonly string[]): void {
   const last = lines.at(-1);
   if (last === undefined) return;
-  controls.set(endpoint.api, configOf(last) === null ? last : (withConfig(last, "null") ?? last));
+  const control = configOf(last) === null ? last : (withConfig(last, "null") ?? last);
+  controls.set(controlKey(endpoint.api, projectOf(last)), control);
 }
 
 /** Send `lines` with the transport's retries; on a refusal from a server that is up, isolate. */
@@ -103,7 +109,7 @@ export async function afterFailure(
   const send = async (part: readonly string[]) => {
     await transport.callOnce(endpoint.api, bulkBody(endpoint, part, transport.hfTokenJson));
   };
-  const settled = await isolate(lines, err, send, controls.get(endpoint.api) ?? null);
+  const settled = await isolate(lines, err, send, (project) => controls.get(controlKey(endpoint.api, project)) ?? null);
   remember(controls, endpoint, settled.sent);
   return settled;
 }
@@ -112,18 +118,23 @@ type Attempt = "ok" | "refused" | "down";
 
 /**
  * Split `lines` (already refused whole with `err`) until each refused record is alone.
- * `send` makes one attempt; `control` is a line the server accepted before (or null).
- * Lines keep their order within each request, so a config carried by a line arrives in the
- * order it would have.
+ * `send` makes one attempt; `controlFor(project)` is a line of that project the server
+ * accepted before (or null). Lines keep their order within each request, so a config carried
+ * by a line arrives in the order it would have. Acceptance counts per project: Trackio keeps
+ * a database per project, and one that refuses every write (a damaged database) is an outage
+ * for that project's records, whatever the others do.
  */
 export async function isolate(
   lines: string[],
   err: StatusError,
   send: (part: readonly string[]) => Promise<void>,
-  control: string | null,
+  controlFor: (project: string) => string | null,
 ): Promise<Settled> {
   const out: Settled = { sent: [], refused: [], waiting: [], error: null, why: null, requests: 0, configs: [] };
-  let accepted = false;
+  /** Projects of which the server accepted a request during this isolation. */
+  const accepted = new Set<string>();
+  /** Projects of which it refused even the control, or had none to compare with: their lines wait. */
+  const refusing = new Map<string, "down" | "unproven">();
   let stopped = false;
   let lastRefusal: StatusError = err;
   let unproven: string[] = [];
@@ -132,7 +143,7 @@ export async function isolate(
     out.requests++;
     try {
       await send(part);
-      accepted = true;
+      for (const line of part) accepted.add(projectOf(line));
       return "ok";
     } catch (e) {
       if (isRefusal(e)) {
@@ -146,17 +157,20 @@ export async function isolate(
     }
   };
 
-  // No request accepted yet: try the control. A server that refuses even a record it stored
-  // before refuses everything, which is an outage, not these records' fault.
+  // Projects with lone refusals and no request accepted yet: try each one's control. A server
+  // that refuses even a record it stored before refuses everything of that project, which is
+  // an outage, not these records' fault.
   const prove = async (): Promise<void> => {
-    const r = control === null ? null : await attempt([control]);
-    if (r === "ok" || r === "down") return;
-    stopped = true;
-    out.error = lastRefusal;
-    out.why = r === "refused" ? "down" : "unproven";
+    for (const project of new Set(unproven.map(projectOf))) {
+      if (accepted.has(project) || refusing.has(project) || stopped) continue;
+      const control = controlFor(project);
+      const r = control === null ? null : await attempt([control]);
+      if (r === "ok" || r === "down") continue;
+      refusing.set(project, r === "refused" ? "down" : "unproven");
+    }
   };
 
-  // Refused alone once more, now that the server has accepted another request.
+  // Refused alone once more, now that the server has accepted another request of its project.
   const confirm = async (line: string): Promise<void> => {
     const r = await attempt([line]);
     if (r === "ok") out.sent.push(line);
@@ -164,11 +178,13 @@ export async function isolate(
     else out.waiting.push(line);
   };
 
+  const waits = (line: string): boolean => refusing.has(projectOf(line));
+
   // `refusedWhole`: this part was refused as it is, or is presumed to hold a refusal (its
   // sibling went through); a lone line is always tried alone, so that one set aside was
   // refused alone twice, the second time after the server accepted another request.
   const walk = async (part: string[], refusedWhole: boolean): Promise<boolean> => {
-    if (stopped) {
+    if (stopped || (refusing.size > 0 && part.every(waits))) {
       out.waiting.push(...part);
       return false;
     }
@@ -184,7 +200,7 @@ export async function isolate(
       }
     }
     if (part.length === 1) {
-      if (accepted) await confirm(part[0]);
+      if (accepted.has(projectOf(part[0]))) await confirm(part[0]);
       else {
         unproven.push(part[0]);
         if (unproven.length >= MAX_UNPROVEN) await prove();
@@ -199,18 +215,18 @@ export async function isolate(
   };
 
   await walk(lines, true);
-  if (unproven.length > 0 && !accepted && !stopped) await prove();
+  if (unproven.length > 0 && !stopped) await prove();
   const pending = unproven;
   unproven = [];
   for (const line of pending) {
-    if (stopped) out.waiting.push(line);
+    if (stopped || waits(line) || !accepted.has(projectOf(line))) out.waiting.push(line);
     else await confirm(line);
   }
   if (out.waiting.length > 0 && out.error === null) {
     out.error = lastRefusal;
-    out.why = "unproven";
+    out.why = [...refusing.values()].includes("down") ? "down" : "unproven";
   }
-  await carryConfigs(out, send);
+  await carryConfigs(out, send, controlFor);
   return out;
 }
 
@@ -218,7 +234,11 @@ export async function isolate(
 // line of the same run carries it in instead (sent again, so the server stores no new row).
 // If the server refuses that too, the config may be what it refuses: the record is tried
 // without it, and stored if the server takes it so (the config alone is then set aside).
-async function carryConfigs(out: Settled, send: (part: readonly string[]) => Promise<void>): Promise<void> {
+async function carryConfigs(
+  out: Settled,
+  send: (part: readonly string[]) => Promise<void>,
+  controlFor: (project: string) => string | null,
+): Promise<void> {
   const refused: Refusal[] = [];
   for (const refusal of out.refused) {
     const { line } = refusal;
@@ -227,7 +247,11 @@ async function carryConfigs(out: Settled, send: (part: readonly string[]) => Pro
       refused.push(refusal);
       continue;
     }
-    const host = out.sent.findLast((l) => sameRun(l, line) && configCarrier(l, config) !== null);
+    // A line of the run accepted in this request, or before it (the run's control).
+    const control = controlFor(projectOf(line));
+    const host =
+      out.sent.findLast((l) => sameRun(l, line) && configCarrier(l, config) !== null) ??
+      (control !== null && sameRun(control, line) && configCarrier(control, config) !== null ? control : undefined);
     const kept = host !== undefined && (await tryOnce(out, send, configCarrier(host, config) as string));
     const bare = kept ? null : withConfig(line, "null");
     if (bare !== null && (await tryOnce(out, send, bare))) {

@@ -95,6 +95,14 @@ export function configCarrier(accepted: string, config: string): string | null {
   return carrier.startsWith(RESEND_PREFIX) ? carrier : `${RESEND_PREFIX}${carrier.slice(KIND_PREFIX.metric.length)}`;
 }
 
+/**
+ * The project a line belongs to, as its JSON text ("" for none): Trackio keeps one database
+ * per project, so that one accepts records says nothing about another.
+ */
+export function projectOf(line: string): string {
+  return field(line, "project") ?? "";
+}
+
 /** Whether two lines belong to the same run (the server groups by project, run and run_id). */
 export function sameRun(a: string, b: string): boolean {
   const sa = topLevelSpans(a);
