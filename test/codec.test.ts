@@ -25,6 +25,7 @@ import { ClosedError, InvalidArgError, TrackioError } from "../src/shared/errors
 import type { WorkerSettings } from "../src/shared/protocol.js";
 import { CTL_KEYS_LEN, createRing, RingViews } from "../src/shared/ring.js";
 import { metricsToJson } from "../src/values/json.js";
+import { Histogram } from "../src/values/structured.js";
 import { testSettings } from "./support/transport.js";
 
 function blankRecord(): RecordView {
@@ -223,6 +224,17 @@ describe("metricsToJson writes numbers as Trackio's Python client stores them", 
     assert.equal(
       text,
       '{"s":"x","big":123456789012345680000.0,"negZero":-0.0,"nested":{"a":[1152921504606847000.0,-10000000000000000000.0,7]},"safe":9007199254740991,"huge":1e+21,"nan":"NaN"}',
+    );
+  });
+
+  test("Histogram edges are floats, and -0 is told from 0 as numpy tells it (found by the property tests)", () => {
+    assert.equal(
+      metricsToJson({ h: new Histogram([0, -0, -1], 2) }),
+      '{"h":{"_type":"trackio.histogram","bins":[-1.0,-0.5,-0.0],"values":[1,2]}}',
+    );
+    assert.equal(
+      metricsToJson({ h: new Histogram([-0, 0, -1], 2) }),
+      '{"h":{"_type":"trackio.histogram","bins":[-1.0,-0.5,0.0],"values":[1,2]}}',
     );
   });
 

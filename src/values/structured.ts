@@ -40,8 +40,9 @@ export class Histogram {
     for (let i = 0; i < data.length; i++) {
       const x = data[i];
       if (typeof x !== "number" || !Number.isFinite(x)) continue;
-      if (x < lo) lo = x;
-      if (x > hi) hi = x;
+      // On ties numpy's min and max keep the later value: it tells -0 from 0 in the edges.
+      if (x <= lo) lo = x;
+      if (x >= hi) hi = x;
       count++;
     }
     if (count === 0) {
