@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import type { RecordableHistogram } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
+import { threadCpuNs as ownThreadCpuNs } from "../worker/thread-cpu.js";
 import type { Latency } from "./types.js";
 
 /** Median ns between two back-to-back performance.now() calls (what each timed call carries). */
@@ -48,22 +49,13 @@ function percentileAt(h: RecordableHistogram, value: number): number {
   return lo;
 }
 
-let schedstatOk: boolean | null = null;
-
 /**
  * CPU time of the calling thread in ns: /proc/thread-self/schedstat on Linux (ns resolution),
  * else the whole process's (Node 20 has no process.threadCpuUsage).
  */
 export function threadCpuNs(): number {
-  if (schedstatOk !== false) {
-    try {
-      const text = readFileSync("/proc/thread-self/schedstat", "latin1");
-      schedstatOk = true;
-      return Number(text.slice(0, text.indexOf(" ")));
-    } catch {
-      schedstatOk = false;
-    }
-  }
+  const ns = ownThreadCpuNs();
+  if (ns !== null) return ns;
   const u = process.cpuUsage();
   return (u.user + u.system) * 1000;
 }

@@ -19,7 +19,6 @@ import {
   writeMedia,
   writeNumeric,
 } from "./shared/codec.js";
-import { InvalidArgError } from "./shared/errors.js";
 import {
   CTL_CLOCK,
   CTL_DONE_SEQ,
@@ -32,7 +31,7 @@ import {
   seqDiff,
 } from "./shared/ring.js";
 import { bindFilePath, boundFilePath, type FileMedia } from "./values/file-media.js";
-import { metricsToJson } from "./values/json.js";
+import { getterThrew, metricsToJson } from "./values/json.js";
 import type { Metrics } from "./values/types.js";
 
 const INITIAL_SCRATCH = 64;
@@ -103,10 +102,7 @@ export class Producer {
       try {
         v = metrics[k];
       } catch (err) {
-        throw new InvalidArgError(
-          `log(): reading metric ${JSON.stringify(k)} threw: ${err instanceof Error ? err.message : String(err)}`,
-          { cause: err },
-        );
+        throw getterThrew("log()", k, err);
       }
       if (typeof v !== "number") return false;
       const id = keys.idAt(n, k);

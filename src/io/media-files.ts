@@ -7,13 +7,13 @@
 //   - local mode: straight into Trackio's media directory (`$TRACKIO_DIR/media/<file_path>`),
 //     where a Trackio server on this machine serves it, as Python's client writes it.
 
-import { lstatSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import type { MediaDesc } from "../shared/codec.js";
 import { MIME } from "../shared/sniff.js";
 import { encodePng, encodeWav, type WavSamples } from "./encode.js";
-import { ensureDir } from "./spool.js";
+import { ensureDir, isDanglingLink } from "./spool.js";
 
 /** One media file to deliver: a MEDIA record as the worker read it. */
 export interface MediaJob {
@@ -197,7 +197,7 @@ export function readSpooledMedia(
   try {
     text = readFileSync(entry.meta, "utf8");
   } catch (err) {
-    if ((err as { code?: unknown }).code === "ENOENT" && !existsAsLink(entry.meta)) return { kind: "gone" };
+    if ((err as { code?: unknown }).code === "ENOENT" && !isDanglingLink(entry.meta)) return { kind: "gone" };
     return { kind: "corrupt", reason: `${entry.meta} cannot be read (${(err as Error).message})` };
   }
   let target: MediaTarget;
@@ -224,14 +224,5 @@ export function removeSpooledMedia(entry: SpooledMedia): void {
     } catch {
       // removed by a concurrent replay
     }
-  }
-}
-
-// readFileSync answers ENOENT for a link whose target is gone: the entry is still there.
-function existsAsLink(path: string): boolean {
-  try {
-    return lstatSync(path).isSymbolicLink();
-  } catch {
-    return false;
   }
 }

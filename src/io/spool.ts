@@ -211,8 +211,8 @@ function isMissing(err: unknown): boolean {
   return (err as { code?: unknown })?.code === "ENOENT";
 }
 
-// readFileSync answers ENOENT for a link whose target is gone: the link itself is still there.
-function isDanglingLink(path: string): boolean {
+/** readFileSync answers ENOENT for a link whose target is gone: the link itself is still there. */
+export function isDanglingLink(path: string): boolean {
   try {
     return lstatSync(path).isSymbolicLink();
   } catch {

@@ -77,15 +77,20 @@ function child(path: string, key: string): string {
   return path === "" ? key : `${path}.${key}`;
 }
 
-/** A property read that may run a getter: a throwing getter is the caller's bad argument. */
+/** A getter that threw while `call` read a metric: the caller's bad argument. */
+export function getterThrew(call: string, path: string, err: unknown): InvalidArgError {
+  return new InvalidArgError(
+    `${call}: reading ${where(path)} threw: ${err instanceof Error ? err.message : String(err)}`,
+    { cause: err },
+  );
+}
+
+/** A property read that may run a getter. */
 function read(obj: Record<string, unknown>, key: string, path: string): unknown {
   try {
     return obj[key];
   } catch (err) {
-    throw new InvalidArgError(
-      `${currentCall}: reading ${where(child(path, key))} threw: ${err instanceof Error ? err.message : String(err)}`,
-      { cause: err },
-    );
+    throw getterThrew(currentCall, child(path, key), err);
   }
 }
 
