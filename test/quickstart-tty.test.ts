@@ -31,7 +31,10 @@ test("under a terminal the quickstart serves until Ctrl+C, then stops its server
   const command = pkg.scripts.quickstart;
   assert.match(command, /^node /);
   env.PATH = `${root}node_modules/.bin:${env.PATH}`;
-  const proc = spawn("script", ["-qfec", command, "/dev/null"], {
+  // `exec`: script runs the command through $SHELL -c, and a shell that stays in between
+  // (dash, CI's /bin/sh, does) is in the terminal's foreground group too, takes the Ctrl+C
+  // with its default action and dies with it, so script reports 130 whatever node does.
+  const proc = spawn("script", ["-qfec", `exec ${command}`, "/dev/null"], {
     cwd: root,
     env,
     stdio: ["pipe", "pipe", "pipe"],
