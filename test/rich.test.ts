@@ -188,17 +188,4 @@ describe("system metrics", () => {
     assert.equal(client.stats().sent, 1);
     assert.equal(client.stats().logged, 1);
   });
-
-  test("nvidia-smi output is parsed into Trackio's GPU metric names", async () => {
-    const { parseNvidiaSmi } = await import("../worker/system.js");
-    const sample = parseNvidiaSmi("0, 97, 40, 8192, 16384, 250.5, 71\n1, 3, 1, 1024, 16384, [N/A], 40\n");
-    assert.equal(sample["gpu/0/utilization"], 97);
-    assert.equal(sample["gpu/0/allocated_memory"], 8);
-    assert.equal(sample["gpu/0/total_memory"], 16);
-    assert.equal(sample["gpu/0/memory_usage"], 0.5);
-    assert.equal(sample["gpu/0/power"], 250.5);
-    assert.equal(sample["gpu/1/power"], undefined);
-    assert.equal(sample["gpu/mean_utilization"], 50);
-    assert.equal(sample["gpu/total_allocated_memory"], 9);
-  });
 });

@@ -28,7 +28,7 @@ import {
   seqDiff,
 } from "../src/shared/ring.js";
 import { Delivery } from "./delivery.js";
-import { SystemSampler } from "./system.js";
+import { SystemSampler, systemSampleJson } from "./system.js";
 import { threadCpuNs } from "./thread-cpu.js";
 import { Webhook } from "./webhook.js";
 
@@ -143,7 +143,7 @@ export class Flusher {
       busy = true;
       try {
         const sample = await sampler.sample();
-        builder.addSystem(JSON.stringify(sample), Date.now(), `s${n++}`);
+        builder.addSystem(systemSampleJson(sample), Date.now(), `s${n++}`);
         await this.#delivery.deliver(builder.take(), this.#closing);
       } catch (err) {
         this.#emit({ type: "error", error: toWire(err) });
