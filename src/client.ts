@@ -5,22 +5,21 @@
 import { EventEmitter } from "node:events";
 import { alertLine } from "./alert-line.js";
 import { checkTime, MAX_RECORD_SHARE, noProject, notPlainMetrics, shown } from "./arguments.js";
+import { type Artifact, ArtifactCalls, type LogArtifactOptions } from "./artifact.js";
 import { Connection } from "./connection.js";
 import { type ExitParticipant, registerExit, unregisterExit } from "./exit.js";
 import {
   type ClientOptions,
   canonicalProjectName,
   checkConfigKey,
-  checkProjectName,
   generateRunName,
   parseServerUrl,
   type ResolvedOptions,
-  randomHex,
   resolveOptions,
 } from "./options.js";
-import { spoolDirFor } from "./paths.js";
 import { Producer } from "./producer.js";
 import { type ResolvedRun, resolveRun } from "./resume.js";
+import { workerSettings } from "./settings.js";
 import { KIND_ALERT, KIND_CONFIG } from "./shared/codec.js";
 import { ClosedError, fromWire, InvalidArgError, toWire, type WireError } from "./shared/errors.js";
 import type { WorkerSettings, WorkerTaskResult } from "./shared/protocol.js";
@@ -60,6 +59,7 @@ export class Client extends EventEmitter implements ExitParticipant {
   #exitFlush: Promise<void> | null = null;
   #stopMainStats: (() => void) | null = null;
   #resumed: ResolvedRun | null = null;
+  #artifactCalls: ArtifactCalls | null = null;
 
   constructor(options: ClientOptions = {}) {
     super();
@@ -85,7 +85,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (o.resume !== undefined) {
       if (o.project === undefined) throw noProject("ready()");
       if (o.run === undefined) throw new InvalidArgError(`resume: "${o.resume}" needs a run name`);
-      this.#resumed = await resolveRun(this.#settingsFor(o.project, o.run), o.resume);
+      this.#resumed = await resolveRun(workerSettings(o, o.project, o.run), o.resume);
       if (this.#state !== STATE_NEW) return this;
     }
     this.#start();
@@ -260,6 +260,25 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (!result.ok) throw fromWire(result.error);
   }
 
+  /**
+   * Log a file, or every file under a directory, as a new version of an artifact (uploaded by
+   * the worker, content-addressed); resolves to the version the server stored.
+   */
+  logArtifact(pathOrDir: string, options?: LogArtifactOptions): Promise<Artifact> {
+    return this.#artifacts().log(pathOrDir, options);
+  }
+
+  /** An artifact version by `name`, `name:vN` or `name:alias`, with this run as its consumer. */
+  useArtifact(spec: string): Promise<Artifact> {
+    return this.#artifacts().use(spec);
+  }
+
+  #artifacts(): ArtifactCalls {
+    if (this.#state !== STATE_RUNNING && !this.#start()) throw new ClosedError("the client is closed");
+    this.#artifactCalls ??= new ArtifactCalls(this.#connection as Connection, this.#settings as WorkerSettings);
+    return this.#artifactCalls;
+  }
+
   /** Flush, stop the worker, release the process. Later log() calls are ignored. */
   close(): Promise<void> {
     if (this.#closing === null) this.#closing = this.#close();
@@ -271,6 +290,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     this.#state = STATE_CLOSED;
     if (!wasRunning) return;
     let result: WorkerTaskResult;
+    await this.#artifactCalls?.settle();
     try {
       Atomics.store((this.#producer as Producer).views.ctl, CTL_STATE, 1);
       const connection = this.#connection as Connection;
@@ -343,7 +363,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       if (!o.quiet)
         process.stderr.write(`trackio: no run name given, logging to run "${run}" of project "${o.project}"\n`);
     }
-    const settings = this.#settingsFor(o.project, run);
+    const settings = workerSettings(o, o.project, run);
     if (this.#resumed !== null) {
       if (this.#resumed.runId !== null) settings.runId = this.#resumed.runId;
       this.#nextStep = this.#resumed.nextStep;
@@ -371,34 +391,6 @@ export class Client extends EventEmitter implements ExitParticipant {
     registerExit(this);
     if (o.systemMetricsMs > 0) this.#stopMainStats = publishMainThreadStats(producer.views.ctl, o.systemMetricsMs);
     return true;
-  }
-
-  #settingsFor(project: string, run: string): WorkerSettings {
-    checkProjectName(project);
-    const o = this.#opts;
-    return {
-      origin: o.origin,
-      basePath: o.basePath,
-      displayUrl: o.displayUrl,
-      project,
-      run,
-      runId: o.runId ?? randomHex(16),
-      clientId: randomHex(8),
-      writeToken: o.writeToken,
-      hfToken: o.hfToken,
-      timeoutMs: o.timeoutMs,
-      maxBatch: o.maxBatch,
-      flushIntervalMs: o.flushIntervalMs,
-      maxRecordsPerRequest: o.maxRecordsPerRequest,
-      retryDeadlineMs: o.retryDeadlineMs,
-      spoolDir: o.spoolRoot === null ? null : spoolDirFor(o.spoolRoot, o.displayUrl),
-      inboxDir: o.fallbackInbox,
-      systemMetricsMs: o.systemMetricsMs,
-      clockBase: Date.now(),
-      configJson: o.configJson,
-      webhookUrl: o.webhookUrl,
-      webhookMinLevel: o.webhookMinLevel,
-    };
   }
 
   #report(error: WireError): void {

@@ -8,7 +8,7 @@ import type { Piscina } from "piscina";
 import type { Producer } from "./producer.js";
 import { Rescue } from "./rescue.js";
 import { toWire, type WireError, WorkerError } from "./shared/errors.js";
-import type { WorkerMessage, WorkerSettings, WorkerTask, WorkerTaskResult } from "./shared/protocol.js";
+import type { ArtifactTask, WorkerMessage, WorkerSettings, WorkerTask, WorkerTaskResult } from "./shared/protocol.js";
 import type { RingLayout } from "./shared/ring.js";
 import { type WorkerPool, workerFor } from "./worker-pool.js";
 
@@ -78,6 +78,11 @@ export class Connection {
   /** The worker's flush or close task for every record below `target`. */
   task(op: "flush" | "close", target: number): Promise<WorkerTaskResult> {
     return this.#runTask({ op, key: this.#key, target });
+  }
+
+  /** An artifact task, with the same retries on a dead thread as flush and close. */
+  artifactTask(task: ArtifactTask): Promise<WorkerTaskResult> {
+    return this.#runTask({ ...task, key: this.#key });
   }
 
   // The worker's task function never throws, so a rejected task means its thread died. piscina

@@ -154,6 +154,15 @@ export class Flusher {
     // The worker thread is unref'd as a whole; this timer only keeps the sampler going.
   }
 
+  /** This client's transport and settings, for the artifact tasks (worker/artifacts.ts). */
+  get transport(): Transport {
+    return this.#transport;
+  }
+
+  get settings(): WorkerSettings {
+    return this.#s;
+  }
+
   attach(port: MessagePort): void {
     this.#port = port;
     for (const msg of this.#queued) port.postMessage(msg);

@@ -1,0 +1,202 @@
+// Artifacts against a REAL server, beside Trackio's Python client: logArtifact() stores the
+// manifest Python stores for the same files (paths in Python's order, digests, sizes, so the
+// same manifest digest), versions and aliases move as Python's do, useArtifact() resolves
+// `name`, `name:vN` and `name:alias`, download() brings back the same bytes, and each side
+// reads what the other logged. Bad arguments fail at the call with typed errors.
+
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
+import { startTrackio, type TrackioServer, venvPython } from "../scripts/trackio-server.js";
+import { Client } from "../src/index.js";
+import { callApi } from "./support/read-api.js";
+
+const project = "artifacts-vs-python";
+let server: TrackioServer;
+let client: Client;
+let dir: string;
+
+function makeTree(): string {
+  const root = mkdtempSync(join(tmpdir(), "trackio-art-"));
+  writeFileSync(join(root, "b.txt"), "bee\n");
+  writeFileSync(join(root, "A.txt"), "upper a\n");
+  mkdirSync(join(root, "sub", "deep"), { recursive: true });
+  writeFileSync(join(root, "sub", "weights.bin"), Buffer.from([0, 1, 2, 255, 254]));
+  writeFileSync(join(root, "sub", "deep", "z.json"), '{"z":1}');
+  writeFileSync(join(root, "zz-empty"), "");
+  // Links are skipped, as Python's add_dir skips them.
+  symlinkSync(join(root, "b.txt"), join(root, "link.txt"));
+  return root;
+}
+
+async function python(script: string, ...args: string[]): Promise<unknown> {
+  const { stdout } = await promisify(execFile)(venvPython(), ["-c", script, ...args], {
+    env: { ...process.env, TRACKIO_DIR: mkdtempSync(join(tmpdir(), "trackio-py-client-")) },
+    timeout: 120_000,
+  });
+  // Trackio prints its own lines too ("* Run finished…"); the answer is the JSON one.
+  const line = stdout.split("\n").find((l) => l.startsWith("{"));
+  if (line === undefined) throw new Error(`no JSON line in the Python output:\n${stdout}`);
+  return JSON.parse(line);
+}
+
+before(async () => {
+  server = await startTrackio();
+  dir = makeTree();
+  client = new Client({ baseUrl: server.writeUrl, project, run: "node", quiet: true, systemMetrics: false });
+});
+after(async () => {
+  await client?.close();
+  await server?.stop();
+});
+
+describe("logArtifact", () => {
+  test("stores the manifest Python stores for the same directory; versions and aliases as Python's", async () => {
+    const art = await client.logArtifact(dir, { name: "ds-node", type: "dataset", aliases: ["best"] });
+    assert.equal(art.version, "v0");
+    assert.deepEqual([...art.aliases].sort(), ["best", "latest"]);
+    assert.equal(art.qualifiedName, `${project}/ds-node:v0`);
+    // The server keeps the manifest sorted by path, whatever order it was sent in.
+    assert.deepEqual(
+      art.manifest.map((e) => e.path),
+      ["A.txt", "b.txt", "sub/deep/z.json", "sub/weights.bin", "zz-empty"],
+    );
+    assert.equal(art.size, 4 + 8 + 0 + 5 + 7);
+
+    const py = (await python(
+      `
+import json, sys, trackio
+run = trackio.init(project=sys.argv[2], name="py", server_url=sys.argv[1], auto_log_cpu=False, auto_log_gpu=False)
+art = run.log_artifact(sys.argv[3], name="ds-py", type="dataset", aliases=["best"])
+print(json.dumps({"version": art.version, "aliases": sorted(art.aliases), "manifest": art.manifest,
+                  "digest": art.digest, "size": art.size}))
+trackio.finish()
+`,
+      server.writeUrl,
+      project,
+      dir,
+    )) as { version: string; aliases: string[]; manifest: unknown[]; digest: string; size: number };
+    assert.deepEqual(py, {
+      version: art.version,
+      aliases: [...art.aliases].sort(),
+      manifest: art.manifest,
+      digest: art.digest,
+      size: art.size,
+    });
+
+    // The same content again is the same version; new content a new one, and `latest` moves.
+    const again = await client.logArtifact(dir, { name: "ds-node", type: "dataset" });
+    assert.equal(again.version, "v0");
+    writeFileSync(join(dir, "b.txt"), "bee, changed\n");
+    const next = await client.logArtifact(dir, { name: "ds-node", type: "dataset", aliases: ["candidate"] });
+    assert.equal(next.version, "v1");
+    assert.deepEqual([...next.aliases].sort(), ["candidate", "latest"]);
+    // The server's listing: both versions of ours, `best` left on v0; Python's v0 the same size.
+    type Listed = {
+      name: string;
+      versions: { version: number; aliases: string[]; size_bytes: number; num_files: number }[];
+    };
+    const listed = await callApi<Listed[]>(server.url, "list_artifacts", { project });
+    const ours = listed.find((a) => a.name === "ds-node")?.versions ?? [];
+    const theirs = listed.find((a) => a.name === "ds-py")?.versions ?? [];
+    assert.deepEqual(
+      ours.map((v) => [v.version, [...v.aliases].sort(), v.num_files]),
+      [
+        [1, ["candidate", "latest"], 5],
+        [0, ["best"], 5],
+      ],
+    );
+    assert.deepEqual(
+      theirs.map((v) => [v.version, v.size_bytes, v.num_files]),
+      [[0, ours[1].size_bytes, ours[1].num_files]],
+    );
+  });
+
+  test("a single file: its name by default, type 'unspecified'", async () => {
+    const file = join(dir, "sub", "weights.bin");
+    const art = await client.logArtifact(file);
+    assert.equal(art.name, "weights.bin");
+    assert.equal(art.type, "unspecified");
+    assert.deepEqual(art.manifest, [
+      {
+        path: "weights.bin",
+        digest: createHash("sha256")
+          .update(Buffer.from([0, 1, 2, 255, 254]))
+          .digest("hex"),
+        size: 5,
+      },
+    ]);
+  });
+
+  test("bad arguments fail at the call, typed", () => {
+    const invalid = { code: "ERR_TRACKIO_INVALID_ARG" };
+    assert.throws(() => client.logArtifact(join(dir, "missing")), { ...invalid, message: /does not exist/ });
+    assert.throws(() => client.logArtifact(dir, { name: "has space" }), { ...invalid, message: /must match/ });
+    assert.throws(() => client.logArtifact(dir, { name: "ok", aliases: ["v3"] }), { ...invalid, message: /reserved/ });
+    assert.throws(() => client.logArtifact(dir, { name: "ok", type: "" }), invalid);
+    const empty = mkdtempSync(join(tmpdir(), "trackio-art-empty-"));
+    assert.throws(() => client.logArtifact(empty, { name: "ok" }), { ...invalid, message: /no regular file/ });
+    assert.throws(() => client.useArtifact("ds-node:"), invalid);
+    assert.throws(() => client.useArtifact("bad name"), invalid);
+  });
+});
+
+describe("useArtifact", () => {
+  test("name, name:vN and name:alias; download() brings back the bytes; Python reads ours", async () => {
+    const latest = await client.useArtifact("ds-node");
+    assert.equal(latest.version, "v1");
+    const best = await client.useArtifact("ds-node:best");
+    assert.equal(best.version, "v0");
+    const v0 = await client.useArtifact("ds-node:v0");
+    assert.deepEqual(v0.manifest, best.manifest);
+    const out = await v0.download(mkdtempSync(join(tmpdir(), "trackio-art-dl-")));
+    assert.equal(readFileSync(join(out, "b.txt"), "utf8"), "bee\n", "v0's content, not the file as it is now");
+    assert.deepEqual(readFileSync(join(out, "sub", "weights.bin")), Buffer.from([0, 1, 2, 255, 254]));
+    assert.equal(readFileSync(join(out, "zz-empty"), "utf8"), "");
+    // Again: nothing to fetch, the same directory.
+    assert.equal(await v0.download(out), out);
+
+    await assert.rejects(client.useArtifact("no-such-artifact"), { code: "ERR_TRACKIO_NOT_FOUND" });
+
+    const py = (await python(
+      `
+import json, os, sys, trackio
+run = trackio.init(project=sys.argv[2], name="py-reader", server_url=sys.argv[1], auto_log_cpu=False, auto_log_gpu=False)
+art = run.use_artifact("ds-node:best")
+root = art.download(root=sys.argv[3])
+files = sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs)
+print(json.dumps({"version": art.version, "files": files, "b": open(os.path.join(root, "b.txt")).read()}))
+trackio.finish()
+`,
+      server.writeUrl,
+      project,
+      mkdtempSync(join(tmpdir(), "trackio-art-pydl-")),
+    )) as { version: string; files: string[]; b: string };
+    assert.deepEqual(py, {
+      version: "v0",
+      files: ["A.txt", "b.txt", "sub/deep/z.json", "sub/weights.bin", "zz-empty"],
+      b: "bee\n",
+    });
+  });
+
+  test("lineage: each run's inputs and outputs as the server records Python's", async () => {
+    type Links = Record<string, { name: string; version: number }[]>;
+    const links = async (run: string, runId?: string) => {
+      const got = await callApi<Links>(server.url, "get_run_artifacts", { project, run, run_id: runId ?? null });
+      return Object.fromEntries(
+        Object.entries(got).map(([direction, list]) => [direction, list.map((l) => `${l.name}:v${l.version}`).sort()]),
+      );
+    };
+    assert.deepEqual(await links("node", client.runId), {
+      input: ["ds-node:v0", "ds-node:v1"],
+      output: ["ds-node:v0", "ds-node:v1", "weights.bin:v0"],
+    });
+    assert.deepEqual(await links("py"), { input: [], output: ["ds-py:v0"] });
+    assert.deepEqual(await links("py-reader"), { input: ["ds-node:v0"], output: [] });
+  });
+});
