@@ -14,6 +14,7 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { startTrackio, type TrackioServer, venvPython } from "../scripts/trackio-server.js";
 import { Client } from "../src/index.js";
+import { type Match, startFaultProxy } from "./support/fault-proxy.js";
 import { callApi } from "./support/read-api.js";
 
 const project = "artifacts-vs-python";
@@ -198,5 +199,66 @@ trackio.finish()
     });
     assert.deepEqual(await links("py"), { input: [], output: ["ds-py:v0"] });
     assert.deepEqual(await links("py-reader"), { input: ["ds-node:v0"], output: [] });
+  });
+});
+
+describe("when the server fails", () => {
+  const api =
+    (name: string): Match =>
+    (method, path) =>
+      method === "POST" && path.endsWith(`/api/${name}`);
+
+  test("an upload or a commit that fails for a moment is retried; the version is stored once", async () => {
+    const proxy = await startFaultProxy(server.url);
+    const writeUrl = new URL(server.writeUrl);
+    const c = new Client({
+      baseUrl: `${proxy.url}?${writeUrl.searchParams}`,
+      project,
+      run: "flaky",
+      quiet: true,
+      systemMetrics: false,
+    });
+    try {
+      proxy.inject({ kind: "status", status: 503 }, 2, api("bulk_upload_artifact_blob"));
+      // Stored, then the answer lost: the retry finds the identical manifest, the same version.
+      proxy.inject({ kind: "drop" }, 1, api("artifact_log"));
+      const file = join(mkdtempSync(join(tmpdir(), "trackio-art-flaky-")), "flaky.bin");
+      writeFileSync(file, "only this once");
+      const art = await c.logArtifact(file, { type: "model" });
+      assert.equal(art.version, "v0");
+      const faults = proxy.events.filter((e) => e.fault !== null).map((e) => `${e.path.split("/").pop()} ${e.fault}`);
+      assert.deepEqual(faults, [
+        "bulk_upload_artifact_blob status 503",
+        "bulk_upload_artifact_blob status 503",
+        "artifact_log drop",
+      ]);
+      const listed = await callApi<{ name: string; num_versions: number }[]>(server.url, "list_artifacts", { project });
+      assert.equal(listed.find((a) => a.name === "flaky.bin")?.num_versions, 1);
+    } finally {
+      await c.close();
+      await proxy.close();
+    }
+  });
+
+  test("a server that stays down: logArtifact() rejects, typed, in bounded time; nothing claims success", async () => {
+    const proxy = await startFaultProxy(server.url);
+    await proxy.refuse();
+    const c = new Client({
+      baseUrl: proxy.url,
+      project,
+      run: "down",
+      quiet: true,
+      systemMetrics: false,
+      retryDeadlineMs: 1000,
+      spoolDir: false,
+    });
+    try {
+      const started = performance.now();
+      await assert.rejects(c.logArtifact(dir, { name: "never" }), { code: "ERR_TRACKIO_HTTP" });
+      assert.ok(performance.now() - started < 10_000);
+    } finally {
+      await c.close().catch(() => {});
+      await proxy.close();
+    }
   });
 });
