@@ -14,6 +14,10 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { startTrackio, type TrackioServer, venvPython } from "../scripts/trackio-server.js";
 import { Client } from "../src/index.js";
+import { Transport } from "../src/io/transport.js";
+import { resolveOptions } from "../src/options.js";
+import type { WorkerSettings } from "../src/shared/protocol.js";
+import { artifactTask } from "../worker/artifacts.js";
 import { type Match, startFaultProxy } from "./support/fault-proxy.js";
 import { callApi } from "./support/read-api.js";
 
@@ -33,6 +37,13 @@ function makeTree(): string {
   // Links are skipped, as Python's add_dir skips them.
   symlinkSync(join(root, "b.txt"), join(root, "link.txt"));
   return root;
+}
+
+/** The server part of a client's settings for `url`, as resolveOptions makes it. */
+function resolvedServer(url: string) {
+  const o = resolveOptions({ baseUrl: url, retryDeadlineMs: 30_000 });
+  const { origin, basePath, displayUrl, writeToken, hfToken, timeoutMs, retryDeadlineMs } = o;
+  return { origin, basePath, displayUrl, writeToken, hfToken, timeoutMs, retryDeadlineMs };
 }
 
 async function python(script: string, ...args: string[]): Promise<unknown> {
@@ -260,5 +271,49 @@ describe("when the server fails", () => {
       await c.close().catch(() => {});
       await proxy.close();
     }
+  });
+
+  test("no server configured and none answering (local inbox mode): rejected at once, saying artifacts need a server", async () => {
+    const proxy = await startFaultProxy(server.url);
+    await proxy.refuse();
+    // The worker's task as a client in local-inbox mode runs it (no baseUrl given: inboxDir set).
+    const settings = {
+      ...resolvedServer(proxy.url),
+      project,
+      run: "inbox",
+      runId: "r-inbox",
+      inboxDir: join(tmpdir(), "trackio-never-written-inbox"),
+    } as unknown as WorkerSettings;
+    const transport = new Transport(settings, { onRequest() {}, onRetry() {} });
+    try {
+      const started = performance.now();
+      const result = await artifactTask(
+        { op: "use-artifact", project, name: "ds-node", spec: null },
+        transport,
+        settings,
+      );
+      assert.equal(result.ok, false);
+      const error = (result as { error: { code: string; message: string } }).error;
+      assert.equal(error.code, "ERR_TRACKIO_HTTP");
+      assert.match(error.message, /artifacts need a running Trackio server/);
+      assert.ok(performance.now() - started < 10_000, "no retry deadline waited out");
+    } finally {
+      await transport.close();
+      await proxy.close();
+    }
+  });
+
+  test("close() waits for an artifact call still running", async () => {
+    const c = new Client({ baseUrl: server.writeUrl, project, run: "unawaited", quiet: true, systemMetrics: false });
+    const file = join(mkdtempSync(join(tmpdir(), "trackio-art-late-")), "late.txt");
+    writeFileSync(file, "logged, never awaited");
+    const pending = c.logArtifact(file);
+    await c.close();
+    const listed = await callApi<{ name: string }[]>(server.url, "list_artifacts", { project });
+    assert.ok(
+      listed.some((a) => a.name === "late.txt"),
+      "stored before close() resolved",
+    );
+    assert.equal((await pending).version, "v0");
   });
 });

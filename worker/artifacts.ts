@@ -5,7 +5,7 @@
 
 import { deliverArtifact, fetchArtifactRecord, logArtifactUse } from "../src/io/artifacts.js";
 import type { Transport } from "../src/io/transport.js";
-import { NotFoundError, toWire } from "../src/shared/errors.js";
+import { HttpError, NotFoundError, toWire } from "../src/shared/errors.js";
 import type { ArtifactTask, WorkerSettings, WorkerTaskResult } from "../src/shared/protocol.js";
 
 export async function artifactTask(
@@ -15,6 +15,13 @@ export async function artifactTask(
 ): Promise<WorkerTaskResult> {
   const run = { run: settings.run, runId: settings.runId };
   try {
+    // No server configured and none answering: the client writes records to the local inbox,
+    // which has no place for artifacts. Say so now rather than after the retry deadline.
+    if (settings.inboxDir !== null && !(await transport.probe())) {
+      throw new HttpError(
+        `${task.op === "artifact" ? "logArtifact" : "useArtifact"}(): artifacts need a running Trackio server and none answers at ${settings.displayUrl} (records go to the local inbox, artifacts cannot); start one with \`trackio show\` or pass baseUrl`,
+      );
+    }
     if (task.op === "artifact") return { ok: true, artifact: await deliverArtifact(transport, task.job, run) };
     const record = await fetchArtifactRecord(transport, task.project, task.name, task.spec);
     if (record === null) {
