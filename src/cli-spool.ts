@@ -5,6 +5,7 @@
 
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { listSpooledArtifacts } from "./io/artifact-spool.js";
 import { KIND_PREFIX } from "./io/batch.js";
 import { listSpooledMedia, type SpooledMedia } from "./io/media-files.js";
 import { countsAsRecord, damage } from "./io/record-line.js";
@@ -90,7 +91,12 @@ export function serverDirs(root: string): string[] {
 }
 
 function holdsSpool(dir: string): boolean {
-  return listFragments(dir).length > 0 || listSpooledMedia(dir).length > 0 || listQuarantined(dir).length > 0;
+  return (
+    listFragments(dir).length > 0 ||
+    listSpooledMedia(dir).length > 0 ||
+    listSpooledArtifacts(dir).length > 0 ||
+    listQuarantined(dir).length > 0
+  );
 }
 
 function isDir(path: string): boolean {

@@ -92,6 +92,7 @@ export async function syncCommand(
   }
   let sentMedia = 0;
   let rejectedMedia = 0;
+  let sentArtifacts = 0;
   let sentRecords = 0;
   let sentFragments = 0;
   let left = 0;
@@ -130,7 +131,8 @@ export async function syncCommand(
       );
       for (const k of Object.keys(aside) as (keyof typeof aside)[]) aside[k] += result.setAside[k];
       sentMedia += result.media.sent;
-      rejectedMedia += result.media.rejected;
+      rejectedMedia += result.media.rejected + result.artifacts.rejected;
+      sentArtifacts += result.artifacts.sent;
       stuck += result.stuck;
       if (result.error !== null) {
         failure = result.error;
@@ -143,6 +145,7 @@ export async function syncCommand(
   }
   out.write(`trackio sync: sent ${sentRecords} records from ${sentFragments} fragments`);
   if (totalMedia > 0) out.write(` and ${sentMedia} media files`);
+  if (sentArtifacts > 0) out.write(`; logged ${count(sentArtifacts, "artifact version")}`);
   const setAside = aside.refused + aside.damaged;
   if (setAside > 0) {
     const kinds = [
@@ -153,7 +156,8 @@ export async function syncCommand(
   }
   if (aside.configsLost > 0) out.write(`; ${aside.configsLost} run configs not stored`);
   if (aside.emptyFragments > 0) out.write(`; removed ${aside.emptyFragments} empty fragments`);
-  if (rejectedMedia > 0) out.write(`; the server refused ${rejectedMedia} media files (kept as *.json.rejected)`);
+  if (rejectedMedia > 0)
+    out.write(`; the server refused ${rejectedMedia} media files or artifact versions (kept as *.json.rejected)`);
   if (left > 0)
     out.write(`; ${count(left, "line")} of other projects or runs ${left === 1 ? "stays" : "stay"} in the spool`);
   if (stuck > 0) out.write(`; SKIPPED ${count(stuck, "fragment")} that cannot be read, removed or rewritten`);

@@ -7,13 +7,16 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { startTrackio, type TrackioServer, venvPython } from "../scripts/trackio-server.js";
+import { main } from "../src/cli.js";
 import { Client } from "../src/index.js";
+import { listSpooledArtifacts } from "../src/io/artifact-spool.js";
 import { Transport } from "../src/io/transport.js";
 import { resolveOptions } from "../src/options.js";
 import type { WorkerSettings } from "../src/shared/protocol.js";
@@ -37,6 +40,13 @@ function makeTree(): string {
   // Links are skipped, as Python's add_dir skips them.
   symlinkSync(join(root, "b.txt"), join(root, "link.txt"));
   return root;
+}
+
+/** The one server directory a client made under `root`. */
+function spoolDirOf(root: string): string {
+  const dirs = readdirSync(root);
+  assert.equal(dirs.length, 1, `one server directory under ${root}: ${dirs}`);
+  return join(root, dirs[0]);
 }
 
 /** The server part of a client's settings for `url`, as resolveOptions makes it. */
@@ -251,6 +261,95 @@ describe("when the server fails", () => {
     }
   });
 
+  test("a server down past the deadline: the version waits in the spool, rejected saying so; logged once the server is back", async () => {
+    const proxy = await startFaultProxy(server.url);
+    const spoolRoot = mkdtempSync(join(tmpdir(), "trackio-art-spool-"));
+    const writeUrl = new URL(server.writeUrl);
+    const c = new Client({
+      baseUrl: `${proxy.url}?${writeUrl.searchParams}`,
+      project,
+      run: "outage",
+      quiet: true,
+      systemMetrics: false,
+      retryDeadlineMs: 1000,
+      spoolDir: spoolRoot,
+    });
+    try {
+      await c.ready();
+      await proxy.refuse();
+      const file = join(mkdtempSync(join(tmpdir(), "trackio-art-outage-")), "outage.bin");
+      writeFileSync(file, "kept while the server is down");
+      await assert.rejects(c.logArtifact(file, { type: "model", aliases: ["during-outage"] }), {
+        code: "ERR_TRACKIO_HTTP",
+        message: /artifact outage\.bin kept in .*artifacts.*npx trackio sync/,
+      });
+      // The user's file may change now: what is kept is what was hashed.
+      writeFileSync(file, "changed after the call");
+      await proxy.accept();
+      const deadline = performance.now() + 30_000;
+      let stored: { name: string; versions: { aliases: string[] }[] } | undefined;
+      while (stored === undefined && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 250));
+        const listed = await callApi<{ name: string; versions: { aliases: string[] }[] }[]>(
+          server.url,
+          "list_artifacts",
+          {
+            project,
+          },
+        );
+        stored = listed.find((a) => a.name === "outage.bin");
+      }
+      assert.ok(stored !== undefined, "replayed by the worker within 30 s of the server's return");
+      assert.deepEqual([...stored.versions[0].aliases].sort(), ["during-outage", "latest"]);
+      const used = await c.useArtifact("outage.bin");
+      const out = await used.download(mkdtempSync(join(tmpdir(), "trackio-art-outage-dl-")));
+      assert.equal(readFileSync(join(out, "outage.bin"), "utf8"), "kept while the server is down");
+    } finally {
+      await c.close().catch(() => {});
+      await proxy.close();
+    }
+    assert.deepEqual(listSpooledArtifacts(spoolDirOf(spoolRoot)), [], "the spool entry is gone");
+  });
+
+  test("npx trackio sync logs a spooled version", async () => {
+    const proxy = await startFaultProxy(server.url);
+    await proxy.refuse();
+    const spoolRoot = mkdtempSync(join(tmpdir(), "trackio-art-sync-"));
+    const c = new Client({
+      baseUrl: proxy.url,
+      project,
+      run: "synced",
+      quiet: true,
+      systemMetrics: false,
+      retryDeadlineMs: 1000,
+      spoolDir: spoolRoot,
+    });
+    const file = join(mkdtempSync(join(tmpdir(), "trackio-art-sync-src-")), "synced.txt");
+    writeFileSync(file, "sent by trackio sync");
+    await assert.rejects(c.logArtifact(file), { message: /kept in/ });
+    await c.close().catch(() => {});
+    await proxy.close();
+    assert.equal(listSpooledArtifacts(spoolDirOf(spoolRoot)).length, 1);
+    const out = new PassThrough();
+    let text = "";
+    out.on("data", (d) => (text += d));
+    const code = await main(["sync", "--spool", spoolRoot, "--url", server.writeUrl], out, new PassThrough());
+    assert.equal(code, 0, text);
+    assert.match(text, /logged 1 artifact version/);
+    const record = await callApi<{ version: number; producer_run_name: string } | null>(
+      server.url,
+      "get_artifact_manifest",
+      {
+        project,
+        name: "synced.txt",
+        spec: null,
+      },
+    );
+    assert.equal(record?.version, 0);
+    assert.equal(record?.producer_run_name, "synced");
+    assert.deepEqual(listSpooledArtifacts(spoolDirOf(spoolRoot)), []);
+  });
+
   test("a server that stays down: logArtifact() rejects, typed, in bounded time; nothing claims success", async () => {
     const proxy = await startFaultProxy(server.url);
     await proxy.refuse();
@@ -291,6 +390,7 @@ describe("when the server fails", () => {
         { op: "use-artifact", project, name: "ds-node", spec: null },
         transport,
         settings,
+        () => assert.fail("nothing to spool"),
       );
       assert.equal(result.ok, false);
       const error = (result as { error: { code: string; message: string } }).error;

@@ -163,6 +163,11 @@ export class Flusher {
     return this.#s;
   }
 
+  /** An artifact version went to the spool: replay it as spooled records are. */
+  artifactSpooled(): void {
+    this.#delivery.spooledElsewhere();
+  }
+
   attach(port: MessagePort): void {
     this.#port = port;
     for (const msg of this.#queued) port.postMessage(msg);

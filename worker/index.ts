@@ -89,6 +89,6 @@ export default async function task(t: WorkerTask): Promise<WorkerTaskResult> {
       return { ok: true };
     case "artifact":
     case "use-artifact":
-      return artifactTask(t, flusher.transport, flusher.settings);
+      return artifactTask(t, flusher.transport, flusher.settings, () => flusher.artifactSpooled());
   }
 }

@@ -28,50 +28,67 @@ function data<T>(text: string): T {
   return (JSON.parse(text) as { data: T }).data;
 }
 
-/** Upload what the server lacks and commit the version; resolves to the server's record. */
-export async function deliverArtifact(
-  transport: Transport,
+/** What `artifact_log` is given (beside `hf_token`): the version to commit, files hashed. */
+export interface ArtifactSpec {
+  project: string;
+  name: string;
+  type: string;
+  description: string | null;
+  metadata: Record<string, unknown> | null;
+  manifest: ManifestEntry[];
+  aliases: string[];
+  run_name: string;
+  run_id: string;
+}
+
+/** Hash the job's files: the version to commit, and where each blob's bytes are. */
+export async function hashArtifact(
   job: ArtifactJob,
   run: { run: string; runId: string },
-): Promise<ArtifactRecord> {
+): Promise<{ spec: ArtifactSpec; blobs: Map<string, string> }> {
   const manifest: ManifestEntry[] = [];
-  const source = new Map<string, string>();
+  const blobs = new Map<string, string>();
   for (const file of job.files) {
     const { digest, size } = await sha256File(file.path);
     manifest.push({ path: file.logical, digest, size });
-    source.set(digest, file.path);
+    blobs.set(digest, file.path);
   }
+  const { project, name, type, description, metadata, aliases } = job;
+  return {
+    spec: { project, name, type, description, metadata, manifest, aliases, run_name: run.run, run_id: run.runId },
+    blobs,
+  };
+}
+
+/** The bytes of `path`, checked against `digest` (a file rewritten since it was hashed is refused). */
+export async function blobBytes(path: string, digest: string): Promise<Buffer> {
+  const bytes = await readFile(path);
+  if (createHash("sha256").update(bytes).digest("hex") !== digest) {
+    throw new InvalidArgError(`logArtifact(): ${path} changed after it was hashed; log the artifact again`);
+  }
+  return bytes;
+}
+
+/** Upload the blobs the server lacks and commit the version; resolves to the server's record. */
+export async function sendArtifact(
+  transport: Transport,
+  spec: ArtifactSpec,
+  blobs: ReadonlyMap<string, string>,
+): Promise<ArtifactRecord> {
   const hf = transport.hfTokenJson;
-  const digests = [...source.keys()];
+  const digests = [...blobs.keys()];
   const present = new Set(
     data<{ present: string[] }>(
       await transport.call(
         "check_artifact_blobs",
-        `{"kwargs":{"project":${JSON.stringify(job.project)},"digests":${JSON.stringify(digests)},"hf_token":${hf}}}`,
+        `{"kwargs":{"project":${JSON.stringify(spec.project)},"digests":${JSON.stringify(digests)},"hf_token":${hf}}}`,
       ),
     ).present,
   );
-  for (const [digest, path] of source) {
-    if (present.has(digest)) continue;
-    const bytes = await readFile(path);
-    // A file rewritten since it was hashed would be refused by the server's digest check.
-    if (createHash("sha256").update(bytes).digest("hex") !== digest) {
-      throw new InvalidArgError(`logArtifact(): ${path} changed while it was being uploaded; log the artifact again`);
-    }
-    await transport.uploadArtifactBlob(job.project, digest, bytes);
+  for (const [digest, path] of blobs) {
+    if (!present.has(digest)) await transport.uploadArtifactBlob(spec.project, digest, await blobBytes(path, digest));
   }
-  const kwargs = {
-    project: job.project,
-    name: job.name,
-    type: job.type,
-    description: job.description,
-    metadata: job.metadata,
-    manifest,
-    aliases: job.aliases,
-    run_name: run.run,
-    run_id: run.runId,
-  };
-  const body = `{"kwargs":${JSON.stringify(kwargs).slice(0, -1)},"hf_token":${hf}}}`;
+  const body = `{"kwargs":${JSON.stringify(spec).slice(0, -1)},"hf_token":${hf}}}`;
   return data<ArtifactRecord>(await transport.call("artifact_log", body));
 }
 
