@@ -15,7 +15,7 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { startTrackio, type TrackioServer, venvPython } from "../scripts/trackio-server.js";
 import { main } from "../src/cli.js";
-import { Client } from "../src/index.js";
+import { Client, type ClientOptions } from "../src/index.js";
 import { listSpooledArtifacts } from "../src/io/artifact-spool.js";
 import { Transport } from "../src/io/transport.js";
 import { resolveOptions } from "../src/options.js";
@@ -224,6 +224,16 @@ trackio.finish()
 });
 
 describe("when the server fails", () => {
+  /** A client of this project that writes through the proxy at `url`, with the server's write token. */
+  const proxiedClient = (url: string, run: string, extra: ClientOptions = {}) =>
+    new Client({
+      baseUrl: `${url}?${new URL(server.writeUrl).searchParams}`,
+      project,
+      run,
+      quiet: true,
+      systemMetrics: false,
+      ...extra,
+    });
   const api =
     (name: string): Match =>
     (method, path) =>
@@ -231,14 +241,7 @@ describe("when the server fails", () => {
 
   test("an upload or a commit that fails for a moment is retried; the version is stored once", async () => {
     const proxy = await startFaultProxy(server.url);
-    const writeUrl = new URL(server.writeUrl);
-    const c = new Client({
-      baseUrl: `${proxy.url}?${writeUrl.searchParams}`,
-      project,
-      run: "flaky",
-      quiet: true,
-      systemMetrics: false,
-    });
+    const c = proxiedClient(proxy.url, "flaky");
     try {
       proxy.inject({ kind: "status", status: 503 }, 2, api("bulk_upload_artifact_blob"));
       // Stored, then the answer lost: the retry finds the identical manifest, the same version.
@@ -264,16 +267,7 @@ describe("when the server fails", () => {
   test("a server down past the deadline: the version waits in the spool, rejected saying so; logged once the server is back", async () => {
     const proxy = await startFaultProxy(server.url);
     const spoolRoot = mkdtempSync(join(tmpdir(), "trackio-art-spool-"));
-    const writeUrl = new URL(server.writeUrl);
-    const c = new Client({
-      baseUrl: `${proxy.url}?${writeUrl.searchParams}`,
-      project,
-      run: "outage",
-      quiet: true,
-      systemMetrics: false,
-      retryDeadlineMs: 1000,
-      spoolDir: spoolRoot,
-    });
+    const c = proxiedClient(proxy.url, "outage", { retryDeadlineMs: 1000, spoolDir: spoolRoot });
     try {
       await c.ready();
       await proxy.refuse();
@@ -315,15 +309,7 @@ describe("when the server fails", () => {
     const proxy = await startFaultProxy(server.url);
     await proxy.refuse();
     const spoolRoot = mkdtempSync(join(tmpdir(), "trackio-art-sync-"));
-    const c = new Client({
-      baseUrl: proxy.url,
-      project,
-      run: "synced",
-      quiet: true,
-      systemMetrics: false,
-      retryDeadlineMs: 1000,
-      spoolDir: spoolRoot,
-    });
+    const c = proxiedClient(proxy.url, "synced", { retryDeadlineMs: 1000, spoolDir: spoolRoot });
     const file = join(mkdtempSync(join(tmpdir(), "trackio-art-sync-src-")), "synced.txt");
     writeFileSync(file, "sent by trackio sync");
     await assert.rejects(c.logArtifact(file), { message: /kept in/ });

@@ -3,9 +3,10 @@
 // `<spool>/artifacts/<id>/<digest>` (its blobs). The blobs are written first and the .json
 // last, by rename, so a .json names a complete entry; replay removes the .json first.
 
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type ArtifactSpec, sha256File } from "./artifacts.js";
+import { listJsonEntries } from "./spool.js";
 
 export interface SpooledArtifact {
   /** The entry's .json. */
@@ -51,14 +52,7 @@ export async function spoolArtifact(
 /** Every complete spooled version under `spoolDir`, in the order they were kept. */
 export function listSpooledArtifacts(spoolDir: string): SpooledArtifact[] {
   const dir = artifactsDir(spoolDir);
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return names
-    .filter((n) => n.endsWith(".json") && !n.startsWith("."))
+  return listJsonEntries(dir)
     .sort()
     .map((n) => ({ meta: join(dir, n), blobs: join(dir, n.slice(0, -5)) }));
 }
