@@ -199,6 +199,7 @@ export function readDisk(root: string): IoCounters["disk"] {
   if (text === null) return null;
   const devices = new Set(list(root, "sys/block"));
   const sum = { reads: 0, writes: 0, readBytes: 0, writeBytes: 0 };
+  let devicesSeen = 0;
   for (const line of text.split("\n")) {
     const f = line.trim().split(/\s+/);
     let name: string;
@@ -214,12 +215,14 @@ export function readDisk(root: string): IoCounters["disk"] {
       c = [reads, writes, rsec, wsec];
     } else continue;
     if (!devices.has(name.replaceAll("/", "!"))) continue;
+    devicesSeen++;
     sum.reads += c[0];
     sum.writes += c[1];
     sum.readBytes += c[2] * SECTOR;
     sum.writeBytes += c[3] * SECTOR;
   }
-  return sum;
+  // psutil reports no counters (and Python logs no disk keys) when no device is listed.
+  return devicesSeen > 0 ? sum : null;
 }
 
 /** psutil's `net_io_counters()`: every interface of /proc/net/dev, loopback included. */
@@ -227,9 +230,11 @@ export function readNet(root: string): IoCounters["net"] {
   const text = read(root, "proc/net/dev");
   if (text === null) return null;
   const sum = { sent: 0, recv: 0 };
+  let interfaces = 0;
   for (const line of text.split("\n").slice(2)) {
     const colon = line.lastIndexOf(":");
     if (colon < 0) continue;
+    interfaces++;
     const f = line
       .slice(colon + 1)
       .trim()
@@ -238,7 +243,7 @@ export function readNet(root: string): IoCounters["net"] {
     sum.recv += f[0];
     sum.sent += f[8];
   }
-  return sum;
+  return interfaces > 0 ? sum : null;
 }
 
 export function readIo(root: string): IoCounters {

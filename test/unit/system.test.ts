@@ -153,6 +153,12 @@ describe("the Linux readers, as psutil reads the same files", () => {
   test("disk counters of whole devices only, in 512-byte sectors; network over every interface", () => {
     assert.deepEqual(readDisk(host()), { reads: 101, writes: 52, readBytes: 2056 * 512, writeBytes: 4112 * 512 });
     assert.deepEqual(readNet(host()), { recv: 6000, sent: 4000 });
+    // No whole device (a container's partitions only) and no interface: no counters, as psutil.
+    assert.equal(
+      readDisk(host({ "proc/diskstats": DISKSTATS.replace(/vd[ab] /g, "vdz ").replace(/loop0/, "loopz") })),
+      null,
+    );
+    assert.equal(readNet(host({ "proc/net/dev": NETDEV.split("\n").slice(0, 2).join("\n") })), null);
     const before = { disk: { reads: 100, writes: 50, readBytes: 0, writeBytes: 0 }, net: { sent: 0, recv: 0 }, at: 10 };
     const after = {
       disk: { reads: 110, writes: 90, readBytes: 2 * MIB, writeBytes: 8 * MIB },
