@@ -274,7 +274,8 @@ export class Client extends EventEmitter implements ExitParticipant {
   }
 
   #artifacts(): ArtifactCalls {
-    if (this.#state !== STATE_RUNNING && !this.#start()) throw new ClosedError("the client is closed");
+    if (this.#state === STATE_CLOSED) throw new ClosedError("logArtifact() and useArtifact() need an open client");
+    if (this.#state !== STATE_RUNNING) this.#start();
     this.#artifactCalls ??= new ArtifactCalls(this.#connection as Connection, this.#settings as WorkerSettings);
     return this.#artifactCalls;
   }

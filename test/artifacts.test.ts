@@ -166,6 +166,14 @@ trackio.finish()
     assert.throws(() => client.useArtifact("ds-node:"), invalid);
     assert.throws(() => client.useArtifact("bad name"), invalid);
   });
+
+  test("after close(): ERR_TRACKIO_CLOSED at the call", async () => {
+    const c = new Client({ baseUrl: server.writeUrl, project, run: "closed", quiet: true, systemMetrics: false });
+    c.log({ x: 1 }, 0);
+    await c.close();
+    assert.throws(() => c.logArtifact(dir, { name: "late" }), { code: "ERR_TRACKIO_CLOSED" });
+    assert.throws(() => c.useArtifact("ds-node"), { code: "ERR_TRACKIO_CLOSED" });
+  });
 });
 
 describe("useArtifact", () => {
