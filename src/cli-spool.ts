@@ -76,6 +76,8 @@ export interface DirStock {
   /** Fragments holding selected lines. */
   fragments: string[];
   runs: RunStock[];
+  /** Spooled artifact versions (whole versions: not split by run or selected). */
+  artifacts: number;
 }
 
 /** Per-server directories under `root` that hold anything: the root itself when it is one. */
@@ -170,7 +172,7 @@ export function takeStock(root: string, sel: Selection = {}, url: string | null 
     }
     const forUrl = url === null ? null : spoolDirFor(dirname(path), url) === path;
     const sorted = [...runs.values()].sort((a, b) => order(a).localeCompare(order(b)));
-    return { path, forUrl, fragments, runs: sorted };
+    return { path, forUrl, fragments, runs: sorted, artifacts: listSpooledArtifacts(path).length };
   });
 }
 

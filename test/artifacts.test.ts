@@ -42,6 +42,15 @@ function makeTree(): string {
   return root;
 }
 
+/** The `trackio` command in-process: its exit code and what it printed on stdout. */
+async function runCli(args: string[]): Promise<{ code: number; text: string }> {
+  const out = new PassThrough();
+  let text = "";
+  out.on("data", (d) => (text += d));
+  const code = await main(args, out, new PassThrough());
+  return { code, text };
+}
+
 /** The one server directory a client made under `root`. */
 function spoolDirOf(root: string): string {
   const dirs = readdirSync(root);
@@ -324,10 +333,15 @@ describe("when the server fails", () => {
     await c.close().catch(() => {});
     await proxy.close();
     assert.equal(listSpooledArtifacts(spoolDirOf(spoolRoot)).length, 1);
-    const out = new PassThrough();
-    let text = "";
-    out.on("data", (d) => (text += d));
-    const code = await main(["sync", "--spool", spoolRoot, "--url", server.writeUrl], out, new PassThrough());
+    const status = await runCli(["status", "--spool", spoolRoot]);
+    assert.match(status.text, /^trackio status: 0 records, 0 media files, 0 quarantined lines, 1 artifact version in /);
+    assert.match(status.text, /\(0 fragments, 1 artifact version\)/);
+    const json = JSON.parse((await runCli(["status", "--spool", spoolRoot, "--json"])).text) as {
+      artifacts: number;
+      dirs: { artifacts: number }[];
+    };
+    assert.deepEqual([json.artifacts, json.dirs.map((d) => d.artifacts)], [1, [1]]);
+    const { code, text } = await runCli(["sync", "--spool", spoolRoot, "--url", server.writeUrl]);
     assert.equal(code, 0, text);
     assert.match(text, /logged 1 artifact version/);
     const record = await callApi<{ version: number; producer_run_name: string } | null>(
