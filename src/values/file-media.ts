@@ -27,8 +27,6 @@ export type MediaSource =
 
 export type MediaType = "image" | "audio" | "video" | "html";
 
-const kFilePath = Symbol("trackio.filePath");
-
 /** The base of Image, Audio, Video and Html. */
 export abstract class FileMedia {
   abstract readonly type: MediaType;
@@ -37,8 +35,6 @@ export abstract class FileMedia {
   readonly source: MediaSource;
   /** @internal The file extension, without the dot. */
   readonly ext: string;
-  /** @internal Set by log() while it encodes the record that references this value. */
-  [kFilePath]: string | null = null;
 
   protected constructor(source: MediaSource, ext: string, caption: string | null | undefined, what: string) {
     if (caption !== undefined && caption !== null && typeof caption !== "string") {
@@ -49,25 +45,13 @@ export abstract class FileMedia {
     this.caption = caption ?? null;
   }
 
-  toJSON(): { _type: string; file_path: string; caption: string | null } {
-    const filePath = this[kFilePath];
-    if (filePath === null) {
-      throw new InvalidArgError(
-        `${this.constructor.name} values can only be logged with client.log() (not in a config or outside a record)`,
-      );
-    }
-    return { _type: `trackio.${this.type}`, file_path: filePath, caption: this.caption };
+  // log() writes a media value's JSON itself, with the file it names for that record
+  // (src/values/json.ts); anywhere else there is no file to name.
+  toJSON(): never {
+    throw new InvalidArgError(
+      `${this.constructor.name} values can only be logged with client.log() (not in a config or outside a record)`,
+    );
   }
-}
-
-/** @internal Name the file a media value is stored as, for the record being encoded. */
-export function bindFilePath(media: FileMedia, filePath: string | null): void {
-  media[kFilePath] = filePath;
-}
-
-/** @internal */
-export function boundFilePath(media: FileMedia): string | null {
-  return media[kFilePath];
 }
 
 export interface MediaOptions {

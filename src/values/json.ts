@@ -23,16 +23,45 @@ function describe(value: unknown): string {
   return `an instance of ${proto?.constructor?.name ?? "an unknown class"}`;
 }
 
-let currentCall = "log()";
-let currentOnMedia: ((media: FileMedia, key: string) => void) | null = null;
+/** A media value met while encoding, and the file the text names for it. */
+export interface MediaUse {
+  readonly media: FileMedia;
+  /** The metric's path, for messages. */
+  readonly key: string;
+  readonly file: string;
+}
+
+/** Names the file a media value is stored as; called once per distinct value in a record. */
+export type NameFile = (media: FileMedia, key: string) => string;
+
+// One encoding call's state, passed down the walk: the call's name for messages, and the
+// files of the media values found (none allowed without nameFile).
+class Encoding {
+  readonly media: MediaUse[] = [];
+  readonly #files = new Map<FileMedia, string>();
+  constructor(
+    readonly call: string,
+    readonly nameFile: NameFile | null,
+  ) {}
+
+  fileOf(media: FileMedia, key: string): string {
+    let file = this.#files.get(media);
+    if (file === undefined) {
+      file = (this.nameFile as NameFile)(media, key);
+      this.#files.set(media, file);
+      this.media.push({ media, key, file });
+    }
+    return file;
+  }
+}
 
 function where(path: string): string {
   return path === "" ? "metrics" : `metric ${JSON.stringify(path)}`;
 }
 
-function refuse(path: string, value: unknown): never {
+function refuse(call: string, path: string, value: unknown): never {
   throw new InvalidArgError(
-    `${currentCall}: ${where(path)} is ${describe(value)}; values must be numbers, strings, booleans, null, arrays or plain objects`,
+    `${call}: ${where(path)} is ${describe(value)}; values must be numbers, strings, booleans, null, arrays or plain objects`,
   );
 }
 
@@ -86,11 +115,11 @@ export function getterThrew(call: string, path: string, err: unknown): InvalidAr
 }
 
 /** A property read that may run a getter. */
-function read(obj: Record<string, unknown>, key: string, path: string): unknown {
+function read(enc: Encoding, obj: Record<string, unknown>, key: string, path: string): unknown {
   try {
     return obj[key];
   } catch (err) {
-    throw getterThrew(currentCall, child(path, key), err);
+    throw getterThrew(enc.call, child(path, key), err);
   }
 }
 
@@ -98,50 +127,51 @@ function read(obj: Record<string, unknown>, key: string, path: string): unknown 
  * Check a value tree before it is stringified: throws on what Trackio cannot store, and
  * returns whether JSON.stringify would write it differently from Trackio's Python client
  * (a non-finite number, an integral double beyond 2^53, -0, a value class), in which case
- * exactJson() writes it instead.
+ * exactJson() writes it instead. Media values are given their file names here, in the order
+ * they are met.
  */
-function check(value: unknown, path: string, depth: number): boolean {
+function check(enc: Encoding, value: unknown, path: string, depth: number): boolean {
+  const call = enc.call;
   switch (typeof value) {
     case "number":
       return needsNumberJson(value);
     case "string":
-      checkWellFormed(value, `${currentCall}: ${where(path)}`);
+      checkWellFormed(value, `${call}: ${where(path)}`);
       return false;
     case "boolean":
       return false;
     case "object": {
       if (value === null) return false;
-      if (depth > 64)
-        throw new InvalidArgError(`${currentCall}: metrics nest deeper than 64 levels (or contain a cycle)`);
+      if (depth > 64) throw new InvalidArgError(`${call}: metrics nest deeper than 64 levels (or contain a cycle)`);
       if (Array.isArray(value)) {
         // JSON.stringify would call it, and write whatever it returns unchecked.
-        if (typeof (value as { toJSON?: unknown }).toJSON === "function") refuse(path, value);
+        if (typeof (value as { toJSON?: unknown }).toJSON === "function") refuse(call, path, value);
         let exact = false;
-        for (let i = 0; i < value.length; i++) exact = check(value[i], child(path, String(i)), depth + 1) || exact;
+        for (let i = 0; i < value.length; i++) exact = check(enc, value[i], child(path, String(i)), depth + 1) || exact;
         return exact;
       }
       if (value instanceof FileMedia) {
-        if (currentOnMedia === null) {
+        if (enc.nameFile === null) {
           throw new InvalidArgError(
-            `${currentCall}: ${where(path)} is ${value.constructor.name === "Html" ? "an" : "a"} ${value.constructor.name}; media values can only be logged with log()`,
+            `${call}: ${where(path)} is ${value.constructor.name === "Html" ? "an" : "a"} ${value.constructor.name}; media values can only be logged with log()`,
           );
         }
-        if (value.caption !== null) checkWellFormed(value.caption, `${currentCall}: the caption of ${where(path)}`);
-        currentOnMedia(value, path);
+        if (value.caption !== null) checkWellFormed(value.caption, `${call}: the caption of ${where(path)}`);
+        enc.fileOf(value, path);
         return true;
       }
       // A table's cells may hold media (each uploaded like a top-level value) and are checked
       // like any value.
       if (value instanceof Table) {
-        for (const row of value.rows) check(row, path, depth + 1);
+        for (const row of value.rows) check(enc, row, path, depth + 1);
         return true;
       }
       if (value instanceof Markdown) {
-        checkWellFormed(value.text, `${currentCall}: the Markdown text of ${where(path)}`);
+        checkWellFormed(value.text, `${call}: the Markdown text of ${where(path)}`);
         return true;
       }
       if (value instanceof Histogram) return true;
-      if (!isPlainObject(value)) refuse(path, value);
+      if (!isPlainObject(value)) refuse(call, path, value);
       let exact = false;
       const obj = value as Record<string, unknown>;
       // for...in also walks the prototype, which for a plain object is Object.prototype (or
@@ -149,23 +179,23 @@ function check(value: unknown, path: string, depth: number): boolean {
       for (const k in obj) {
         if (!Object.hasOwn(obj, k)) {
           throw new InvalidArgError(
-            `${currentCall}: ${where(child(path, k))} is inherited from Object.prototype, not the object's own`,
+            `${call}: ${where(child(path, k))} is inherited from Object.prototype, not the object's own`,
           );
         }
-        checkWellFormed(k, `${currentCall}: the name of ${where(child(path, k))}`);
-        exact = check(read(obj, k, path), child(path, k), depth + 1) || exact;
+        checkWellFormed(k, `${call}: the name of ${where(child(path, k))}`);
+        exact = check(enc, read(enc, obj, k, path), child(path, k), depth + 1) || exact;
       }
       return exact;
     }
   }
-  refuse(path, value);
+  refuse(call, path, value);
 }
 
 /**
  * JSON text as Trackio's Python client would send it (numbers by numberJson), for the records
  * check() flagged. Values come from a checked tree or from this package's toJSON() methods.
  */
-function exactJson(value: unknown, key: string): string {
+function exactJson(enc: Encoding, value: unknown, key: string): string {
   switch (typeof value) {
     case "number":
       return numberJson(value);
@@ -177,46 +207,52 @@ function exactJson(value: unknown, key: string): string {
       if (value === null) return "null";
       if (Array.isArray(value)) {
         let out = "[";
-        for (let i = 0; i < value.length; i++) out += `${i > 0 ? "," : ""}${exactJson(value[i], String(i))}`;
+        for (let i = 0; i < value.length; i++) out += `${i > 0 ? "," : ""}${exactJson(enc, value[i], String(i))}`;
         return `${out}]`;
       }
       if (value instanceof Histogram) {
         const edge = value.floatBins ? floatJson : numberJson;
         return `{"_type":"trackio.histogram","bins":[${value.bins.map(edge).join(",")}],"values":[${value.values.map(numberJson).join(",")}]}`;
       }
-      if (isValueClass(value)) return exactJson((value as { toJSON(key: string): unknown }).toJSON(key), key);
+      if (value instanceof FileMedia) {
+        return `{"_type":"trackio.${value.type}","file_path":${JSON.stringify(enc.fileOf(value, key))},"caption":${value.caption === null ? "null" : JSON.stringify(value.caption)}}`;
+      }
+      if (isValueClass(value)) return exactJson(enc, (value as { toJSON(key: string): unknown }).toJSON(key), key);
       let out = "{";
       let first = true;
       for (const k in value) {
-        out += `${first ? "" : ","}${JSON.stringify(k)}:${exactJson((value as Record<string, unknown>)[k], k)}`;
+        out += `${first ? "" : ","}${JSON.stringify(k)}:${exactJson(enc, (value as Record<string, unknown>)[k], k)}`;
         first = false;
       }
       return `${out}}`;
     }
   }
-  return refuse(key, value);
+  return refuse(enc.call, key, value);
 }
 
 /**
- * JSON text of `metrics`; `call` names the API call in error messages. `onMedia` is called for
- * each Image, Audio, Video or Html value found (in tables too) before the text is made, so
- * that it can name the file the text will reference; without it, media values are refused.
+ * JSON text of `metrics`, and the media values it references: `nameFile` names the file of
+ * each Image, Audio, Video or Html value found (in tables too) as the text is made; without
+ * it, media values are refused. `call` names the API call in error messages.
  */
-export function metricsToJson(
+export function encodeValues(
   metrics: object,
-  call = "log()",
-  onMedia: ((media: FileMedia, key: string) => void) | null = null,
-): string {
-  currentCall = call;
-  currentOnMedia = onMedia;
+  call: string,
+  nameFile: NameFile | null,
+): { text: string; media: readonly MediaUse[] } {
+  const enc = new Encoding(call, nameFile);
   try {
-    if (!isPlainObject(metrics)) refuse("", metrics);
+    if (!isPlainObject(metrics)) refuse(call, "", metrics);
     // JSON.stringify is the fast way for the usual record; exactJson only when it would differ.
-    return check(metrics, "", 0) ? exactJson(metrics, "") : JSON.stringify(metrics);
+    const text = check(enc, metrics, "", 0) ? exactJson(enc, metrics, "") : JSON.stringify(metrics);
+    return { text, media: enc.media };
   } catch (err) {
     if (err instanceof InvalidArgError) throw err;
     throw new InvalidArgError(`${call}: value cannot be encoded: ${(err as Error).message}`, { cause: err });
-  } finally {
-    currentOnMedia = null;
   }
+}
+
+/** JSON text of values that may not hold media (a run's config, for one). */
+export function metricsToJson(metrics: object, call = "log()"): string {
+  return encodeValues(metrics, call, null).text;
 }
