@@ -10,12 +10,10 @@
 import { type Stats, statSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import { InvalidArgError } from "../shared/errors.js";
+import { type SampleArray, type SampleType, sampleTypeOf } from "../shared/samples.js";
 import { sniffFormat } from "../shared/sniff.js";
 
-/** Typed arrays of audio samples, converted to 16-bit PCM as Trackio's Python client does. */
-export type SampleArray = Float32Array | Float64Array | Int16Array | Int32Array | Int8Array | Uint8Array | Uint16Array;
-
-export type SampleType = "f32" | "f64" | "i16" | "i32" | "i8" | "u8" | "u16";
+export type { SampleArray, SampleType };
 
 /** Where the bytes of a media value come from. Read by the client and the worker. */
 export type MediaSource =
@@ -123,15 +121,15 @@ function samplesSource(value: Samples, what: string): Made {
     if (!samples.every((x) => typeof x === "number")) throw new InvalidArgError(`${what}: samples must all be numbers`);
     samples = Float64Array.from(samples);
   }
-  const entry = SAMPLE_TYPES.find(([cls]) => samples instanceof cls);
-  if (entry === undefined) {
+  const dtype = sampleTypeOf(samples);
+  if (dtype === null) {
     throw new InvalidArgError(`${what}: samples must be a number[] or a typed array (Float32Array, Int16Array …)`);
   }
   const typed = samples as SampleArray;
   if (typed.length % channels !== 0) {
     throw new InvalidArgError(`${what}: ${typed.length} samples do not divide into ${channels} channels`);
   }
-  return { source: { src: "samples", bytes: asBytes(typed), dtype: entry[1], sampleRate, channels }, ext: "wav" };
+  return { source: { src: "samples", bytes: asBytes(typed), dtype, sampleRate, channels }, ext: "wav" };
 }
 
 function asBytes(view: ArrayBufferView): Uint8Array {
@@ -184,16 +182,6 @@ export class Image extends FileMedia {
 function isPixels(value: object): value is Pixels {
   return "data" in value && "width" in value && "height" in value;
 }
-
-const SAMPLE_TYPES: [new (...args: never[]) => SampleArray, SampleType][] = [
-  [Float32Array, "f32"],
-  [Float64Array, "f64"],
-  [Int16Array, "i16"],
-  [Int32Array, "i32"],
-  [Int8Array, "i8"],
-  [Uint8Array, "u8"],
-  [Uint16Array, "u16"],
-];
 
 /** Audio samples: interleaved when `channels` > 1. */
 export interface Samples {
