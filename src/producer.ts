@@ -31,7 +31,7 @@ import {
   seqDiff,
 } from "./shared/ring.js";
 import type { FileMedia } from "./values/file-media.js";
-import { encodeValues, getterThrew, type MediaUse } from "./values/json.js";
+import { encodeValues, getterThrew, hasOwnKey, type MediaUse } from "./values/json.js";
 import type { Metrics } from "./values/types.js";
 
 const INITIAL_SCRATCH = 64;
@@ -98,6 +98,8 @@ export class Producer {
     let ids = this.#ids;
     let n = 0;
     for (const k in metrics) {
+      // A key inherited from a polluted Object.prototype: the JSON path refuses it.
+      if (!hasOwnKey.call(metrics, k)) return false;
       let v: unknown;
       try {
         v = metrics[k];

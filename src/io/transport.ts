@@ -46,7 +46,8 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   if (raw === undefined || raw === "") return undefined;
   if (/^\d+$/.test(raw)) return Number(raw) * 1000;
   if (!/^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)/.test(raw)) return undefined;
-  const date = Date.parse(raw);
+  // The asctime form has no zone; HTTP dates are all GMT, and Date.parse would read it as local.
+  const date = Date.parse(/^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$/.test(raw) ? `${raw} GMT` : raw);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
