@@ -5,6 +5,7 @@
 
 import { request } from "undici";
 import type { TransportHooks } from "./io/transport.js";
+import { count } from "./shared/plural.js";
 
 export interface RetryNoticeOptions {
   /** The server, as it may be printed (no token). */
@@ -79,7 +80,7 @@ export class RetryNotice implements TransportHooks {
 
   #tick(): void {
     if (this.#since === null) return;
-    const state = `${seconds(performance.now() - this.#since)} s of up to ${seconds(this.#o.deadlineMs)} s, ${this.#failed} failed attempts`;
+    const state = `${seconds(performance.now() - this.#since)} s of up to ${seconds(this.#o.deadlineMs)} s, ${count(this.#failed, "failed attempt")}`;
     if (this.#o.tty) {
       this.#out.write(`\r\x1b[2K  still trying ${this.#o.url}: ${state}`);
       this.#lineOpen = true;

@@ -4,13 +4,14 @@
 import { basename } from "node:path";
 import { parseCommandArgs, SPOOL_HELP, spoolRoot, UsageError } from "./cli-args.js";
 import { RetryNotice } from "./cli-progress.js";
-import { count, type DirStock, lineSelected, mediaSelected, type Selection, takeStock, totals } from "./cli-spool.js";
+import { type DirStock, lineSelected, mediaSelected, type Selection, takeStock, totals } from "./cli-spool.js";
 import { rejectionMessage } from "./io/isolate.js";
 import { type ReplaySelection, replayDir } from "./io/replay.js";
 import { QUARANTINE_SUFFIX } from "./io/spool.js";
 import { Transport, type TransportHooks } from "./io/transport.js";
 import { DEFAULT_URL, type ParsedUrl, parseServerUrl, redact } from "./options.js";
 import { InvalidArgError, TrackioError } from "./shared/errors.js";
+import { count } from "./shared/plural.js";
 
 /** `trackio sync`'s exit code when everything was sent except lines or files it set aside. */
 export const EXIT_SET_ASIDE = 3;
@@ -83,11 +84,11 @@ export async function syncCommand(
   const scoped = new Set(stock.flatMap((d) => d.fragments));
   const total = scoped.size;
   const totalMedia = stock.reduce((n, d) => n + totals(d.runs).media, 0);
-  const mediaNote = totalMedia > 0 ? ` and ${totalMedia} media files` : "";
+  const mediaNote = totalMedia > 0 ? ` and ${count(totalMedia, "media file")}` : "";
   const only = selectionText(sel);
   if (!quiet) {
     const scope = only === "" ? "" : ` (only ${only})`;
-    out.write(`trackio sync: ${total} fragments${mediaNote} in ${root} → ${url.displayUrl}${scope}\n`);
+    out.write(`trackio sync: ${count(total, "fragment")}${mediaNote} in ${root} → ${url.displayUrl}${scope}\n`);
     listDirs(out, stock, url.displayUrl);
   }
   let sentMedia = 0;
@@ -113,7 +114,7 @@ export async function syncCommand(
           else notice?.settled();
           if (outcome.kind === "done" && scoped.has(path)) {
             sentFragments++;
-            if (!quiet) out.write(`  sent ${sentRecords} records (${sentFragments}/${total} fragments)\n`);
+            if (!quiet) out.write(`  sent ${count(sentRecords, "record")} (fragment ${sentFragments} of ${total})\n`);
           }
           if (outcome.empty) out.write(`  removed ${path}: it was empty (0 bytes or blank lines only, no records)\n`);
           if (outcome.kind === "stuck") {
@@ -141,19 +142,22 @@ export async function syncCommand(
     notice?.stop();
     await transport.close();
   }
-  out.write(`trackio sync: sent ${sentRecords} records from ${sentFragments} fragments`);
-  if (totalMedia > 0) out.write(` and ${sentMedia} media files`);
+  out.write(`trackio sync: sent ${count(sentRecords, "record")} from ${count(sentFragments, "fragment")}`);
+  if (totalMedia > 0) out.write(` and ${count(sentMedia, "media file")}`);
   const setAside = aside.refused + aside.damaged;
   if (setAside > 0) {
     const kinds = [
       aside.refused > 0 ? `${aside.refused} refused by the server on their own` : "",
       aside.damaged > 0 ? `${aside.damaged} damaged` : "",
     ].filter((k) => k !== "");
-    out.write(`; SET ASIDE ${setAside} lines (${kinds.join(", ")}) in *${QUARANTINE_SUFFIX} files, not sent again`);
+    out.write(
+      `; SET ASIDE ${count(setAside, "line")} (${kinds.join(", ")}) in *${QUARANTINE_SUFFIX} files, not sent again`,
+    );
   }
-  if (aside.configsLost > 0) out.write(`; ${aside.configsLost} run configs not stored`);
-  if (aside.emptyFragments > 0) out.write(`; removed ${aside.emptyFragments} empty fragments`);
-  if (rejectedMedia > 0) out.write(`; the server refused ${rejectedMedia} media files (kept as *.json.rejected)`);
+  if (aside.configsLost > 0) out.write(`; ${count(aside.configsLost, "run config")} not stored`);
+  if (aside.emptyFragments > 0) out.write(`; removed ${count(aside.emptyFragments, "empty fragment")}`);
+  if (rejectedMedia > 0)
+    out.write(`; the server refused ${count(rejectedMedia, "media file")} (kept as *.json.rejected)`);
   if (left > 0)
     out.write(`; ${count(left, "line")} of other projects or runs ${left === 1 ? "stays" : "stay"} in the spool`);
   if (stuck > 0) out.write(`; SKIPPED ${count(stuck, "fragment")} that cannot be read, removed or rewritten`);

@@ -23,6 +23,7 @@ import { Producer } from "./producer.js";
 import { type ResolvedRun, resolveRun } from "./resume.js";
 import { KIND_ALERT, KIND_CONFIG } from "./shared/codec.js";
 import { ClosedError, fromWire, InvalidArgError, toWire, type WireError } from "./shared/errors.js";
+import { count } from "./shared/plural.js";
 import type { WorkerSettings, WorkerTaskResult } from "./shared/protocol.js";
 import { CTL_STATE, createRing } from "./shared/ring.js";
 import { type ClientStats, publishMainThreadStats, readStats, summaryLine } from "./stats.js";
@@ -285,9 +286,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       await (this.#connection as Connection).release();
     }
     if (!this.#opts.quiet) {
-      const s = this.#settings;
-      const where = { run: this.run, spoolDir: s?.spoolDir, inboxDir: s?.inboxDir, dashboardUrl: this.dashboardUrl };
-      process.stderr.write(`${summaryLine(this.stats(), where)}\n`);
+      process.stderr.write(`${summaryLine(this.stats(), this.#settings as WorkerSettings, this.dashboardUrl)}\n`);
     }
     if (!result.ok) throw fromWire(result.error);
   }
@@ -441,6 +440,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       return;
     }
     const left = (this.#producer as Producer).waitAtExit(keepAt, deadline);
-    if (left > 0) process.stderr.write(`trackio: exiting with ${left} records neither delivered nor kept on disk\n`);
+    if (left > 0)
+      process.stderr.write(`trackio: exiting with ${count(left, "record")} neither delivered nor kept on disk\n`);
   }
 }

@@ -3,8 +3,10 @@
 //   2. no server is configured and none answers            -> the local Trackio inbox
 //      (trackio show imports it)                              counted `inboxed`
 //   3. the server could not take it (down, retries spent,  -> a spool fragment, replayed
-//      auth refused …)                                        when the server answers again,
-//                                                             counted `spooled` / `replayed`
+//      auth refused …)                                        when the server answers again
+//                                                             (`trackio sync` after an auth
+//                                                             failure), counted `spooled` /
+//                                                             `replayed`
 //   4. the server refused a record on its own while it     -> a quarantine file in the spool,
 //      accepted the others (isolate.ts)                       counted `quarantined`
 //   5. the spool is off or the disk refuses               -> counted `failed`
@@ -24,8 +26,10 @@ import { listSpooledMedia, type MediaJob } from "../src/io/media-files.js";
 import { countsAsRecord } from "../src/io/record-line.js";
 import { type FragmentReplay, replayFragment } from "../src/io/replay.js";
 import { FragmentWriter, listFragments } from "../src/io/spool.js";
+import { keptBy, whoSends } from "../src/io/sync-hint.js";
 import { isConnectionRefused, type Transport } from "../src/io/transport.js";
 import { RejectedError, SpoolError, TrackioError, toWire, type WireError } from "../src/shared/errors.js";
+import { count } from "../src/shared/plural.js";
 import type { WorkerSettings } from "../src/shared/protocol.js";
 import {
   COUNTER_FAILED,
@@ -302,14 +306,14 @@ export class Delivery {
       const path = this.#spool.write(lines);
       this.#count(COUNTER_SPOOLED, lines);
       this.#health.spooled();
-      where = `${n} records kept in ${path}; they are sent when the server answers again, or with \`npx trackio sync\``;
+      where = `${count(n, "record")} kept in ${path}; ${whoSends(err, keptBy(this.#s))}`;
     } catch (spoolErr) {
       this.#count(COUNTER_FAILED, lines);
       if (spoolErr instanceof SpoolError) {
         // The spool is what failed the user: its error leads, the send failure is context.
-        where = `${n} records lost; they could not be sent: ${error.message}`;
+        where = `${count(n, "record")} lost; they could not be sent: ${error.message}`;
         error = toWire(spoolErr);
-      } else where = `${n} records lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
+      } else where = `${count(n, "record")} lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
     }
     this.#report(error, where);
   }
@@ -335,7 +339,7 @@ export class Delivery {
       this.#count(COUNTER_INBOXED, lines);
     } catch (err) {
       this.#count(COUNTER_FAILED, lines);
-      this.#report(toWire(err), `${lines.length} records lost: the inbox could not be written`);
+      this.#report(toWire(err), `${count(lines.length, "record")} lost: the inbox could not be written`);
     }
   }
 }
