@@ -11,22 +11,20 @@ import {
   type ClientOptions,
   canonicalProjectName,
   checkConfigKey,
-  checkProjectName,
   generateRunName,
   parseServerUrl,
   type ResolvedOptions,
-  randomHex,
   resolveOptions,
 } from "./options.js";
-import { spoolDirFor } from "./paths.js";
 import { Producer } from "./producer.js";
 import { type ResolvedRun, resolveRun } from "./resume.js";
+import { workerSettings } from "./settings.js";
 import { KIND_ALERT, KIND_CONFIG } from "./shared/codec.js";
 import { ClosedError, fromWire, InvalidArgError, toWire, type WireError } from "./shared/errors.js";
 import { count } from "./shared/plural.js";
 import type { WorkerSettings, WorkerTaskResult } from "./shared/protocol.js";
 import { CTL_STATE, createRing } from "./shared/ring.js";
-import { type ClientStats, publishMainThreadStats, readStats, summaryLine } from "./stats.js";
+import { type ClientStats, keptAtExitLine, publishMainThreadStats, readStats, summaryLine } from "./stats.js";
 import { checkWellFormed, isPlainObject, metricsToJson } from "./values/json.js";
 import type { Metrics } from "./values/types.js";
 
@@ -61,6 +59,7 @@ export class Client extends EventEmitter implements ExitParticipant {
   #exitFlush: Promise<void> | null = null;
   #stopMainStats: (() => void) | null = null;
   #resumed: ResolvedRun | null = null;
+  #keptShown = false;
 
   constructor(options: ClientOptions = {}) {
     super();
@@ -373,31 +372,7 @@ export class Client extends EventEmitter implements ExitParticipant {
   }
 
   #settingsFor(project: string, run: string): WorkerSettings {
-    checkProjectName(project);
-    const o = this.#opts;
-    return {
-      origin: o.origin,
-      basePath: o.basePath,
-      displayUrl: o.displayUrl,
-      project,
-      run,
-      runId: o.runId ?? randomHex(16),
-      clientId: randomHex(8),
-      writeToken: o.writeToken,
-      hfToken: o.hfToken,
-      timeoutMs: o.timeoutMs,
-      maxBatch: o.maxBatch,
-      flushIntervalMs: o.flushIntervalMs,
-      maxRecordsPerRequest: o.maxRecordsPerRequest,
-      retryDeadlineMs: o.retryDeadlineMs,
-      spoolDir: o.spoolRoot === null ? null : spoolDirFor(o.spoolRoot, o.displayUrl),
-      inboxDir: o.fallbackInbox,
-      systemMetricsMs: o.systemMetricsMs,
-      clockBase: Date.now(),
-      configJson: o.configJson,
-      webhookUrl: o.webhookUrl,
-      webhookMinLevel: o.webhookMinLevel,
-    };
+    return workerSettings(this.#opts, project, run);
   }
 
   #report(error: WireError): void {
@@ -442,5 +417,9 @@ export class Client extends EventEmitter implements ExitParticipant {
     const left = (this.#producer as Producer).waitAtExit(keepAt, deadline);
     if (left > 0)
       process.stderr.write(`trackio: exiting with ${count(left, "record")} neither delivered nor kept on disk\n`);
+    // Once: a signal someone else listens for is followed by the 'exit' event.
+    const kept = this.#keptShown ? null : keptAtExitLine(this.stats(), this.#settings as WorkerSettings);
+    this.#keptShown ||= kept !== null;
+    if (kept !== null) process.stderr.write(`${kept}\n`);
   }
 }

@@ -3,6 +3,7 @@
 // system-metrics sampler.
 
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { takeStock, totals } from "./cli-spool.js";
 import { keptBy, syncCommand } from "./io/sync-hint.js";
 import type { Overflow } from "./overflow.js";
 import { count } from "./shared/plural.js";
@@ -173,6 +174,19 @@ export function summaryLine(st: ClientStats, s: WorkerSettings, dashboardUrl: st
     parts.push(`media files: ${files.join(", ")}`);
   }
   return `trackio: run "${s.run}": ${parts.join(", ")}; dashboard: ${dashboardUrl}`;
+}
+
+/**
+ * The line a process that ends without close() prints while this client's records wait in the
+ * spool (kept by the exit deadline, or earlier in an outage): how many, counted on disk, and
+ * the command that sends them. Null when it kept nothing, or nothing of it is left.
+ */
+export function keptAtExitLine(st: ClientStats, s: WorkerSettings): string | null {
+  if (s.spoolDir === null || st.spooled + st.media.spooled === 0) return null;
+  const t = totals(takeStock(s.spoolDir, { project: s.project, run: s.run }).flatMap((d) => d.runs));
+  if (t.records + t.media === 0) return null;
+  const what = [count(t.records, "record"), ...(t.media > 0 ? [count(t.media, "media file")] : [])].join(" and ");
+  return `trackio: run "${s.run}": ${what} kept in the spool; send them with \`${syncCommand(keptBy(s))}\``;
 }
 
 /**

@@ -26,11 +26,11 @@ import { listSpooledMedia, type MediaJob } from "../src/io/media-files.js";
 import { countsAsRecord } from "../src/io/record-line.js";
 import { type FragmentReplay, replayFragment } from "../src/io/replay.js";
 import { FragmentWriter, listFragments } from "../src/io/spool.js";
-import { keptBy, whoSends } from "../src/io/sync-hint.js";
+import { keptBy, retryPlan, whoSends } from "../src/io/sync-hint.js";
 import { isConnectionRefused, type Transport } from "../src/io/transport.js";
-import { RejectedError, SpoolError, TrackioError, toWire, type WireError } from "../src/shared/errors.js";
+import { RejectedError, SpoolError, StatusError, TrackioError, toWire, type WireError } from "../src/shared/errors.js";
 import { count } from "../src/shared/plural.js";
-import type { WorkerSettings } from "../src/shared/protocol.js";
+import type { WarningCode, WorkerSettings } from "../src/shared/protocol.js";
 import {
   COUNTER_FAILED,
   COUNTER_INBOXED,
@@ -44,7 +44,7 @@ import { MediaDelivery } from "./media-delivery.js";
 
 export interface DeliveryEvents {
   error(error: WireError): void;
-  warning(message: string): void;
+  warning(message: string, code: WarningCode): void;
 }
 
 export class Delivery {
@@ -325,11 +325,25 @@ export class Delivery {
     if (this.#health.outage()) this.#events.error(error);
   }
 
+  /**
+   * A request failed and is retried. The first such failure since the server last took
+   * something is a warning, so that a server that does not answer is not met with silence
+   * for the whole retry deadline; later attempts of the same outage say nothing.
+   */
+  attemptFailed(err: unknown): void {
+    // A 500 is retried a few times only, then split (isolate.ts): no outage to announce.
+    if (err instanceof StatusError && err.status === 500) return;
+    if (!this.#health.firstFailedAttempt()) return;
+    const what = err instanceof Error ? err.message : String(err);
+    this.#events.warning(`${what}; ${retryPlan(this.#s)}`, "TRACKIO_RETRYING");
+  }
+
   #switchToInbox(): void {
     const dir = this.#s.inboxDir as string;
     this.#inbox = new FragmentWriter(dir);
     this.#events.warning(
       `no Trackio server answers at ${this.#s.displayUrl}; writing records to the local Trackio inbox ${dir}, which \`trackio show\` imports`,
+      "TRACKIO_LOCAL_INBOX",
     );
   }
 

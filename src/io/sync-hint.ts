@@ -55,6 +55,18 @@ export function whoSends(err: unknown, t: SyncTarget, one = false): string {
   return `${one ? "it is" : "they are"} sent when the server ${when}, or with \`${syncCommand(t)}\``;
 }
 
+/** What a client does while its server does not answer, for the warning at the first failed attempt. */
+export function retryPlan(s: Pick<WorkerSettings, "retryDeadlineMs" | "spoolDir">): string {
+  const retrying = `retrying for up to ${seconds(s.retryDeadlineMs)} s (retryDeadlineMs)`;
+  if (s.spoolDir === null) return `${retrying}; records not sent by then are lost (spoolDir: false)`;
+  return `${retrying}, then keeping the records in the spool ${s.spoolDir} and sending them when the server answers again`;
+}
+
+// "30", "2.5": whole seconds, with a tenth below 10 s so that a short deadline is not "0".
+function seconds(ms: number): number {
+  return ms >= 10_000 ? Math.round(ms / 1000) : Math.round(ms / 100) / 10;
+}
+
 // Quoted for a POSIX shell only when it has to be.
 function quote(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
