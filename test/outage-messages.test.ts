@@ -9,11 +9,10 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { freePort, startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
-import { main } from "../src/cli.js";
 import { Client } from "../src/index.js";
 import { spoolDirFor } from "../src/paths.js";
 import { startFaultProxy } from "./support/fault-proxy.js";
-import { assertStoredOnce, spooledLines, tempDir, waitFor } from "./support/scenario.js";
+import { assertStoredOnce, runSync, spooledLines, tempDir, waitFor } from "./support/scenario.js";
 import { stderrOf } from "./support/stderr.js";
 
 let server: TrackioServer;
@@ -187,9 +186,9 @@ describe("after Ctrl+C with the server down", () => {
       // The server answers again; the printed command, with the token, stores every record once.
       await proxy.accept();
       const args = commandIn(last).map((a) => (a === "TOKEN" ? server.writeToken : a));
-      const out = { text: "", write: (s: string) => ((out.text += s), true) };
-      const code = await main(args, out as unknown as NodeJS.WritableStream, out as unknown as NodeJS.WritableStream);
-      assert.equal(code, 0, out.text);
+      assert.equal(args[0], "sync");
+      const synced = await runSync(args.slice(1));
+      assert.equal(synced.code, 0, synced.out);
       await assertStoredOnce(server.url, project, runId, logged);
     } finally {
       await proxy.close();
