@@ -10,6 +10,7 @@ import { type ReplaySelection, replayDir } from "./io/replay.js";
 import { QUARANTINE_SUFFIX } from "./io/spool.js";
 import { Transport, type TransportHooks } from "./io/transport.js";
 import { DEFAULT_URL, type ParsedUrl, parseServerUrl, redact } from "./options.js";
+import { isTty } from "./progress-line.js";
 import { InvalidArgError, TrackioError } from "./shared/errors.js";
 import { count } from "./shared/plural.js";
 
@@ -227,10 +228,6 @@ function waitOf(given: string | boolean | undefined): number {
     throw new UsageError(`trackio sync: --wait takes a number of seconds (0 or more), got ${JSON.stringify(given)}.`);
   }
   return s * 1000;
-}
-
-function isTty(stream: NodeJS.WritableStream): boolean {
-  return (stream as { isTTY?: boolean }).isTTY === true;
 }
 
 function makeTransport(url: ParsedUrl, token: string | boolean | undefined, waitMs: number, hooks: TransportHooks) {

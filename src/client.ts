@@ -17,6 +17,7 @@ import {
   resolveOptions,
 } from "./options.js";
 import { Producer } from "./producer.js";
+import { isTty, ProgressLine } from "./progress-line.js";
 import { type ResolvedRun, resolveRun } from "./resume.js";
 import { workerSettings } from "./settings.js";
 import { KIND_ALERT, KIND_CONFIG } from "./shared/codec.js";
@@ -24,7 +25,14 @@ import { ClosedError, fromWire, InvalidArgError, toWire, type WireError } from "
 import { count } from "./shared/plural.js";
 import type { WorkerSettings, WorkerTaskResult } from "./shared/protocol.js";
 import { CTL_STATE, createRing } from "./shared/ring.js";
-import { type ClientStats, keptAtExitLine, publishMainThreadStats, readStats, summaryLine } from "./stats.js";
+import {
+  type ClientStats,
+  closingLine,
+  keptAtExitLine,
+  publishMainThreadStats,
+  readStats,
+  summaryLine,
+} from "./stats.js";
 import { checkWellFormed, isPlainObject, metricsToJson } from "./values/json.js";
 import type { Metrics } from "./values/types.js";
 
@@ -271,6 +279,12 @@ export class Client extends EventEmitter implements ExitParticipant {
     this.#state = STATE_CLOSED;
     if (!wasRunning) return;
     let result: WorkerTaskResult;
+    const started = performance.now();
+    const progress = this.#opts.quiet
+      ? null
+      : new ProgressLine(process.stderr, isTty(process.stderr), () =>
+          closingLine(this.stats(), this.run, performance.now() - started),
+        ).start();
     try {
       Atomics.store((this.#producer as Producer).views.ctl, CTL_STATE, 1);
       const connection = this.#connection as Connection;
@@ -280,6 +294,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     } catch (err) {
       result = { ok: false, error: toWire(err) };
     } finally {
+      progress?.stop();
       this.#stopMainStats?.();
       unregisterExit(this);
       await (this.#connection as Connection).release();

@@ -176,6 +176,15 @@ export function summaryLine(st: ClientStats, s: WorkerSettings, dashboardUrl: st
   return `trackio: run "${s.run}": ${parts.join(", ")}; dashboard: ${dashboardUrl}`;
 }
 
+/** close()'s progress line while it waits for the worker: what is sent, kept and still to go. */
+export function closingLine(st: ClientStats, run: string | undefined, elapsedMs: number): string {
+  const parts = [`${count(st.sent, "record")} sent`];
+  if (st.spooled > 0) parts.push(`${st.spooled} kept in the spool`);
+  if (st.replayed > 0) parts.push(`${st.replayed} sent from the spool`);
+  parts.push(`${Math.max(0, st.pending)} to go`);
+  return `trackio: closing run "${run}": ${parts.join(", ")} (${Math.round(elapsedMs / 1000)} s)`;
+}
+
 /**
  * The line a process that ends without close() prints while this client's records wait in the
  * spool (kept by the exit deadline, or earlier in an outage): how many, counted on disk, and

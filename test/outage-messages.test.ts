@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { freePort, startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { Client } from "../src/index.js";
 import { spoolDirFor } from "../src/paths.js";
-import { startFaultProxy } from "./support/fault-proxy.js";
+import { bulkLog, startFaultProxy } from "./support/fault-proxy.js";
 import { assertStoredOnce, runSync, spooledLines, tempDir, waitFor } from "./support/scenario.js";
 import { stderrOf } from "./support/stderr.js";
 
@@ -187,7 +187,7 @@ describe("after Ctrl+C with the server down", () => {
       await proxy.accept();
       const args = commandIn(last).map((a) => (a === "TOKEN" ? server.writeToken : a));
       assert.equal(args[0], "sync");
-      const synced = await runSync(args.slice(1));
+      const synced = await runSync(args);
       assert.equal(synced.code, 0, synced.out);
       await assertStoredOnce(server.url, project, runId, logged);
     } finally {
@@ -253,5 +253,63 @@ describe("no promise of a retry that will not come", () => {
     } finally {
       other.close();
     }
+  });
+});
+
+describe("a long close()", () => {
+  /** close() of `n` records while each request of 100 waits `delayMs` at the proxy; its stderr. */
+  async function slowClose(n: number, delayMs: number, opts: { tty?: boolean; quiet?: boolean } = {}) {
+    const proxy = await startFaultProxy(server.url);
+    const project = newProject();
+    const wasTty = process.stderr.isTTY;
+    try {
+      proxy.always({ kind: "delay", ms: delayMs, forward: "before" }, bulkLog);
+      const client = new Client({
+        baseUrl: proxy.url,
+        writeToken: server.writeToken,
+        project,
+        run: "r",
+        spoolDir: tempDir("outage-slow"),
+        maxRecordsPerRequest: 100,
+        quiet: opts.quiet === true,
+      });
+      await client.ready();
+      for (let i = 0; i < n; i++) client.log({ loss: i }, i);
+      if (opts.tty) process.stderr.isTTY = true;
+      const stderr = await stderrOf(() => client.close());
+      await assertStoredOnce(server.url, project, client.runId as string, n);
+      return { stderr, url: proxy.url, project };
+    } finally {
+      process.stderr.isTTY = wasTty;
+      await proxy.close();
+    }
+  }
+
+  test("not on a terminal: a progress line every 5 s, then the summary", async () => {
+    const { stderr, url, project } = await slowClose(800, 1000);
+    const lines = stderr.split("\n");
+    assert.equal(lines.at(-1), "");
+    assert.equal(lines.at(-2), `trackio: run "r": 800 records sent; dashboard: ${url}?project=${project}`);
+    const progress = lines.slice(0, -2);
+    assert.ok(progress.length >= 1, stderr);
+    for (const line of progress)
+      assert.match(line, /^trackio: closing run "r": \d+ records? sent, \d+ to go \(\d+ s\)$/);
+    assert.ok(!stderr.includes("\r"), "no in-place updates when stderr is not a terminal");
+  });
+
+  test("on a terminal: one line rewritten in place every second, cleared before the summary", async () => {
+    const { stderr, url, project } = await slowClose(300, 1000, { tty: true });
+    assert.match(
+      stderr,
+      new RegExp(
+        `^(\\r\\x1b\\[2Ktrackio: closing run "r": \\d+ records? sent, \\d+ to go \\(\\d+ s\\))+\\r\\x1b\\[2Ktrackio: run "r": 300 records sent; dashboard: ${url.replaceAll(".", "\\.")}\\?project=${project}\\n$`,
+      ),
+      JSON.stringify(stderr),
+    );
+  });
+
+  test("quiet: nothing", async () => {
+    const { stderr } = await slowClose(300, 1000, { tty: true, quiet: true });
+    assert.equal(stderr, "");
   });
 });
