@@ -15,8 +15,10 @@ export interface RetryNoticeOptions {
   deadlineMs: number;
   /** Update one line in place (a terminal) rather than print a line each time. */
   tty: boolean;
-  /** What failed, found out at the first failed attempt (the hooks do not carry the error). */
+  /** What failed, found out at the first failed attempt (one GET, worded for a person). */
   diagnose?: (url: string) => Promise<string>;
+  /** Called before it writes a line, so that another progress line can make room. */
+  beforeWrite?: () => void;
 }
 
 export class RetryNotice implements TransportHooks {
@@ -45,6 +47,7 @@ export class RetryNotice implements TransportHooks {
       if (this.#since !== since) return; // it answered again meanwhile
       const again = this.#warned ? " again" : "";
       this.#warned = true;
+      this.#o.beforeWrite?.();
       this.#out.write(
         `trackio sync: ${what}; trying${again} for up to ${seconds(this.#o.deadlineMs)} s (--wait). Nothing is lost: the records stay in the spool until the server has them.\n`,
       );
@@ -63,7 +66,13 @@ export class RetryNotice implements TransportHooks {
     const after = seconds(performance.now() - this.#since);
     const wasShown = this.#line !== null;
     this.stop();
+    if (wasShown) this.#o.beforeWrite?.();
     if (wasShown) this.#out.write(`  ${this.#o.url} answers again (after ${after} s); sending\n`);
+  }
+
+  /** Whether attempts are failing right now (its own line, not another, shows progress then). */
+  get active(): boolean {
+    return this.#since !== null;
   }
 
   /** Stop reporting (and close the line being updated), before other output or at the end. */

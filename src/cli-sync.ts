@@ -10,7 +10,7 @@ import { type ReplaySelection, replayDir } from "./io/replay.js";
 import { QUARANTINE_SUFFIX } from "./io/spool.js";
 import { Transport, type TransportHooks } from "./io/transport.js";
 import { DEFAULT_URL, type ParsedUrl, parseServerUrl, redact } from "./options.js";
-import { isTty } from "./progress-line.js";
+import { isTty, ProgressLine } from "./progress-line.js";
 import { InvalidArgError, TrackioError } from "./shared/errors.js";
 import { count } from "./shared/plural.js";
 
@@ -78,7 +78,16 @@ export async function syncCommand(
   const waitMs = waitOf(values.wait);
   const sel: Selection = { project: values.project as string | undefined, run: values.run as string | undefined };
   const quiet = values.quiet === true;
-  const notice = quiet ? null : new RetryNotice(err, { url: url.displayUrl, deadlineMs: waitMs, tty: isTty(err) });
+  // While attempts fail, the notice's line shows where sync stands; otherwise the sending line.
+  let sending: ProgressLine | null = null;
+  const notice = quiet
+    ? null
+    : new RetryNotice(err, {
+        url: url.displayUrl,
+        deadlineMs: waitMs,
+        tty: isTty(err),
+        beforeWrite: () => sending?.clear(),
+      });
   const transport = makeTransport(url, values.token, waitMs, notice ?? { onRequest() {}, onRetry() {} });
 
   const stock = takeStock(root, sel, url.displayUrl);
@@ -100,6 +109,16 @@ export async function syncCommand(
   const aside = { refused: 0, damaged: 0, configsLost: 0, emptyFragments: 0 };
   let failure: unknown = null;
   let stuck = 0;
+  let inFragment = 0;
+  let handled = 0;
+  const started = performance.now();
+  if (!quiet) {
+    sending = new ProgressLine(err, isTty(err), () => {
+      if (notice?.active) return null;
+      const secs = Math.round((performance.now() - started) / 1000);
+      return `  sending fragment ${Math.min(handled + 1, total)} of ${total}: ${count(sentRecords + inFragment, "record")} sent (${secs} s)`;
+    }).start();
+  }
   const selection: ReplaySelection | undefined =
     only === "" ? undefined : { line: (l) => lineSelected(sel, l), media: (m) => mediaSelected(sel, m) };
   try {
@@ -108,6 +127,9 @@ export async function syncCommand(
         dir,
         transport,
         (path, outcome) => {
+          sending?.clear();
+          inFragment = 0;
+          if (scoped.has(path)) handled++;
           sentRecords += outcome.records;
           left += outcome.left;
           // A failed fragment ends the replay: close the progress line before the report.
@@ -129,6 +151,9 @@ export async function syncCommand(
         },
         undefined,
         selection,
+        (records) => {
+          inFragment += records;
+        },
       );
       for (const k of Object.keys(aside) as (keyof typeof aside)[]) aside[k] += result.setAside[k];
       sentMedia += result.media.sent;
@@ -140,6 +165,7 @@ export async function syncCommand(
       }
     }
   } finally {
+    sending?.stop();
     notice?.stop();
     await transport.close();
   }

@@ -7,12 +7,12 @@ export const PROGRESS_EVERY_MS = { tty: 1000, lines: 5000 };
 export class ProgressLine {
   readonly #out: NodeJS.WritableStream;
   readonly #tty: boolean;
-  readonly #text: () => string;
+  readonly #text: () => string | null;
   #timer: NodeJS.Timeout | null = null;
   #lineOpen = false;
 
-  /** `text`: the line as it stands now (without a newline). */
-  constructor(out: NodeJS.WritableStream, tty: boolean, text: () => string) {
+  /** `text`: the line as it stands now (without a newline); null skips a turn. */
+  constructor(out: NodeJS.WritableStream, tty: boolean, text: () => string | null) {
     this.#out = out;
     this.#tty = tty;
     this.#text = text;
@@ -26,10 +26,15 @@ export class ProgressLine {
     return this;
   }
 
-  /** Stop, and clear the line being rewritten, before other output or at the end. */
+  /** Stop, and clear the line being rewritten, at the end. */
   stop(): void {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
+    this.clear();
+  }
+
+  /** Clear the line being rewritten before other output (the next turn writes it again). */
+  clear(): void {
     if (this.#lineOpen) this.#out.write("\r\x1b[2K");
     this.#lineOpen = false;
   }
@@ -39,11 +44,13 @@ export class ProgressLine {
   }
 
   #tick(): void {
+    const text = this.#text();
+    if (text === null) return;
     if (this.#tty) {
-      this.#out.write(`\r\x1b[2K${this.#text()}`);
+      this.#out.write(`\r\x1b[2K${text}`);
       this.#lineOpen = true;
     } else {
-      this.#out.write(`${this.#text()}\n`);
+      this.#out.write(`${text}\n`);
     }
   }
 }

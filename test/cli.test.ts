@@ -568,7 +568,13 @@ describe("sync against a server that does not answer", () => {
       const code = await running;
       assert.equal(code, 0, out.text + err.text);
       assert.match(err.text, new RegExp(`^trackio sync: no answer from ${proxy.url} \\(connect ECONNREFUSED`));
-      assert.match(err.text, new RegExp(`\\n  ${proxy.url} answers again \\(after \\d+ s\\); sending\\n$`));
+      // The sending line may come after it, if sync is still at it when its turn comes.
+      assert.match(
+        err.text,
+        new RegExp(
+          `\\n  ${proxy.url} answers again \\(after \\d+ s\\); sending\\n(  sending fragment 1 of 1: .*\\n)*$`,
+        ),
+      );
       assert.match(out.text, /\ntrackio sync: sent 40 records from 1 fragment\n$/);
       const rows = await runRows(server.url, project, `${project}-r-id`);
       assert.deepEqual([rows.rows, rows.distinctLogIds], [40, 40]);
@@ -576,4 +582,36 @@ describe("sync against a server that does not answer", () => {
       await proxy.close();
     }
   });
+});
+
+test("a long sync shows where it stands: one line rewritten in place on a terminal, counting each request's records", async () => {
+  const project = `cli-progress-${process.pid}`;
+  const root = tempDir("cli-progress");
+  const w = new FragmentWriter(spoolDirFor(root, "http://127.0.0.1:1/"), "0000000000000008");
+  for (let f = 0; f < 3; f++) w.write(runLines(project, "r", range(f * 600, f * 600 + 600)));
+  const proxy = await startFaultProxy(server.url);
+  try {
+    // Each request (500 lines at most) waits 700 ms: 6 requests, about 4 s.
+    proxy.always(
+      { kind: "delay", ms: 700, forward: "before" },
+      (method, path) => method === "POST" && path.includes("bulk_log"),
+    );
+    const r = await cli(["sync", "--spool", root, "--url", proxy.url, "--token", server.writeToken], { tty: true });
+    assert.equal(r.code, 0, r.out + r.err);
+    const ticks = r.err.split("\r\x1b[2K").filter((t) => t !== "");
+    assert.ok(ticks.length >= 2, JSON.stringify(r.err));
+    for (const t of ticks) assert.match(t, /^ {2}sending fragment [123] of 3: \d+ records? sent \(\d+ s\)$/);
+    assert.ok(r.err.endsWith("\r\x1b[2K"), "the line is cleared at the end");
+    const counts = ticks.map((t) => Number(/: (\d+) record/.exec(t)?.[1]));
+    assert.deepEqual(
+      counts,
+      [...counts].sort((a, b) => a - b),
+      "the count only grows",
+    );
+    assert.match(r.out, /\ntrackio sync: sent 1800 records from 3 fragments\n$/);
+    const rows = await runRows(server.url, project, `${project}-r-id`);
+    assert.deepEqual([rows.rows, rows.distinctLogIds], [1800, 1800]);
+  } finally {
+    await proxy.close();
+  }
 });
