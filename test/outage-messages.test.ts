@@ -220,7 +220,7 @@ describe("no promise of a retry that will not come", () => {
     assert.match(
       err.message,
       new RegExp(
-        `\\(2 records kept in ${dir}/.*\\.jsonl; this client does not send them again; with the right write token, \`npx trackio sync --spool ${dir} --url ${server.url} --token TOKEN --project ${project} --run r\` does\\)$`,
+        `\\(2 records kept in ${dir}/.*\\.jsonl; this client cannot send them with its write token; with the right one, \`npx trackio sync --spool ${dir} --url ${server.url} --token TOKEN --project ${project} --run r\` does\\)$`,
       ),
     );
   });

@@ -46,7 +46,7 @@ export function syncCommand(t: SyncTarget, o: { url?: string; token?: boolean } 
 export function whoSends(err: unknown, t: SyncTarget, one = false): string {
   const them = one ? "it" : "them";
   if (err instanceof AuthError) {
-    return `this client does not send ${them} again; with the right write token, \`${syncCommand(t, { token: true })}\` does`;
+    return `this client cannot send ${them} with its write token; with the right one, \`${syncCommand(t, { token: true })}\` does`;
   }
   if (err instanceof NoEndpointError) {
     return `this client does not send ${them} again; \`${syncCommand(t, { url: "URL" })}\` does, with URL a Trackio server's`;
