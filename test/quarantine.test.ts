@@ -11,6 +11,7 @@ import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { EXIT_SET_ASIDE } from "../src/cli.js";
 import { Client, type TrackioError } from "../src/index.js";
 import { listQuarantined } from "../src/io/spool.js";
+import { count } from "../src/shared/plural.js";
 import { bulkLog, bulkLogWith, type FaultProxy, startFaultProxy } from "./support/fault-proxy.js";
 import { queryProject, runRows, sqlString } from "./support/read-api.js";
 import { report, runSync, spooledLines, tempDir } from "./support/scenario.js";
@@ -478,7 +479,10 @@ describe("a record the server refuses on its own", () => {
       server.writeToken,
     ]);
     assert.equal(code, EXIT_SET_ASIDE, out);
-    assert.match(out, new RegExp(`sent ${n - 1} records from ${fragments} fragments; SET ASIDE 1 lines \\(1 refused`));
+    assert.match(
+      out,
+      new RegExp(`sent ${n - 1} records from ${count(fragments, "fragment")}; SET ASIDE 1 line \\(1 refused`),
+    );
     assert.match(out, new RegExp(`step ${marked}, keys loss, note`));
     assert.match(out, /Integer exceeds 64-bit range/);
     assert.doesNotMatch(out, new RegExp(server.writeToken));

@@ -69,7 +69,8 @@ function causeText(err: unknown): string {
 
 export interface TransportHooks {
   onRequest(): void;
-  onRetry(): void;
+  /** An attempt failed with `error` and is retried. */
+  onRetry(error: unknown): void;
 }
 
 export class Transport {
@@ -230,7 +231,7 @@ export class Transport {
         if (!isTransient(error)) return false;
         if (error instanceof StatusError && error.status === 500 && ++fiveHundreds > RETRY_POLICY.max500Retries)
           return false;
-        this.#hooks.onRetry();
+        this.#hooks.onRetry(error);
         return true;
       },
     }).catch((err: unknown) => {
