@@ -8,14 +8,16 @@ import { mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
-import { Client, type TrackioError } from "../src/index.js";
+import { Client, type ClientOptions, type TrackioError } from "../src/index.js";
 import { listQuarantined } from "../src/io/spool.js";
 import { spoolDirFor } from "../src/paths.js";
 import { bulkLogWith, type FaultProxy, startFaultProxy } from "./support/fault-proxy.js";
 import { queryProject, runRows, sqlString } from "./support/read-api.js";
-import { runSync, sleep, spooledLines, tempDir } from "./support/scenario.js";
+import { errorsOf, runSync, sleep, spooledLines, tempDir } from "./support/scenario.js";
 
 let server: TrackioServer;
+/** A client of the test server: quiet, with the server's write token. */
+const testClient = (options: ClientOptions) => new Client({ writeToken: server.writeToken, quiet: true, ...options });
 const proxies: FaultProxy[] = [];
 let projectSeq = 0;
 const newProject = () => `review-${process.pid}-${projectSeq++}`;
@@ -69,17 +71,14 @@ describe("spool replay in the worker", () => {
       join(writer, "00000001.jsonl"),
       `${[0, 1, 2].map((s) => fragmentLine(project, "old", s)).join("\n")}\n`,
     );
-    const client = new Client({
+    const client = testClient({
       baseUrl: server.url,
-      writeToken: server.writeToken,
       project,
       run: "next",
       spoolDir: spoolRoot,
-      quiet: true,
       sharedWorker: false,
     });
-    const errors: TrackioError[] = [];
-    client.on("error", (e: TrackioError) => errors.push(e));
+    errorsOf(client); // the spool problem is also an 'error' event; close() is what is checked
     for (let s = 0; s < 5; s++) client.log({ loss: s }, s);
     const closed = await closeWithin(client, 10_000);
     const oldRows = (await runRows(server.url, project, "old")).rows;
@@ -143,13 +142,11 @@ describe("spool replay in the worker", () => {
     mkdirSync(media, { recursive: true });
     const unreadable = join(media, "0000000000000000-1.json");
     symlinkSync(join(spoolRoot, "nowhere.json"), unreadable);
-    const client = new Client({
+    const client = testClient({
       baseUrl: server.url,
-      writeToken: server.writeToken,
       project,
       run: "next",
       spoolDir: spoolRoot,
-      quiet: true,
       sharedWorker: false,
     });
     client.on("error", () => {});
@@ -246,18 +243,15 @@ describe("a worker that cannot load", () => {
     // a live timer, as an app's own entry running its main loop would).
     writeFileSync(file, "setInterval(() => {}, 1000);\nawait new Promise(() => {});\nexport default function () {}\n");
     const spoolRoot = tempDir("spool");
-    const client = new Client({
+    const client = testClient({
       baseUrl: server.url,
-      writeToken: server.writeToken,
       project: newProject(),
       run: "never",
       spoolDir: spoolRoot,
-      quiet: true,
       workerFile: file,
       sharedWorker: false,
     });
-    const errors: TrackioError[] = [];
-    client.on("error", (e: TrackioError) => errors.push(e));
+    const errors = errorsOf(client);
     for (let s = 0; s < 10; s++) client.log({ loss: s }, s);
     const flushed = await Promise.race([
       client.flush().then(
@@ -291,17 +285,14 @@ describe("a refused record that carries the run's config", () => {
       bulkLogWith(marker),
     );
     const project = newProject();
-    const client = new Client({
+    const client = testClient({
       baseUrl: proxy.url,
-      writeToken: server.writeToken,
       project,
       run: "config-alone",
       spoolDir: tempDir("spool"),
-      quiet: true,
       config: { lr: 0.125, layers: 4 },
     });
-    const errors: TrackioError[] = [];
-    client.on("error", (e: TrackioError) => errors.push(e));
+    const errors = errorsOf(client);
     // The run's first record carries its config; here it goes in a request of its own.
     client.log({ loss: 1, note: marker }, 0);
     await client.flush().catch(() => {});
@@ -329,13 +320,11 @@ describe("what proves the server takes records", () => {
     const broken = newProject();
     // The real server, with `broken`'s database damaged, answers every write to it with
     // HTTP 500 "database disk image is malformed", while other projects work.
-    const first = new Client({
+    const first = testClient({
       baseUrl: server.url,
-      writeToken: server.writeToken,
       project: broken,
       run: "before",
       spoolDir: tempDir("spool"),
-      quiet: true,
     });
     first.log({ loss: 1 }, 0);
     await first.close();
@@ -369,13 +358,11 @@ describe("what proves the server takes records", () => {
 describe("refused at the call", () => {
   test("an enumerable key added to Object.prototype: refused on the JSON path and on the numeric fast path", async () => {
     const project = newProject();
-    const client = new Client({
+    const client = testClient({
       baseUrl: server.url,
-      writeToken: server.writeToken,
       project,
       run: "inherited",
       spoolDir: tempDir("spool"),
-      quiet: true,
     });
     await client.ready();
     const proto = Object.prototype as Record<string, unknown>;
@@ -418,13 +405,11 @@ describe("refused at the call", () => {
 
   test("a getter is read once: a value that changes between reads (to a Map) cannot pass the check and be stored as {}", async () => {
     const project = newProject();
-    const client = new Client({
+    const client = testClient({
       baseUrl: server.url,
-      writeToken: server.writeToken,
       project,
       run: "getter",
       spoolDir: tempDir("spool"),
-      quiet: true,
     });
     let reads = 0;
     const metrics = {
@@ -455,13 +440,11 @@ describe("refused at the call", () => {
 
   test("an array with a toJSON() of its own is refused at the call (JSON.stringify would write what it returns unchecked)", async () => {
     const project = newProject();
-    const client = new Client({
+    const client = testClient({
       baseUrl: server.url,
-      writeToken: server.writeToken,
       project,
       run: "array-tojson",
       spoolDir: tempDir("spool"),
-      quiet: true,
     });
     client.on("error", () => {});
     const values = Object.assign([1, 2, 3], { toJSON: () => "half \ud800 pair" });
@@ -482,13 +465,11 @@ describe("refused at the call", () => {
 
   test("config() refused as too large leaves the run's config as it was: a later config() is taken", async () => {
     const project = newProject();
-    const client = new Client({
+    const client = testClient({
       baseUrl: server.url,
-      writeToken: server.writeToken,
       project,
       run: "config-size",
       spoolDir: tempDir("spool"),
-      quiet: true,
       ringBytes: 4096,
     });
     client.log({ loss: 1 }, 0);
@@ -512,13 +493,11 @@ test("fragmentLine writes a record the real server stores", async () => {
   const writer = join(spoolDirFor(spoolRoot, server.url), "0000000000000000");
   mkdirSync(writer, { recursive: true });
   writeFileSync(join(writer, "00000000.jsonl"), `${fragmentLine(project, "helper", 0)}\n`);
-  const client = new Client({
+  const client = testClient({
     baseUrl: server.url,
-    writeToken: server.writeToken,
     project,
     run: "helper-next",
     spoolDir: spoolRoot,
-    quiet: true,
   });
   client.log({ loss: 1 }, 0);
   await client.close();
