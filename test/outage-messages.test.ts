@@ -247,7 +247,7 @@ describe("no promise of a retry that will not come", () => {
       assert.match(
         err.message,
         new RegExp(
-          `\\(1 record kept in ${dir}/.*\\.jsonl; this client does not send them again; \`npx trackio sync --spool ${dir} --url URL --project ${project} --run r\` does, with URL a Trackio server's\\)$`,
+          `\\(1 record kept in ${dir}/.*\\.jsonl; this client does not send them again; \`npx trackio sync --spool ${dir} --url URL --project ${project} --run r\` does, with URL a Trackio server that takes them\\)$`,
         ),
       );
     } finally {

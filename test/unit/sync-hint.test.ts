@@ -59,6 +59,6 @@ test("who sends kept records: the client after an outage; the command after a re
   );
   assert.equal(
     whoSends(new NoEndpointError("not Trackio"), t),
-    `this client does not send them again; \`${cmd.replace("--url http://127.0.0.1:7860/", "--url URL")}\` does, with URL a Trackio server's`,
+    `this client does not send them again; \`${cmd.replace("--url http://127.0.0.1:7860/", "--url URL")}\` does, with URL a Trackio server that takes them`,
   );
 });
