@@ -308,12 +308,12 @@ export class Delivery {
       const path = this.#spool.write(lines);
       this.#count(COUNTER_SPOOLED, lines);
       this.#health.spooled();
-      where = `${count(n, "record")} kept in ${path}; ${whoSends(err, keptBy(this.#s))}`;
+      where = `${count(n, "record")} kept in ${path}; ${whoSends(err, keptBy(this.#s), n === 1)}`;
     } catch (spoolErr) {
       this.#count(COUNTER_FAILED, lines);
       if (spoolErr instanceof SpoolError) {
         // The spool is what failed the user: its error leads, the send failure is context.
-        where = `${count(n, "record")} lost; they could not be sent: ${error.message}`;
+        where = `${count(n, "record")} lost; ${n === 1 ? "it" : "they"} could not be sent: ${error.message}`;
         error = toWire(spoolErr);
       } else where = `${count(n, "record")} lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
     }

@@ -41,7 +41,7 @@ export function syncCommand(t: SyncTarget, o: { url?: string; token?: boolean } 
 /**
  * After "N records kept in <path>": who sends them. Only a failure the server can get over
  * is retried by the client; a refused write token or a server that is not Trackio is not,
- * and the message says what to run instead. `one`: a single file ("it").
+ * and the message says what to run instead. `one`: a single record or file ("it").
  */
 export function whoSends(err: unknown, t: SyncTarget, one = false): string {
   const them = one ? "it" : "them";
