@@ -10,6 +10,9 @@ export class ProgressLine {
   readonly #text: () => string | null;
   #timer: NodeJS.Timeout | null = null;
   #lineOpen = false;
+  // Node prints a warning to stderr after the listeners that came before its own: this one
+  // goes first, so that the warning starts on a line of its own, not after the progress.
+  readonly #onWarning = () => this.clear();
 
   /** `text`: the line as it stands now (without a newline); null skips a turn. */
   constructor(out: NodeJS.WritableStream, tty: boolean, text: () => string | null) {
@@ -23,6 +26,7 @@ export class ProgressLine {
     this.#timer = setInterval(() => this.#tick(), this.#tty ? PROGRESS_EVERY_MS.tty : PROGRESS_EVERY_MS.lines);
     // Progress never keeps a process alive.
     this.#timer.unref();
+    if (this.#tty) process.prependListener("warning", this.#onWarning);
     return this;
   }
 
@@ -30,6 +34,7 @@ export class ProgressLine {
   stop(): void {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
+    process.off("warning", this.#onWarning);
     this.clear();
   }
 

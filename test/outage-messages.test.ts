@@ -122,7 +122,7 @@ describe("a server that does not answer", () => {
     assert.match(
       (closed as Error).message,
       new RegExp(
-        `\\(1 record kept in ${dir}/.*\\.jsonl; they are sent when the server answers again, or with \`npx trackio sync --spool ${dir} --url ${url} --project ${project} --run 'my run'\`\\)$`,
+        `\\(1 record kept in ${dir}/.*\\.jsonl; it is sent when the server answers again, or with \`npx trackio sync --spool ${dir} --url ${url} --project ${project} --run 'my run'\`\\)$`,
       ),
     );
   });
@@ -247,7 +247,7 @@ describe("no promise of a retry that will not come", () => {
       assert.match(
         err.message,
         new RegExp(
-          `\\(1 record kept in ${dir}/.*\\.jsonl; this client does not send them again; \`npx trackio sync --spool ${dir} --url URL --project ${project} --run r\` does, with URL a Trackio server's\\)$`,
+          `\\(1 record kept in ${dir}/.*\\.jsonl; this client does not send it again; \`npx trackio sync --spool ${dir} --url URL --project ${project} --run r\` does, with URL a Trackio server that takes them\\)$`,
         ),
       );
     } finally {

@@ -94,12 +94,12 @@ describe("7. no server for the whole run, then `trackio sync`", () => {
     const first = await runSync(["sync", "--spool", spoolRoot, "--url", server.writeUrl]);
     assert.equal(first.code, 0, first.out);
     const lines = first.out.trimEnd().split("\n");
-    assert.equal(lines[0], `trackio sync: ${kept.fragments} fragments in ${spoolRoot} → ${server.url}`);
+    assert.equal(lines[0], `trackio sync: ${count(kept.fragments, "fragment")} in ${spoolRoot} → ${server.url}`);
     // The client logged for a port where nothing listened: its directory is another server's.
     const dir = basename(spoolDirFor(spoolRoot, `http://127.0.0.1:${port}/`));
     assert.equal(
       lines[1],
-      `  ${dir}: ${n} records in ${kept.fragments} fragment${kept.fragments === 1 ? "" : "s"} (logged for another server URL)`,
+      `  ${dir}: ${n} records in ${count(kept.fragments, "fragment")} (logged for another server URL)`,
     );
     assert.equal(
       lines[2],
@@ -108,7 +108,7 @@ describe("7. no server for the whole run, then `trackio sync`", () => {
     assert.equal(lines.length, kept.fragments + 4, first.out);
     assert.match(
       lines[kept.fragments + 2],
-      new RegExp(`^  sent ${n} records \\(${kept.fragments}/${kept.fragments} fragments\\)$`),
+      new RegExp(`^  sent ${n} records \\(fragment ${kept.fragments} of ${kept.fragments}\\)$`),
     );
     assert.equal(lines.at(-1), `trackio sync: sent ${count(n, "record")} from ${count(kept.fragments, "fragment")}`);
     assert.doesNotMatch(first.out, new RegExp(server.writeToken), "the write token is never printed");

@@ -26,7 +26,7 @@ import { listSpooledMedia, type MediaJob } from "../src/io/media-files.js";
 import { countsAsRecord } from "../src/io/record-line.js";
 import { type FragmentReplay, replayFragment } from "../src/io/replay.js";
 import { FragmentWriter, listFragments } from "../src/io/spool.js";
-import { keptBy, retryPlan, whoSends } from "../src/io/sync-hint.js";
+import { keptBy, retryPlan, syncCommand, whoSends } from "../src/io/sync-hint.js";
 import { isConnectionRefused, type Transport } from "../src/io/transport.js";
 import { RejectedError, SpoolError, StatusError, TrackioError, toWire, type WireError } from "../src/shared/errors.js";
 import { count } from "../src/shared/plural.js";
@@ -256,7 +256,9 @@ export class Delivery {
       // Reported once; left for a later process (or `trackio sync`) once it can be handled.
       this.#stuck.add(path);
       const error = toWire(outcome.error);
-      error.message = `${error.message}; this client skips it (it stays in the spool: fix it, then \`npx trackio sync\`)`;
+      // The whole directory: the fragment may hold other runs' records too.
+      const all = syncCommand({ ...keptBy(this.#s), project: undefined, run: undefined });
+      error.message = `${error.message}; this client skips it (it stays in the spool: fix it, then \`${all}\`)`;
       this.#raiseWire(error);
     }
     if (outcome.kind !== "failed") {
@@ -306,12 +308,12 @@ export class Delivery {
       const path = this.#spool.write(lines);
       this.#count(COUNTER_SPOOLED, lines);
       this.#health.spooled();
-      where = `${count(n, "record")} kept in ${path}; ${whoSends(err, keptBy(this.#s))}`;
+      where = `${count(n, "record")} kept in ${path}; ${whoSends(err, keptBy(this.#s), n === 1)}`;
     } catch (spoolErr) {
       this.#count(COUNTER_FAILED, lines);
       if (spoolErr instanceof SpoolError) {
         // The spool is what failed the user: its error leads, the send failure is context.
-        where = `${count(n, "record")} lost; they could not be sent: ${error.message}`;
+        where = `${count(n, "record")} lost; ${n === 1 ? "it" : "they"} could not be sent: ${error.message}`;
         error = toWire(spoolErr);
       } else where = `${count(n, "record")} lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
     }

@@ -41,7 +41,7 @@ export function syncCommand(t: SyncTarget, o: { url?: string; token?: boolean } 
 /**
  * After "N records kept in <path>": who sends them. Only a failure the server can get over
  * is retried by the client; a refused write token or a server that is not Trackio is not,
- * and the message says what to run instead. `one`: a single file ("it").
+ * and the message says what to run instead. `one`: a single record or file ("it").
  */
 export function whoSends(err: unknown, t: SyncTarget, one = false): string {
   const them = one ? "it" : "them";
@@ -49,7 +49,7 @@ export function whoSends(err: unknown, t: SyncTarget, one = false): string {
     return `this client cannot send ${them} with its write token; with the right one, \`${syncCommand(t, { token: true })}\` does`;
   }
   if (err instanceof NoEndpointError) {
-    return `this client does not send ${them} again; \`${syncCommand(t, { url: "URL" })}\` does, with URL a Trackio server's`;
+    return `this client does not send ${them} again; \`${syncCommand(t, { url: "URL" })}\` does, with URL a Trackio server that takes them`;
   }
   const when = isTransient(err) ? "answers again" : "accepts records again";
   return `${one ? "it is" : "they are"} sent when the server ${when}, or with \`${syncCommand(t)}\``;
