@@ -169,10 +169,8 @@ export class Artifact {
   }
 }
 
-/** A client's artifact calls, each a worker task; close() waits for those still running. */
+/** A client's artifact calls, each a worker task (close() waits for those still running: connection.ts). */
 export class ArtifactCalls {
-  readonly #pending = new Set<Promise<unknown>>();
-
   constructor(
     private readonly connection: Connection,
     private readonly settings: WorkerSettings,
@@ -189,17 +187,9 @@ export class ArtifactCalls {
 
   #run(task: ArtifactTask): Promise<Artifact> {
     const { origin, basePath, timeoutMs, project } = this.settings;
-    const done = this.connection.artifactTask(task).then((result) => {
+    return this.connection.artifactTask(task).then((result) => {
       if (!result.ok) throw fromWire(result.error);
       return new Artifact(result.artifact as ArtifactRecord, project, { origin, basePath, timeoutMs });
     });
-    const settled = done.catch(() => {});
-    this.#pending.add(settled);
-    void settled.finally(() => this.#pending.delete(settled));
-    return done;
-  }
-
-  async settle(): Promise<void> {
-    await Promise.all([...this.#pending]);
   }
 }

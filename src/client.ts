@@ -4,7 +4,7 @@
 
 import { EventEmitter } from "node:events";
 import { alertLine } from "./alert-line.js";
-import { checkTime, MAX_RECORD_SHARE, noProject, notPlainMetrics, shown } from "./arguments.js";
+import { type AlertOptions, checkTime, MAX_RECORD_SHARE, noProject, notPlainMetrics, shown } from "./arguments.js";
 import { type Artifact, ArtifactCalls, type LogArtifactOptions } from "./artifact.js";
 import { Connection } from "./connection.js";
 import { type ExitParticipant, registerExit, unregisterExit } from "./exit.js";
@@ -18,26 +18,28 @@ import {
   resolveOptions,
 } from "./options.js";
 import { Producer } from "./producer.js";
+import { isTty, ProgressLine } from "./progress-line.js";
 import { type ResolvedRun, resolveRun } from "./resume.js";
 import { workerSettings } from "./settings.js";
 import { KIND_ALERT, KIND_CONFIG } from "./shared/codec.js";
 import { ClosedError, fromWire, InvalidArgError, toWire, type WireError } from "./shared/errors.js";
+import { count } from "./shared/plural.js";
 import type { WorkerSettings, WorkerTaskResult } from "./shared/protocol.js";
 import { CTL_STATE, createRing } from "./shared/ring.js";
-import { type ClientStats, publishMainThreadStats, readStats, summaryLine } from "./stats.js";
+import {
+  type ClientStats,
+  closingLine,
+  keptAtExitLine,
+  publishMainThreadStats,
+  readStats,
+  summaryLine,
+} from "./stats.js";
 import { checkWellFormed, isPlainObject, metricsToJson } from "./values/json.js";
 import type { Metrics } from "./values/types.js";
 
+export type { AlertOptions } from "./arguments.js";
 export type { ClientOptions } from "./options.js";
 export type { ClientStats, MediaStats } from "./stats.js";
-
-/** What `client.alert()` takes. */
-export interface AlertOptions {
-  title: string;
-  text?: string | null;
-  level?: "info" | "warn" | "error";
-  step?: number;
-}
 
 const KEY_TABLE_BYTES = 256 * 1024;
 
@@ -60,6 +62,7 @@ export class Client extends EventEmitter implements ExitParticipant {
   #stopMainStats: (() => void) | null = null;
   #resumed: ResolvedRun | null = null;
   #artifactCalls: ArtifactCalls | null = null;
+  #keptShown = false;
 
   constructor(options: ClientOptions = {}) {
     super();
@@ -260,10 +263,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (!result.ok) throw fromWire(result.error);
   }
 
-  /**
-   * Log a file, or every file under a directory, as a new version of an artifact (uploaded by
-   * the worker, content-addressed); resolves to the version the server stored.
-   */
+  /** Log a file, or every file under a directory, as a new artifact version; resolves to it as stored. */
   logArtifact(pathOrDir: string, options?: LogArtifactOptions): Promise<Artifact> {
     return this.#artifacts().log(pathOrDir, options);
   }
@@ -276,8 +276,7 @@ export class Client extends EventEmitter implements ExitParticipant {
   #artifacts(): ArtifactCalls {
     if (this.#state === STATE_CLOSED) throw new ClosedError("logArtifact() and useArtifact() need an open client");
     if (this.#state !== STATE_RUNNING) this.#start();
-    this.#artifactCalls ??= new ArtifactCalls(this.#connection as Connection, this.#settings as WorkerSettings);
-    return this.#artifactCalls;
+    return this.#artifactCalls as ArtifactCalls;
   }
 
   /** Flush, stop the worker, release the process. Later log() calls are ignored. */
@@ -291,7 +290,12 @@ export class Client extends EventEmitter implements ExitParticipant {
     this.#state = STATE_CLOSED;
     if (!wasRunning) return;
     let result: WorkerTaskResult;
-    await this.#artifactCalls?.settle();
+    const started = performance.now();
+    const progress = this.#opts.quiet
+      ? null
+      : new ProgressLine(process.stderr, isTty(process.stderr), () =>
+          closingLine(this.stats(), this.run, performance.now() - started),
+        ).start();
     try {
       Atomics.store((this.#producer as Producer).views.ctl, CTL_STATE, 1);
       const connection = this.#connection as Connection;
@@ -301,14 +305,13 @@ export class Client extends EventEmitter implements ExitParticipant {
     } catch (err) {
       result = { ok: false, error: toWire(err) };
     } finally {
+      progress?.stop();
       this.#stopMainStats?.();
       unregisterExit(this);
       await (this.#connection as Connection).release();
     }
     if (!this.#opts.quiet) {
-      const s = this.#settings;
-      const where = { run: this.run, spoolDir: s?.spoolDir, inboxDir: s?.inboxDir, dashboardUrl: this.dashboardUrl };
-      process.stderr.write(`${summaryLine(this.stats(), where)}\n`);
+      process.stderr.write(`${summaryLine(this.stats(), this.#settings as WorkerSettings, this.dashboardUrl)}\n`);
     }
     if (!result.ok) throw fromWire(result.error);
   }
@@ -387,6 +390,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       running: () => this.#state === STATE_RUNNING,
     });
     this.#settings = settings;
+    this.#artifactCalls = new ArtifactCalls(this.#connection, settings);
     this.#producer = producer;
     this.#state = STATE_RUNNING;
     registerExit(this);
@@ -434,6 +438,11 @@ export class Client extends EventEmitter implements ExitParticipant {
       return;
     }
     const left = (this.#producer as Producer).waitAtExit(keepAt, deadline);
-    if (left > 0) process.stderr.write(`trackio: exiting with ${left} records neither delivered nor kept on disk\n`);
+    if (left > 0)
+      process.stderr.write(`trackio: exiting with ${count(left, "record")} neither delivered nor kept on disk\n`);
+    // Once: a signal someone else listens for is followed by the 'exit' event.
+    const kept = this.#keptShown ? null : keptAtExitLine(this.stats(), this.#settings as WorkerSettings);
+    this.#keptShown ||= kept !== null;
+    if (kept !== null) process.stderr.write(`${kept}\n`);
   }
 }

@@ -1,10 +1,11 @@
-// The worker's settings for one run, from the client's resolved options: what crosses to the
-// worker thread (and what resume's look-up and the artifact calls need of the server).
+// What a client hands its worker thread: the resolved options, frozen for one project and run
+// at the first log() (or at ready(), to look the run up).
 
 import { checkProjectName, type ResolvedOptions, randomHex } from "./options.js";
 import { spoolDirFor } from "./paths.js";
 import type { WorkerSettings } from "./shared/protocol.js";
 
+/** A new run id unless `o.runId` names one, a new client id, and this server's spool directory. */
 export function workerSettings(o: ResolvedOptions, project: string, run: string): WorkerSettings {
   checkProjectName(project);
   return {
