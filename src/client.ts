@@ -24,7 +24,7 @@ import { KIND_ALERT, KIND_CONFIG } from "./shared/codec.js";
 import { ClosedError, fromWire, InvalidArgError, toWire, type WireError } from "./shared/errors.js";
 import { count } from "./shared/plural.js";
 import type { WorkerSettings, WorkerTaskResult } from "./shared/protocol.js";
-import { CTL_STATE, createRing } from "./shared/ring.js";
+import { CTL_STATE, CTL_TROUBLE, createRing } from "./shared/ring.js";
 import {
   type ClientStats,
   closingLine,
@@ -429,7 +429,9 @@ export class Client extends EventEmitter implements ExitParticipant {
       process.stderr.write(`trackio: run "${this.run}": ${connection.rescued().message}\n`);
       return;
     }
-    const left = (this.#producer as Producer).waitAtExit(keepAt, deadline);
+    const producer = this.#producer as Producer;
+    const troubled = Atomics.load(producer.views.ctl, CTL_TROUBLE) !== 0;
+    const left = producer.waitAtExit(keepAt, deadline, troubled);
     if (left > 0)
       process.stderr.write(`trackio: exiting with ${count(left, "record")} neither delivered nor kept on disk\n`);
     // Once: a signal someone else listens for is followed by the 'exit' event.

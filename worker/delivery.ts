@@ -45,6 +45,8 @@ import { MediaDelivery } from "./media-delivery.js";
 export interface DeliveryEvents {
   error(error: WireError): void;
   warning(message: string, code: WarningCode): void;
+  /** Sends started failing (true), or the server took something again (false). */
+  trouble?(troubled: boolean): void;
 }
 
 export class Delivery {
@@ -72,6 +74,7 @@ export class Delivery {
         settings.spoolDir !== null &&
         (listFragments(settings.spoolDir).length > 0 || listSpooledMedia(settings.spoolDir).length > 0),
       retryDeadlineMs: settings.retryDeadlineMs,
+      onTrouble: events.trouble,
     });
     this.#media = new MediaDelivery({
       settings,
