@@ -12,6 +12,7 @@ import { floatJson, needsNumberJson, numberJson } from "../shared/codec.js";
 import { InvalidArgError } from "../shared/errors.js";
 import { FileMedia } from "./file-media.js";
 import { Histogram, Markdown, Table } from "./structured.js";
+import { Trace } from "./trace.js";
 
 function describe(value: unknown): string {
   if (typeof value === "function") return "a function";
@@ -25,6 +26,8 @@ function describe(value: unknown): string {
 
 let currentCall = "log()";
 let currentOnMedia: ((media: FileMedia, key: string) => void) | null = null;
+/** Whether the array being checked is a metric's value made of Traces only (where Trackio stores Traces). */
+let inTraceList = false;
 
 function where(path: string): string {
   return path === "" ? "metrics" : `metric ${JSON.stringify(path)}`;
@@ -64,7 +67,11 @@ function firstLoneSurrogate(text: string): number {
 
 function isValueClass(value: object): boolean {
   return (
-    value instanceof Histogram || value instanceof Markdown || value instanceof Table || value instanceof FileMedia
+    value instanceof Histogram ||
+    value instanceof Markdown ||
+    value instanceof Table ||
+    value instanceof FileMedia ||
+    value instanceof Trace
   );
 }
 
@@ -116,8 +123,10 @@ function check(value: unknown, path: string, depth: number): boolean {
       if (Array.isArray(value)) {
         // JSON.stringify would call it, and write whatever it returns unchecked.
         if (typeof (value as { toJSON?: unknown }).toJSON === "function") refuse(path, value);
+        if (depth === 1) inTraceList = isTraceList(value, path);
         let exact = false;
         for (let i = 0; i < value.length; i++) exact = check(value[i], child(path, String(i)), depth + 1) || exact;
+        if (depth === 1) inTraceList = false;
         return exact;
       }
       if (value instanceof FileMedia) {
@@ -141,6 +150,13 @@ function check(value: unknown, path: string, depth: number): boolean {
         return true;
       }
       if (value instanceof Histogram) return true;
+      if (value instanceof Trace) {
+        checkTracePlace(path, depth);
+        check(value.messages, child(path, "messages"), depth + 1);
+        check(value.metadata, child(path, "metadata"), depth + 1);
+        check(value.spans, child(path, "spans"), depth + 1);
+        return true;
+      }
       if (!isPlainObject(value)) refuse(path, value);
       let exact = false;
       const obj = value as Record<string, unknown>;
@@ -159,6 +175,30 @@ function check(value: unknown, path: string, depth: number): boolean {
     }
   }
   refuse(path, value);
+}
+
+/**
+ * Trackio's server takes a Trace out of the metrics into its traces table only as a metric's
+ * value or as an item of a list of Traces that is one (Python's client sends nothing else):
+ * anywhere else it would stay in the metrics row as a plain object no tab shows.
+ */
+function checkTracePlace(path: string, depth: number): void {
+  if (currentOnMedia === null)
+    throw new InvalidArgError(`${currentCall}: ${where(path)} is a Trace; traces can only be logged with log()`);
+  if (depth === 1 || (depth === 2 && inTraceList)) return;
+  throw new InvalidArgError(
+    `${currentCall}: ${where(path)} is a Trace inside another value; log a Trace as a metric's value ({ agent: trace }) or in a list of Traces ({ agent: [t1, t2] })`,
+  );
+}
+
+function isTraceList(value: unknown[], path: string): boolean {
+  let traces = 0;
+  for (const item of value) if (item instanceof Trace) traces++;
+  if (traces > 0 && traces < value.length)
+    throw new InvalidArgError(
+      `${currentCall}: ${where(path)} mixes Traces with other values; Trackio stores a list of Traces only when every item is one`,
+    );
+  return traces > 0;
 }
 
 /**
@@ -218,5 +258,6 @@ export function metricsToJson(
     throw new InvalidArgError(`${call}: value cannot be encoded: ${(err as Error).message}`, { cause: err });
   } finally {
     currentOnMedia = null;
+    inTraceList = false;
   }
 }
