@@ -28,12 +28,13 @@ const span = (extra: Record<string, unknown> = {}): TraceSpan => ({
 
 describe("new Trace()", () => {
   test("keeps messages, metadata and spans as given, with Dates as ISO text and undefined fields left out", () => {
+    const messages = [
+      { role: "user", content: "hi" },
+      { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "f" } }] },
+      { role: "tool", content: "42", tool_call_id: "c1" },
+    ];
     const t = new Trace({
-      messages: [
-        { role: "user", content: "hi" },
-        { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "f" } }] },
-        { role: "tool", content: "42", tool_call_id: "c1" },
-      ],
+      messages,
       metadata: { session_id: "abc", cost_usd: 0.5 },
       spans: [
         span({ start_time: new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 678)), end_time: "2026-01-02T03:04:06Z" }),
@@ -42,11 +43,7 @@ describe("new Trace()", () => {
     });
     assert.deepEqual(t.toJSON(), {
       _type: "trackio.trace",
-      messages: [
-        { role: "user", content: "hi" },
-        { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "f" } }] },
-        { role: "tool", content: "42", tool_call_id: "c1" },
-      ],
+      messages,
       metadata: { session_id: "abc", cost_usd: 0.5 },
       spans: [
         {
