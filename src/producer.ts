@@ -30,8 +30,8 @@ import {
   RingWriter,
   seqDiff,
 } from "./shared/ring.js";
-import { bindFilePath, boundFilePath, type FileMedia } from "./values/file-media.js";
-import { getterThrew, metricsToJson } from "./values/json.js";
+import type { FileMedia } from "./values/file-media.js";
+import { encodeValues, getterThrew, hasOwnKey, type MediaUse } from "./values/json.js";
 import type { Metrics } from "./values/types.js";
 
 const INITIAL_SCRATCH = 64;
@@ -69,9 +69,9 @@ export class Producer {
   #values: Float64Array<ArrayBuffer> = new Float64Array(INITIAL_SCRATCH);
   #ids: Uint16Array<ArrayBuffer> = new Uint16Array(INITIAL_SCRATCH);
   #mediaStep = 0;
-  readonly #media: FileMedia[] = [];
-  readonly #mediaRecords: PendingMedia[] = [];
-  readonly #onMedia = (media: FileMedia, key: string) => this.#addMedia(media, key);
+  // As Python names them: a uuid under the run's step directory.
+  readonly #nameFile = (media: FileMedia): string =>
+    `${this.#o.mediaPrefix}${this.#mediaStep}/${randomUUID()}.${media.ext}`;
 
   constructor(layout: RingLayout, options: ProducerOptions) {
     this.views = new RingViews(layout);
@@ -98,6 +98,8 @@ export class Producer {
     let ids = this.#ids;
     let n = 0;
     for (const k in metrics) {
+      // A key inherited from a polluted Object.prototype: the JSON path refuses it.
+      if (!hasOwnKey.call(metrics, k)) return false;
       let v: unknown;
       try {
         v = metrics[k];
@@ -134,17 +136,15 @@ export class Producer {
   /** Any other log() record: JSON text made here, with the files of its media values. */
   json(metrics: Metrics, step: number, time: number): void {
     this.#mediaStep = step;
-    try {
-      const text = metricsToJson(metrics, "log()", this.#onMedia);
-      const byteLength = this.checkedLength(text, metrics);
-      // The files first: if the ring and the overflow are full and this call throws
-      // ERR_TRACKIO_OVERFLOW, the record is then not queued at all (at worst, files no
-      // record references are stored), never queued with files that will not follow.
-      if (this.#mediaRecords.length > 0) this.#writeMedia(step, time);
-      this.record(KIND_JSON, step, time, text, byteLength);
-    } finally {
-      if (this.#media.length > 0) this.#unbindMedia();
-    }
+    const { text, media } = encodeValues(metrics, "log()", this.#nameFile);
+    // Every size is checked before anything of this call is written.
+    const files = media.length > 0 ? media.map((m) => this.#mediaRecord(m)) : null;
+    const byteLength = this.checkedLength(text, metrics);
+    // The files first: if the ring and the overflow are full and this call throws
+    // ERR_TRACKIO_OVERFLOW, the record is then not queued at all (at worst, files no
+    // record references are stored), never queued with files that will not follow.
+    if (files !== null) this.#writeMedia(files, step, time);
+    this.record(KIND_JSON, step, time, text, byteLength);
   }
 
   /**
@@ -171,14 +171,8 @@ export class Producer {
     this.seq++;
   }
 
-  // A media value found while encoding a record: name its file (as Python names it, a uuid
-  // under the run's step directory) and prepare the record that carries its bytes, checking
-  // its size before anything of this log() call is written.
-  #addMedia(media: FileMedia, key: string): void {
-    if (boundFilePath(media) !== null) return; // the same object twice in one record: one file
-    const file = `${this.#o.mediaPrefix}${this.#mediaStep}/${randomUUID()}.${media.ext}`;
-    bindFilePath(media, file);
-    this.#media.push(media);
+  // The record that carries a media value's bytes (or its path, for the worker to read).
+  #mediaRecord({ media, key, file }: MediaUse): PendingMedia {
     const source = media.source;
     const payload = source.src === "path" ? null : source.bytes;
     const desc: MediaDesc = { type: media.type, file, src: source.src, n: payload === null ? 0 : payload.length };
@@ -199,13 +193,12 @@ export class Producer {
         "pass a file path instead (the worker reads the file), or raise ringBytes",
       );
     }
-    this.#mediaRecords.push({ desc: text, descLength, payload, size });
+    return { desc: text, descLength, payload, size };
   }
 
   // Each file record takes a sequence number but is not a logged record. The worker still
   // sends the row before the files of the same batch, as Trackio's Python client does.
-  #writeMedia(step: number, time: number): void {
-    const records = this.#mediaRecords;
+  #writeMedia(records: readonly PendingMedia[], step: number, time: number): void {
     for (let i = 0; i < records.length; i++) {
       const m = records[i];
       const region = this.#reserveSlow(m.size);
@@ -214,12 +207,6 @@ export class Producer {
       this.seq++;
       this.mediaLogged++;
     }
-  }
-
-  #unbindMedia(): void {
-    for (const m of this.#media) bindFilePath(m, null);
-    this.#media.length = 0;
-    this.#mediaRecords.length = 0;
   }
 
   // Room for a record off the fast path: in the ring unless it is full or older records still

@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Image, InvalidArgError, Trace, type TraceSpan } from "../src/index.js";
-import { metricsToJson } from "../src/values/json.js";
+import { encodeValues, metricsToJson } from "../src/values/json.js";
 
-const logJson = (metrics: object) => metricsToJson(metrics, "log()", () => {});
+const logJson = (metrics: object) => encodeValues(metrics, "log()", () => "file.png").text;
 
 function refused(make: () => unknown, message: RegExp): void {
   assert.throws(make, (err: unknown) => {
@@ -174,15 +174,17 @@ describe("log() of a Trace", () => {
     );
   });
 
-  test("media inside a trace are found (to be uploaded) as in a table", () => {
+  test("media inside a trace are found, named and uploaded as in a table", () => {
     const img = new Image(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
-    const found: string[] = [];
-    assert.throws(() =>
-      // Without a file name bound by the producer, toJSON refuses: what matters is onMedia's call.
-      metricsToJson({ a: new Trace({ messages: [{ role: "user", content: [img] }] }) }, "log()", (_m, key) => {
-        found.push(key);
-      }),
+    const { text, media } = encodeValues(
+      { a: new Trace({ messages: [{ role: "user", content: [img] }] }) },
+      "log()",
+      () => "p/r/0/x.png",
     );
-    assert.deepEqual(found, ["a.messages.0.content.0"]);
+    assert.deepEqual(
+      media.map((m) => [m.key, m.file]),
+      [["a.messages.0.content.0", "p/r/0/x.png"]],
+    );
+    assert.match(text, /"content":\[\{"_type":"trackio.image","file_path":"p\/r\/0\/x.png","caption":null\}\]/);
   });
 });

@@ -3,8 +3,10 @@
 //   2. no server is configured and none answers            -> the local Trackio inbox
 //      (trackio show imports it)                              counted `inboxed`
 //   3. the server could not take it (down, retries spent,  -> a spool fragment, replayed
-//      auth refused …)                                        when the server answers again,
-//                                                             counted `spooled` / `replayed`
+//      auth refused …)                                        when the server answers again
+//                                                             (`trackio sync` after an auth
+//                                                             failure), counted `spooled` /
+//                                                             `replayed`
 //   4. the server refused a record on its own while it     -> a quarantine file in the spool,
 //      accepted the others (isolate.ts)                       counted `quarantined`
 //   5. the spool is off or the disk refuses               -> counted `failed`
@@ -24,9 +26,11 @@ import { listSpooledMedia, type MediaJob } from "../src/io/media-files.js";
 import { countsAsRecord } from "../src/io/record-line.js";
 import { type FragmentReplay, replayFragment } from "../src/io/replay.js";
 import { FragmentWriter, listFragments } from "../src/io/spool.js";
+import { keptBy, retryPlan, whoSends } from "../src/io/sync-hint.js";
 import { isConnectionRefused, type Transport } from "../src/io/transport.js";
-import { RejectedError, SpoolError, TrackioError, toWire, type WireError } from "../src/shared/errors.js";
-import type { WorkerSettings } from "../src/shared/protocol.js";
+import { RejectedError, SpoolError, StatusError, TrackioError, toWire, type WireError } from "../src/shared/errors.js";
+import { count } from "../src/shared/plural.js";
+import type { WarningCode, WorkerSettings } from "../src/shared/protocol.js";
 import {
   COUNTER_FAILED,
   COUNTER_INBOXED,
@@ -40,7 +44,7 @@ import { MediaDelivery } from "./media-delivery.js";
 
 export interface DeliveryEvents {
   error(error: WireError): void;
-  warning(message: string): void;
+  warning(message: string, code: WarningCode): void;
 }
 
 export class Delivery {
@@ -302,14 +306,14 @@ export class Delivery {
       const path = this.#spool.write(lines);
       this.#count(COUNTER_SPOOLED, lines);
       this.#health.spooled();
-      where = `${n} records kept in ${path}; they are sent when the server answers again, or with \`npx trackio sync\``;
+      where = `${count(n, "record")} kept in ${path}; ${whoSends(err, keptBy(this.#s))}`;
     } catch (spoolErr) {
       this.#count(COUNTER_FAILED, lines);
       if (spoolErr instanceof SpoolError) {
         // The spool is what failed the user: its error leads, the send failure is context.
-        where = `${n} records lost; they could not be sent: ${error.message}`;
+        where = `${count(n, "record")} lost; they could not be sent: ${error.message}`;
         error = toWire(spoolErr);
-      } else where = `${n} records lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
+      } else where = `${count(n, "record")} lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
     }
     this.#report(error, where);
   }
@@ -321,11 +325,25 @@ export class Delivery {
     if (this.#health.outage()) this.#events.error(error);
   }
 
+  /**
+   * A request failed and is retried. The first such failure since the server last took
+   * something is a warning, so that a server that does not answer is not met with silence
+   * for the whole retry deadline; later attempts of the same outage say nothing.
+   */
+  attemptFailed(err: unknown): void {
+    // A 500 is retried a few times only, then split (isolate.ts): no outage to announce.
+    if (err instanceof StatusError && err.status === 500) return;
+    if (!this.#health.firstFailedAttempt()) return;
+    const what = err instanceof Error ? err.message : String(err);
+    this.#events.warning(`${what}; ${retryPlan(this.#s)}`, "TRACKIO_RETRYING");
+  }
+
   #switchToInbox(): void {
     const dir = this.#s.inboxDir as string;
     this.#inbox = new FragmentWriter(dir);
     this.#events.warning(
       `no Trackio server answers at ${this.#s.displayUrl}; writing records to the local Trackio inbox ${dir}, which \`trackio show\` imports`,
+      "TRACKIO_LOCAL_INBOX",
     );
   }
 
@@ -335,7 +353,7 @@ export class Delivery {
       this.#count(COUNTER_INBOXED, lines);
     } catch (err) {
       this.#count(COUNTER_FAILED, lines);
-      this.#report(toWire(err), `${lines.length} records lost: the inbox could not be written`);
+      this.#report(toWire(err), `${count(lines.length, "record")} lost: the inbox could not be written`);
     }
   }
 }

@@ -95,11 +95,14 @@ export class Flusher {
     const counters = this.#views.counters;
     this.#transport = new Transport(settings, {
       onRequest: () => Atomics.add(counters, COUNTER_REQUESTS, 1n),
-      onRetry: () => Atomics.add(counters, COUNTER_RETRIED, 1n),
+      onRetry: (error) => {
+        Atomics.add(counters, COUNTER_RETRIED, 1n);
+        this.#delivery.attemptFailed(error);
+      },
     });
     this.#delivery = new Delivery(settings, this.#transport, counters, {
       error: (error) => this.#emit({ type: "error", error }),
-      warning: (message) => this.#emit({ type: "warning", message, code: "TRACKIO_LOCAL_INBOX" }),
+      warning: (message, code) => this.#emit({ type: "warning", message, code }),
     });
     this.#done = Atomics.load(this.#views.ctl, CTL_DONE_SEQ);
     this.#flushTarget = this.#done;

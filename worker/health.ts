@@ -21,6 +21,8 @@ export class Health {
   #nextReplayAt = 0;
   #downUntil = 0;
   #triedAtClose = false;
+  /** A failed attempt was reported since the server last took something. */
+  #attemptReported = false;
 
   constructor(opts: { probing: boolean; spoolOn: boolean; spoolPending: boolean; retryDeadlineMs: number }) {
     this.probing = opts.probing;
@@ -64,6 +66,7 @@ export class Health {
   /** The server took something: the outage (if any) is over, and the spool is replayed at once. */
   recovered(): void {
     this.#downUntil = 0;
+    this.#attemptReported = false;
     if (this.#outage) {
       this.#outage = false;
       this.#nextReplayAt = 0;
@@ -74,6 +77,13 @@ export class Health {
   replayFailed(error: unknown): void {
     this.#nextReplayAt = performance.now() + this.#probeInterval;
     if (isTransient(error)) this.#downUntil = this.#nextReplayAt;
+  }
+
+  /** An attempt failed and is retried: whether it is the first since the server last took something. */
+  firstFailedAttempt(): boolean {
+    const first = !this.#attemptReported;
+    this.#attemptReported = true;
+    return first;
   }
 
   /** A failure to report: returns whether it starts an outage (and so deserves an 'error' event). */
