@@ -231,7 +231,8 @@ export class TrackioSpanExporter implements SpanExporter {
     try {
       const trace = new Trace({ messages: conversationOf(top, mapped), metadata, spans: mapped.map((m) => m.span) });
       const step = typeof this.#step === "function" ? this.#step() : this.#step;
-      // The record's time is when the request started: the dashboard orders traces by it.
+      // The record's time is when the request started (where Trackio keeps a client's time:
+      // the spool and the local inbox; its HTTP API stamps rows on arrival).
       this.client.log({ [this.#key]: trace }, step, Math.floor(start));
     } catch (err) {
       // A span processor reports a failed export only to OpenTelemetry's diag logger, which

@@ -9,12 +9,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
-import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
+import { freePort, startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { Client, Trace } from "../src/index.js";
 import { PythonOracle } from "./support/oracle.js";
 import { checkRecords, type PropertyEnv } from "./support/property-harness.js";
 import { checkProperty } from "./support/property-runner.js";
-import { callApi } from "./support/read-api.js";
+import { callApi, queryProject, sqlString } from "./support/read-api.js";
+import { runSync, tempDir } from "./support/scenario.js";
 import { compareTraceRows, constructorProblems, traceRecordArb, tracesIn } from "./support/trace-model.js";
 import { refusalReason } from "./support/value-model.js";
 
@@ -138,6 +139,48 @@ describe("a Trace is stored as Trackio's Python client stores it", () => {
     assert.deepEqual(got.metadata, { ...(expected.metadata as object), score: null });
     const steps = await callApi<{ total: number }>(server.url, "get_trace_steps", { project, run: "r", run_id: null });
     assert.equal(steps.total, 1);
+  });
+});
+
+describe("a trace that waited in the spool", () => {
+  test("no server while logging, then `trackio sync` twice: each trace stored once, as sent live", async () => {
+    const project = `trace-sync-${process.pid}`;
+    const spoolRoot = tempDir("trace-spool");
+    const client = new Client({
+      baseUrl: `http://127.0.0.1:${await freePort()}/`, // nothing listens there
+      writeToken: server.writeToken,
+      project,
+      run: "offline",
+      spoolDir: spoolRoot,
+      quiet: true,
+      timeoutMs: 1000,
+      retryDeadlineMs: 300,
+      handleSignals: false,
+    });
+    client.on("error", () => {});
+    const t = agentTrace();
+    client.log({ agent: t }, 0);
+    client.log({ agent: [t, t], loss: 0.5 }, 1);
+    await assert.rejects(client.close());
+    assert.equal(client.stats().spooled, 2);
+    for (let i = 0; i < 2; i++) {
+      const { code } = await runSync(["sync", "--spool", spoolRoot, "--url", server.writeUrl]);
+      assert.equal(code, 0);
+    }
+    const rows = await queryProject(
+      server.url,
+      project,
+      `SELECT step, key, trace_index, spans FROM traces WHERE run_id = ${sqlString(client.runId as string)} ORDER BY step, trace_index`,
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.step, r.key, r.trace_index]),
+      [
+        [0, "agent", null],
+        [1, "agent", 0],
+        [1, "agent", 1],
+      ],
+    );
+    for (const r of rows) assert.deepEqual(JSON.parse(String(r.spans)), JSON.parse(JSON.stringify(t.spans)));
   });
 });
 
