@@ -1,14 +1,19 @@
 // trackio/otel without a server: spans made with OpenTelemetry's own SDK, exported through
 // TrackioSpanExporter into a recording stand-in for the Client. One trace per root span, the
-// GenAI conventions in each of their forms, late and unfinished spans, failures.
-// test/otel-server.test.ts runs the bridge against the real server.
+// GenAI conventions in each of their forms, late and unfinished spans, failures, and a
+// seeded property: whatever the forest and the order spans end in, every span is in exactly
+// one trace. test/agent-otel.test.ts runs the bridge against the real server.
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type Attributes, context, ROOT_CONTEXT, type Span, SpanStatusCode, trace } from "@opentelemetry/api";
 import { BasicTracerProvider, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import fc from "fast-check";
 import { InvalidArgError, Trace } from "../src/index.js";
 import { type TraceLogger, TrackioSpanExporter, type TrackioSpanExporterOptions } from "../src/otel.js";
+
+// The property tests' seed (test/support/property-runner.ts, not imported: it reaches the server helpers).
+const propertySeed = Number(process.env.TRACKIO_PROPERTY_SEED || 20261130);
 
 interface Logged {
   metrics: Record<string, unknown>;
@@ -260,6 +265,46 @@ describe("TrackioSpanExporter: one trace per root span", () => {
     assert.throws(() => new TrackioSpanExporter(r, { key: "" }), InvalidArgError);
     assert.throws(() => new TrackioSpanExporter(r, { step: -1 }), InvalidArgError);
     assert.throws(() => new TrackioSpanExporter(r, { maxPendingSpans: 0 }), InvalidArgError);
+  });
+});
+
+describe("TrackioSpanExporter: the books balance", () => {
+  test("any forest, spans ending in any order, maxPendingSpans small or large: every span is in exactly one trace, under its own id", async () => {
+    // Span i's parent is one of the spans before it, or none; spans end in a generated order.
+    const forestArb = fc
+      .array(fc.option(fc.nat(), { nil: null, freq: 3 }), { minLength: 1, maxLength: 25 })
+      .chain((parents) =>
+        fc.record({
+          parents: fc.constant(parents.map((p, i) => (p === null || i === 0 ? null : p % i))),
+          order: fc.shuffledSubarray([...parents.keys()], { minLength: parents.length, maxLength: parents.length }),
+          maxPendingSpans: fc.constantFrom(2, 5, 10_000),
+        }),
+      );
+    let spans = 0;
+    let traces = 0;
+    await fc.assert(
+      fc.asyncProperty(forestArb, async ({ parents, order, maxPendingSpans }) => {
+        const { recorder, exporter, provider, start } = setup({ maxPendingSpans });
+        const made: Span[] = [];
+        for (const [i, p] of parents.entries()) made.push(start(`s${i}`, {}, p === null ? undefined : made[p]));
+        for (const i of order) made[i].end();
+        await provider.forceFlush();
+        await exporter.shutdown();
+        const logged = recorder.traces().flatMap((t) => t.spans.map((s) => s.id));
+        assert.deepEqual(logged.sort(), made.map((s) => s.spanContext().spanId).sort());
+        // Within a trace a span's parent, when given, is a span of the same trace.
+        for (const t of recorder.traces()) {
+          const ids = new Set(t.spans.map((s) => s.id));
+          for (const s of t.spans) if (s.parent_id != null) assert.ok(ids.has(s.parent_id));
+        }
+        spans += made.length;
+        traces += recorder.logged.length;
+      }),
+      { seed: propertySeed, numRuns: 100 },
+    );
+    process.stdout.write(
+      `exporter books: ${spans} spans in ${traces} traces, none lost or twice; seed ${propertySeed}\n`,
+    );
   });
 });
 
