@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import { freePort, startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
-import { Client, Trace } from "../src/index.js";
+import { Client, Image, Trace } from "../src/index.js";
 import { PythonOracle } from "./support/oracle.js";
 import { checkRecords, type PropertyEnv } from "./support/property-harness.js";
 import { checkProperty } from "./support/property-runner.js";
@@ -139,6 +139,56 @@ describe("a Trace is stored as Trackio's Python client stores it", () => {
     assert.deepEqual(got.metadata, { ...(expected.metadata as object), score: null });
     const steps = await callApi<{ total: number }>(server.url, "get_trace_steps", { project, run: "r", run_id: null });
     assert.equal(steps.total, 1);
+  });
+});
+
+describe("media inside a trace", () => {
+  test("an Image in a message is uploaded, and the trace names the file the dashboard serves", async () => {
+    const project = `trace-media-${process.pid}`;
+    const client = new Client({
+      baseUrl: server.writeUrl,
+      project,
+      run: "r",
+      spoolDir: tempDir("trace-media-spool"),
+      quiet: true,
+      handleSignals: false,
+    });
+    const pixels = new Uint8Array(4 * 4 * 3).fill(200);
+    client.log(
+      {
+        vision: new Trace({
+          messages: [
+            {
+              role: "user",
+              content: [
+                { type: "text", text: "What is this?" },
+                new Image({ data: pixels, width: 4, height: 4, channels: 3 }),
+              ],
+            },
+          ],
+        }),
+      },
+      3,
+    );
+    await client.close();
+    assert.equal(client.stats().media.uploaded, 1);
+    const [t] = await callApi<{ messages: { content: Record<string, unknown>[] }[] }[]>(server.url, "get_traces", {
+      project,
+      run: "r",
+      run_id: null,
+      search: null,
+      sort: null,
+      limit: null,
+      offset: 0,
+      step: null,
+    });
+    const ref = t.messages[0].content[1];
+    assert.equal(ref._type, "trackio.image");
+    assert.match(String(ref.file_path), new RegExp(`^${project}/r/3/[0-9a-f-]{36}\\.png$`));
+    const { media_dir } = await callApi<{ media_dir: string }>(server.url, "get_settings", {});
+    const res = await fetch(`${server.url}file?path=${encodeURIComponent(`${media_dir}/${ref.file_path}`)}`);
+    assert.equal(res.status, 200);
+    assert.deepEqual([...Buffer.from(await res.arrayBuffer()).subarray(1, 4)], [0x50, 0x4e, 0x47]); // "PNG"
   });
 });
 
