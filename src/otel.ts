@@ -17,7 +17,7 @@
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { Client, type ClientOptions } from "./client.js";
 import { hrMs, type MappedSpan, mapSpan } from "./otel-genai.js";
-import { InvalidArgError, TrackioError } from "./shared/errors.js";
+import { ClosedError, InvalidArgError } from "./shared/errors.js";
 import { Trace, type TraceMessage } from "./values/trace.js";
 import type { Metrics } from "./values/types.js";
 
@@ -97,7 +97,10 @@ export class TrackioSpanExporter implements SpanExporter {
   /** Called by the span processor with finished spans; logs each tree whose root is among them. */
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
     if (this.#shutdown) {
-      resultCallback({ code: FAILED, error: new TrackioError("TrackioSpanExporter: export() after shutdown()") });
+      resultCallback({
+        code: FAILED,
+        error: new ClosedError("TrackioSpanExporter: export() after shutdown(); the spans were not logged"),
+      });
       return;
     }
     let error: Error | undefined;

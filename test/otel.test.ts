@@ -221,6 +221,7 @@ describe("TrackioSpanExporter: one trace per root span", () => {
     assert.ok(recorder.flushed >= 1);
     const result = await new Promise<{ code: number; error?: Error }>((resolve) => exporter.export([], resolve));
     assert.equal(result.code, 1);
+    assert.equal((result.error as Error & { code?: string }).code, "ERR_TRACKIO_CLOSED");
   });
 
   test("past maxPendingSpans, the oldest open tree is logged as incomplete", async () => {
