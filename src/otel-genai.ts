@@ -191,7 +191,7 @@ function fromEvents(span: ReadableSpan): { input: TraceMessage[] | null; output:
       const msg: TraceMessage = {
         role: typeof get("role") === "string" ? (get("role") as string) : EVENT_ROLES[e.name],
       };
-      msg.content = parsed(get("content") ?? null);
+      msg.content = get("content") ?? null;
       if (get("tool_calls") !== undefined) msg.tool_calls = parsed(get("tool_calls")) as TraceToolCall[];
       if (e.name === "gen_ai.tool.message" && get("id") !== undefined) msg.tool_call_id = String(get("id"));
       input.push(msg);
@@ -228,14 +228,15 @@ export function mapSpan(s: ReadableSpan, parentId: string | null): MappedSpan {
   };
   const op = take("gen_ai.operation.name");
   const kind = kindOf(op, attrs);
-  const span: TraceSpan = { id: s.spanContext().spanId, name: s.name, kind, parent_id: parentId };
+  const span: TraceSpan = { id: s.spanContext().spanId, name: s.name.toWellFormed(), kind, parent_id: parentId };
   span.start_time = isoTime(s.startTime);
   span.end_time = isoTime(s.endTime);
   span.duration_ms = Math.max(0, hrMs(s.duration));
   if (s.status.code === STATUS_ERROR) {
     span.status = "error";
     const exception = s.events.find((e) => e.name === "exception")?.attributes?.["exception.message"];
-    span.error = s.status.message || (attrs["error.type"] as string | undefined) || exception || "error";
+    const why = s.status.message || attrs["error.type"] || exception || "error";
+    span.error = plainValue(why);
   } else span.status = "success";
 
   const responseModel = take("gen_ai.response.model");

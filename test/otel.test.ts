@@ -380,5 +380,12 @@ describe("TrackioSpanExporter: the GenAI conventions' older forms", () => {
     });
     assert.deepEqual(t.messages, [{ role: "tool", tool_call_id: "call_1", content: "rainy" }]);
     assert.deepEqual(t.spans[0].metadata, { "note\ufffd": "a\ufffdb" });
+    const { recorder, provider, start } = setup();
+    const span = start("tool\ud800");
+    span.setStatus({ code: SpanStatusCode.ERROR, message: "bad \udc00" });
+    span.end();
+    await provider.forceFlush();
+    const [{ spans }] = recorder.traces();
+    assert.deepEqual([spans[0].name, spans[0].error], ["tool\ufffd", "bad \ufffd"]);
   });
 });
