@@ -4,9 +4,6 @@
 // traces balances: every Trace logged is stored once or refused at the call.
 
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import { freePort, startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
@@ -30,6 +27,17 @@ after(async () => {
   await env?.oracle.stop();
   await server?.stop();
 });
+
+/** A client of the test server, run "r", with a spool of its own. */
+const liveClient = (project: string) =>
+  new Client({
+    baseUrl: server.writeUrl,
+    project,
+    run: "r",
+    spoolDir: tempDir("trace-spool"),
+    quiet: true,
+    handleSignals: false,
+  });
 
 const agentTrace = () =>
   new Trace({
@@ -104,14 +112,7 @@ describe("a Trace is stored as Trackio's Python client stores it", () => {
 
   test("get_traces (what the dashboard's trace inspector reads) returns the trace as logged", async () => {
     const project = `trace-read-${process.pid}`;
-    const client = new Client({
-      baseUrl: server.writeUrl,
-      project,
-      run: "r",
-      spoolDir: mkdtempSync(join(tmpdir(), "trackio-trace-spool-")),
-      quiet: true,
-      handleSignals: false,
-    });
+    const client = liveClient(project);
     const t = agentTrace();
     client.log({ agent: t, loss: 0.5 }, 7);
     await client.close();
@@ -145,14 +146,7 @@ describe("a Trace is stored as Trackio's Python client stores it", () => {
 describe("media inside a trace", () => {
   test("an Image in a message is uploaded, and the trace names the file the dashboard serves", async () => {
     const project = `trace-media-${process.pid}`;
-    const client = new Client({
-      baseUrl: server.writeUrl,
-      project,
-      run: "r",
-      spoolDir: tempDir("trace-media-spool"),
-      quiet: true,
-      handleSignals: false,
-    });
+    const client = liveClient(project);
     const pixels = new Uint8Array(4 * 4 * 3).fill(200);
     client.log(
       {
