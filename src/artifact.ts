@@ -169,7 +169,7 @@ export class Artifact {
   }
 }
 
-/** A client's artifact calls, each a worker task (close() waits for those still running: connection.ts). */
+/** A client's artifact calls, each a worker task (close() waits for those still running: connection.ts). Stateless. */
 export class ArtifactCalls {
   constructor(
     private readonly connection: Connection,

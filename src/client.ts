@@ -25,7 +25,7 @@ import { KIND_ALERT, KIND_CONFIG } from "./shared/codec.js";
 import { ClosedError, fromWire, InvalidArgError, toWire, type WireError } from "./shared/errors.js";
 import { count } from "./shared/plural.js";
 import type { WorkerSettings, WorkerTaskResult } from "./shared/protocol.js";
-import { CTL_STATE, createRing } from "./shared/ring.js";
+import { CTL_STATE, CTL_TROUBLE, createRing } from "./shared/ring.js";
 import {
   type ClientStats,
   closingLine,
@@ -61,7 +61,6 @@ export class Client extends EventEmitter implements ExitParticipant {
   #exitFlush: Promise<void> | null = null;
   #stopMainStats: (() => void) | null = null;
   #resumed: ResolvedRun | null = null;
-  #artifactCalls: ArtifactCalls | null = null;
   #keptShown = false;
 
   constructor(options: ClientOptions = {}) {
@@ -276,7 +275,7 @@ export class Client extends EventEmitter implements ExitParticipant {
   #artifacts(): ArtifactCalls {
     if (this.#state === STATE_CLOSED) throw new ClosedError("logArtifact() and useArtifact() need an open client");
     if (this.#state !== STATE_RUNNING) this.#start();
-    return this.#artifactCalls as ArtifactCalls;
+    return new ArtifactCalls(this.#connection as Connection, this.#settings as WorkerSettings);
   }
 
   /** Flush, stop the worker, release the process. Later log() calls are ignored. */
@@ -390,7 +389,6 @@ export class Client extends EventEmitter implements ExitParticipant {
       running: () => this.#state === STATE_RUNNING,
     });
     this.#settings = settings;
-    this.#artifactCalls = new ArtifactCalls(this.#connection, settings);
     this.#producer = producer;
     this.#state = STATE_RUNNING;
     registerExit(this);
@@ -437,7 +435,9 @@ export class Client extends EventEmitter implements ExitParticipant {
       process.stderr.write(`trackio: run "${this.run}": ${connection.rescued().message}\n`);
       return;
     }
-    const left = (this.#producer as Producer).waitAtExit(keepAt, deadline);
+    const producer = this.#producer as Producer;
+    const troubled = Atomics.load(producer.views.ctl, CTL_TROUBLE) !== 0;
+    const left = producer.waitAtExit(keepAt, deadline, troubled);
     if (left > 0)
       process.stderr.write(`trackio: exiting with ${count(left, "record")} neither delivered nor kept on disk\n`);
     // Once: a signal someone else listens for is followed by the 'exit' event.

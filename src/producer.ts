@@ -254,33 +254,36 @@ export class Producer {
 
   /**
    * The process is ending and the event loop will not turn again: wait synchronously while
-   * the worker sends; at `keepAt`, have it keep on disk whatever the server has not
-   * acknowledged, and wait for that until `deadline`. Returns the records left neither
-   * delivered nor kept.
+   * the worker sends; at `keepAt` (at once when `keepNow`: sends are failing, so nothing is
+   * likely to be sent in time), have it keep on disk whatever the server has not acknowledged,
+   * moving the overflow into the ring as it frees, until `deadline`. Returns the records left
+   * neither delivered nor kept.
    */
-  waitAtExit(keepAt: number, deadline: number): number {
+  waitAtExit(keepAt: number, deadline: number, keepNow: boolean): number {
     const { views, writer, overflow } = this;
-    while (!overflow.moveToRing(Number.POSITIVE_INFINITY) && performance.now() < keepAt) {
-      writer.waitForSpace(20);
-    }
-    this.#overflowEmpty = overflow.empty;
-    const target = writer.seq;
-    Atomics.store(views.ctl, CTL_FLUSH_SEQ, target);
-    writer.wake();
     let asked = false;
     for (;;) {
-      const done = Atomics.load(views.ctl, CTL_DONE_SEQ);
-      if (seqDiff(done, target) >= 0) break;
       const now = performance.now();
-      if (!asked && now >= keepAt) {
+      if (!asked && (keepNow || now >= keepAt)) {
         asked = true;
         Atomics.add(views.ctl, CTL_SPOOL_REQ, 1);
         Atomics.notify(views.ctl, CTL_SPOOL_REQ);
       }
+      const moved = overflow.empty || overflow.moveToRing(Number.POSITIVE_INFINITY);
+      const target = writer.seq;
+      Atomics.store(views.ctl, CTL_FLUSH_SEQ, target);
+      writer.wake();
+      const done = Atomics.load(views.ctl, CTL_DONE_SEQ);
+      if (moved && seqDiff(done, target) >= 0) break;
       if (now >= deadline) break;
-      Atomics.wait(views.ctl, CTL_DONE_SEQ, done, Math.min(deadline - now, asked ? 20 : keepAt - now, 50));
+      const slice = Math.min(deadline - now, asked ? 20 : keepAt - now, 50);
+      // Space in the ring is what the overflow waits for; the acknowledgement of the last
+      // record is what the rest waits for.
+      if (!moved) writer.waitForSpace(slice);
+      else Atomics.wait(views.ctl, CTL_DONE_SEQ, done, slice);
     }
-    return seqDiff(target, Atomics.load(views.ctl, CTL_DONE_SEQ)) + overflow.records;
+    this.#overflowEmpty = overflow.empty;
+    return seqDiff(writer.seq, Atomics.load(views.ctl, CTL_DONE_SEQ)) + overflow.records;
   }
 }
 

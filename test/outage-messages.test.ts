@@ -196,6 +196,49 @@ describe("after Ctrl+C with the server down", () => {
   });
 });
 
+describe("a large backlog at Ctrl+C with the server down", () => {
+  test("250,000 records waiting (the ring full, the rest in the overflow): every one kept, none lost", async () => {
+    const project = newProject();
+    const spoolRoot = tempDir("outage-burst");
+    const proxy = await startFaultProxy(server.url);
+    try {
+      await proxy.refuse();
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        TEST_TRACKIO_URL: proxy.url,
+        TEST_PROJECT: project,
+        TRACKIO_SPOOL_DIR: spoolRoot,
+        TEST_CLIENT_OPTIONS: JSON.stringify({ writeToken: server.writeToken }),
+      };
+      delete env.TRACKIO_SERVER_URL;
+      const proc = spawn(process.execPath, ["--import", "tsx", fixture, "burst", "250000"], {
+        env,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      let stderr = "";
+      proc.stdout.on("data", (d) => (stdout += d));
+      proc.stderr.on("data", (d) => (stderr += d));
+      const ended = new Promise<NodeJS.Signals | null>((resolve) =>
+        proc.on("close", (_code, signal) => resolve(signal)),
+      );
+      await waitFor(
+        "the burst and the retry warning",
+        () => /logged \d+\n/.test(stdout) && stderr.includes("TRACKIO_RETRYING"),
+        60_000,
+        () => stdout + stderr,
+      );
+      proc.kill("SIGINT");
+      assert.equal(await ended, "SIGINT", stderr);
+      assert.doesNotMatch(stderr, /neither delivered nor kept/);
+      assert.match(stderr, /250000 records kept in the spool; send them with/);
+      assert.equal(spooledLines(spoolRoot).lines, 250_000);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 describe("no promise of a retry that will not come", () => {
   test("a wrong write token: the records are kept, and the message says to sync with the right token", async () => {
     const root = tempDir("outage-token");

@@ -46,6 +46,8 @@ import { MediaDelivery } from "./media-delivery.js";
 export interface DeliveryEvents {
   error(error: WireError): void;
   warning(message: string, code: WarningCode): void;
+  /** Sends started failing (true), or the server took something again (false). */
+  trouble?(troubled: boolean): void;
 }
 
 export class Delivery {
@@ -75,6 +77,7 @@ export class Delivery {
           listSpooledMedia(settings.spoolDir).length > 0 ||
           listSpooledArtifacts(settings.spoolDir).length > 0),
       retryDeadlineMs: settings.retryDeadlineMs,
+      onTrouble: events.trouble,
     });
     this.#media = new MediaDelivery({
       settings,

@@ -23,8 +23,17 @@ export class Health {
   #triedAtClose = false;
   /** A failed attempt was reported since the server last took something. */
   #attemptReported = false;
+  readonly #onTrouble: (troubled: boolean) => void;
 
-  constructor(opts: { probing: boolean; spoolOn: boolean; spoolPending: boolean; retryDeadlineMs: number }) {
+  constructor(opts: {
+    probing: boolean;
+    spoolOn: boolean;
+    spoolPending: boolean;
+    retryDeadlineMs: number;
+    /** Told when sends start failing and when the server takes something again. */
+    onTrouble?: (troubled: boolean) => void;
+  }) {
+    this.#onTrouble = opts.onTrouble ?? (() => {});
     this.probing = opts.probing;
     this.#spoolOn = opts.spoolOn;
     this.#spoolPending = opts.spoolPending;
@@ -49,6 +58,7 @@ export class Health {
     if (isTransient(err)) {
       this.#downUntil = performance.now() + this.#probeInterval;
       this.downReason = err;
+      this.#onTrouble(true);
     }
   }
 
@@ -66,6 +76,7 @@ export class Health {
   /** The server took something: the outage (if any) is over, and the spool is replayed at once. */
   recovered(): void {
     this.#downUntil = 0;
+    if (this.#attemptReported) this.#onTrouble(false);
     this.#attemptReported = false;
     if (this.#outage) {
       this.#outage = false;
@@ -83,6 +94,7 @@ export class Health {
   firstFailedAttempt(): boolean {
     const first = !this.#attemptReported;
     this.#attemptReported = true;
+    if (first) this.#onTrouble(true);
     return first;
   }
 

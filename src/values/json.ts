@@ -12,6 +12,7 @@ import { floatJson, numberJson } from "../shared/codec.js";
 import { InvalidArgError } from "../shared/errors.js";
 import { FileMedia } from "./file-media.js";
 import { Histogram, Markdown, Table } from "./structured.js";
+import { Trace } from "./trace.js";
 
 function describe(value: unknown): string {
   if (typeof value === "function") return "a function";
@@ -41,6 +42,8 @@ class Encoding {
   /** The keys from the top to the value being encoded: the first `depth` name its path. */
   readonly keys: string[] = [];
   readonly #files = new Map<FileMedia, string>();
+  /** Whether the list being encoded is a metric's value made of Traces (where Trackio stores them). */
+  traceList = false;
   constructor(
     readonly call: string,
     readonly nameFile: NameFile | null,
@@ -144,8 +147,11 @@ function encode(enc: Encoding, value: unknown, depth: number): string {
         let out = "[";
         for (let i = 0; i < value.length; i++) {
           keys[depth] = String(i);
-          out += `${i > 0 ? "," : ""}${encode(enc, value[i], depth + 1)}`;
+          const item = value[i];
+          if (depth === 1) traceListItem(enc, item, i);
+          out += `${i > 0 ? "," : ""}${encode(enc, item, depth + 1)}`;
         }
+        if (depth === 1) enc.traceList = false;
         return `${out}]`;
       }
       if (value instanceof FileMedia) {
@@ -179,6 +185,16 @@ function encode(enc: Encoding, value: unknown, depth: number): string {
         const edge = value.floatBins ? floatJson : numberJson;
         return `{"_type":"trackio.histogram","bins":[${value.bins.map(edge).join(",")}],"values":[${value.values.map(numberJson).join(",")}]}`;
       }
+      if (value instanceof Trace) {
+        checkTracePlace(enc, depth);
+        keys[depth] = "messages";
+        const messages = encode(enc, value.messages, depth + 1);
+        keys[depth] = "metadata";
+        const metadata = encode(enc, value.metadata, depth + 1);
+        keys[depth] = "spans";
+        const spans = encode(enc, value.spans, depth + 1);
+        return `{"_type":"trackio.trace","messages":${messages},"metadata":${metadata},"spans":${spans}}`;
+      }
       if (!isPlainObject(value)) refuse(call, enc.path(depth), value);
       const obj = value as Record<string, unknown>;
       let out = "{";
@@ -204,6 +220,32 @@ function encode(enc: Encoding, value: unknown, depth: number): string {
     }
   }
   refuse(call, enc.path(depth), value);
+}
+
+/**
+ * Trackio's server takes a Trace out of the metrics into its traces table only as a metric's
+ * value or as an item of a list of Traces that is one (Python's client sends nothing else):
+ * anywhere else it would stay in the metrics row as a plain object no tab shows.
+ */
+function checkTracePlace(enc: Encoding, depth: number): void {
+  if (enc.nameFile === null)
+    throw new InvalidArgError(
+      `${enc.call}: ${where(enc.path(depth))} is a Trace; traces can only be logged with log()`,
+    );
+  if (depth === 1 || (depth === 2 && enc.traceList)) return;
+  throw new InvalidArgError(
+    `${enc.call}: ${where(enc.path(depth))} is a Trace inside another value; log a Trace as a metric's value ({ agent: trace }) or in a list of Traces ({ agent: [t1, t2] })`,
+  );
+}
+
+/** Item `i` of a metric's list: a list of Traces holds nothing else. */
+function traceListItem(enc: Encoding, item: unknown, i: number): void {
+  const isTrace = item instanceof Trace;
+  if (i === 0) enc.traceList = isTrace;
+  else if (isTrace !== enc.traceList)
+    throw new InvalidArgError(
+      `${enc.call}: ${where(enc.path(1))} mixes Traces with other values; Trackio stores a list of Traces only when every item is one`,
+    );
 }
 
 /**
