@@ -1,7 +1,8 @@
 // Screenshots of the Trackio dashboard for the README (npm run screenshots):
 //
 //   1. starts a fresh Trackio server (repo .venv, data in a temp dir);
-//   2. runs examples/rich.ts against it as a child process (TRACKIO_SERVER_URL, TRACKIO_PROJECT);
+//   2. runs examples/rich.ts and examples/agent-otel.ts against it as child processes
+//      (TRACKIO_SERVER_URL, TRACKIO_PROJECT, TRACKIO_RUN), each into its own project;
 //   3. opens the dashboard in headless Chromium (playwright-core), clicks through its tabs and
 //      saves PNGs to docs/screenshots/;
 //   4. stops the browser and the server and removes the temp dir.
@@ -22,20 +23,40 @@ const outDir = path.join(root, "docs", "screenshots");
 const chromiumPath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const PROJECT = "rich-example";
 const RUN = "rich-run";
+const TRACE_PROJECT = "agent-otel";
+const TRACE_RUN = "agent-run";
 const VIEWPORT = { width: 1400, height: 900 };
 const TIMEOUT_MS = 60_000;
+// --no-sandbox: root in a container has no user namespace for Chromium's sandbox. The rest keep
+// Chromium from calling Google's services, which a machine without internet access refuses
+// (slowly, many connections at a time).
+const LAUNCH_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
-/** Run examples/rich.ts against the server; resolves with its output once it exited with 0. */
-function runRichExample(server: TrackioServer, spoolDir: string): Promise<string> {
+/** Run an example against the server; resolves with its output once it exited with 0. */
+function runExample(
+  script: string,
+  server: TrackioServer,
+  project: string,
+  run: string,
+  spoolDir: string,
+): Promise<string> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of ["TRACKIO_WRITE_TOKEN", "TRACKIO_RUN", "HF_TOKEN"]) delete env[key];
   Object.assign(env, {
     TRACKIO_SERVER_URL: server.writeUrl,
-    TRACKIO_PROJECT: PROJECT,
-    TRACKIO_RUN: RUN,
+    TRACKIO_PROJECT: project,
+    TRACKIO_RUN: run,
     TRACKIO_SPOOL_DIR: spoolDir,
   });
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "examples", "rich.ts")], {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "examples", script)], {
     cwd: root,
     env,
     stdio: ["ignore", "pipe", "pipe"],
@@ -47,7 +68,7 @@ function runRichExample(server: TrackioServer, spoolDir: string): Promise<string
     child.once("error", reject);
     child.once("exit", (code, signal) => {
       if (code === 0) resolve(output);
-      else reject(new Error(`examples/rich.ts failed (${signal ?? `exit code ${code}`}):\n${output}`));
+      else reject(new Error(`examples/${script} failed (${signal ?? `exit code ${code}`}):\n${output}`));
     });
   });
 }
@@ -90,7 +111,10 @@ async function shoot(page: Page, name: string): Promise<void> {
 
 async function main(): Promise<void> {
   if (!existsSync(chromiumPath)) {
-    throw new Error(`no Chromium at ${chromiumPath}: apt-get install chromium, or set CHROMIUM_PATH`);
+    throw new Error(
+      `no Chromium at ${chromiumPath}. On Debian or Ubuntu, as root: apt-get update && apt-get install -y chromium fonts-noto-color-emoji; ` +
+        "or set CHROMIUM_PATH to a Chromium or Chrome binary (playwright-core drives it; it downloads no browser of its own)",
+    );
   }
   const setup = spawnSync(process.execPath, [path.join(root, "scripts", "setup-python.mjs")], { stdio: "inherit" });
   if (setup.status !== 0) throw new Error("could not install Trackio into .venv");
@@ -101,10 +125,14 @@ async function main(): Promise<void> {
   try {
     server = await startTrackio({ dataDir: path.join(tmp, "data"), writeToken: "screenshots-token" });
     console.log(`Trackio at ${server.url}; running examples/rich.ts …`);
-    process.stdout.write(await runRichExample(server, path.join(tmp, "spool")));
+    process.stdout.write(await runExample("rich.ts", server, PROJECT, RUN, path.join(tmp, "spool")));
+    console.log("Running examples/agent-otel.ts …");
+    process.stdout.write(
+      await runExample("agent-otel.ts", server, TRACE_PROJECT, TRACE_RUN, path.join(tmp, "spool-otel")),
+    );
 
     mkdirSync(outDir, { recursive: true });
-    browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
+    browser = await chromium.launch({ executablePath: chromiumPath, args: LAUNCH_ARGS });
     const context = await browser.newContext({ viewport: VIEWPORT, colorScheme: "light", deviceScaleFactor: 1 });
     const page = await context.newPage();
     page.setDefaultTimeout(TIMEOUT_MS);
@@ -146,6 +174,17 @@ async function main(): Promise<void> {
     await page.locator(".alert-panel .alert-row").first().click(); // show the alert's text
     await page.waitForTimeout(500);
     await shoot(page, "run-config");
+
+    // Traces: the agent's question that failed, opened in the trace inspector with its second
+    // model call selected (model, input and output tokens, cost, its answer); the tree shows the
+    // tool span's error dot and each span's latency.
+    await page.goto(`${server.url}?project=${TRACE_PROJECT}`);
+    await openTab(page, "Traces");
+    await settle(page, ["What is the weather on the Moon?", "Is it warm in Lisbon?"]);
+    await page.locator("tr.trace-row", { hasText: "on the Moon" }).first().click();
+    await page.locator(".trace-inspector .span-select", { hasText: "chat" }).last().click();
+    await settle(page, ["Sorry, I could not find out"]);
+    await shoot(page, "traces");
   } finally {
     await browser?.close();
     await server?.stop();
