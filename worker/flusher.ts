@@ -5,6 +5,7 @@
 
 import type { MessagePort } from "node:worker_threads";
 import { BatchBuilder } from "../src/io/batch.js";
+import type { OutBatch } from "../src/io/bodies.js";
 import { RecordDecoder } from "../src/io/decoder.js";
 import type { MediaJob } from "../src/io/media-files.js";
 import { Transport } from "../src/io/transport.js";
@@ -34,14 +35,14 @@ import { Webhook } from "./webhook.js";
 
 /** Longest sleep with nothing to do; the loop also wakes on every notify. */
 const IDLE_MS = 1000;
-/** A request body larger than this is sent even if fewer than maxRecordsPerRequest records. */
-const MAX_BODY_CHARS = 8 * 1024 * 1024;
+/** A request body larger than this (bytes) is sent even if fewer than maxRecordsPerRequest records. */
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** Events kept for the main thread until its port is attached. */
 const MAX_QUEUED_EVENTS = 100;
 
 /** A batch between the ring and its fate. */
 interface InFlight {
-  lines: string[];
+  batch: OutBatch;
   media: MediaJob[];
   /** Ring records behind the lines. */
   records: number;
@@ -144,7 +145,7 @@ export class Flusher {
       try {
         const sample = await sampler.sample();
         builder.addSystem(JSON.stringify(sample), Date.now(), `s${n++}`);
-        await this.#delivery.deliver(builder.take(), this.#closing);
+        await this.#delivery.deliver(builder.takeBatch(), this.#closing);
       } catch (err) {
         this.#emit({ type: "error", error: toWire(err) });
       } finally {
@@ -214,7 +215,7 @@ export class Flusher {
   }
 
   #due(n: number): boolean {
-    if (n >= this.#s.maxBatch || n >= this.#s.maxRecordsPerRequest || this.#batch.bytes >= MAX_BODY_CHARS) return true;
+    if (n >= this.#s.maxBatch || n >= this.#s.maxRecordsPerRequest || this.#batch.bytes >= MAX_BODY_BYTES) return true;
     // The reader stopped at a changed config that needs a request of its own.
     if (this.#batch.hasConfig && !this.#reader.drained() && this.#configWaits()) return true;
     if (performance.now() - this.#firstReadAt >= this.#s.flushIntervalMs) return true;
@@ -229,7 +230,7 @@ export class Flusher {
 
   #read(): void {
     const before = this.#batch.records;
-    this.#decoder.readInto(this.#batch, this.#s.maxRecordsPerRequest, MAX_BODY_CHARS);
+    this.#decoder.readInto(this.#batch, this.#s.maxRecordsPerRequest, MAX_BODY_BYTES);
     if (before === 0 && this.#batch.records > 0) this.#firstReadAt = performance.now();
   }
 
@@ -239,18 +240,18 @@ export class Flusher {
   }
 
   /** Take the batch out: its lines and media files, and the ring records behind them. */
-  #takeBatch(): { lines: string[]; media: MediaJob[]; records: number } {
+  #takeBatch(): { batch: OutBatch; media: MediaJob[]; records: number } {
     this.#batch.addConfigResend();
     const records = this.#batch.records;
     const media = this.#batch.takeMedia();
-    return { lines: this.#batch.take(), media, records };
+    return { batch: this.#batch.takeBatch(), media, records };
   }
 
   async #send(): Promise<void> {
-    const { lines, media, records } = this.#takeBatch();
-    const flight: InFlight = { lines, media, records, endPos: this.#reader.pos, kept: false };
+    const { batch, media, records } = this.#takeBatch();
+    const flight: InFlight = { batch, media, records, endPos: this.#reader.pos, kept: false };
     this.#inFlight = flight;
-    if (lines.length > 0) await this.#delivery.deliver(lines, this.#closing);
+    if (batch.count > 0) await this.#delivery.deliver(batch, this.#closing);
     // After the records that reference them, as Trackio's Python client sends them.
     if (media.length > 0 && !flight.kept) await this.#delivery.deliverMedia(media, this.#closing, () => flight.kept);
     this.#inFlight = null;
@@ -281,7 +282,7 @@ export class Flusher {
     const flight = this.#inFlight;
     if (flight !== null && !flight.kept) {
       flight.kept = true;
-      lines.push(...flight.lines);
+      lines.push(...flight.batch.lines());
       media.push(...flight.media);
       records += flight.records;
     }
@@ -289,7 +290,7 @@ export class Flusher {
       this.#read();
       if (this.#batch.records === 0) break;
       const batch = this.#takeBatch();
-      lines.push(...batch.lines);
+      lines.push(...batch.batch.lines());
       media.push(...batch.media);
       records += batch.records;
     }

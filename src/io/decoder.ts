@@ -1,5 +1,6 @@
 // Reading ring records into batch lines: metric names from the shared key table (renamed
-// where Trackio reserves them), values as JSON text.
+// where Trackio reserves them), numeric values straight into the batch's bytes, the rest as
+// JSON text.
 
 import {
   jsonMetricsText,
@@ -8,7 +9,6 @@ import {
   KIND_CONFIG,
   KIND_MEDIA,
   KIND_NUMERIC,
-  numericMetricsJson,
   type RecordView,
   readMedia,
   readRecord,
@@ -20,7 +20,8 @@ export class RecordDecoder {
   readonly #views: RingViews;
   readonly #reader: RingReader;
   readonly #keys: KeyTableReader;
-  readonly #keyJson: string[] = [];
+  /** `"<name>":` of each key id, as UTF-8, the name renamed where Trackio reserves it. */
+  readonly #keyBytes: Uint8Array[] = [];
   readonly #record: RecordView = { size: 0, kind: 0, step: 0, time: 0, seq: 0 };
   readonly #warned = new Set<string>();
   readonly #onWarning: (message: string) => void;
@@ -52,8 +53,8 @@ export class RecordDecoder {
       if (rec.kind === KIND_CONFIG && batch.hasConfig) break;
       if (rec.kind === KIND_NUMERIC) {
         // The producer wrote every key of this record to the table before publishing it.
-        if (this.#keys.refresh() > this.#keyJson.length) this.#syncKeys();
-        batch.add(numericMetricsJson(v, off, this.#keyJson), rec.step, rec.time, rec.seq);
+        if (this.#keys.refresh() > this.#keyBytes.length) this.#syncKeys();
+        batch.addNumeric(v, off, this.#keyBytes, rec.step, rec.time, rec.seq);
       } else if (rec.kind === KIND_ALERT) {
         const alert = jsonMetricsText(v, off);
         batch.addAlert(alert, rec.step, rec.time, rec.seq);
@@ -75,10 +76,10 @@ export class RecordDecoder {
 
   #syncKeys(): void {
     const names = this.#keys.names;
-    for (let i = this.#keyJson.length; i < names.length; i++) {
+    for (let i = this.#keyBytes.length; i < names.length; i++) {
       const safe = safeKey(names[i]);
       if (safe !== names[i]) this.#warnRenamed(names[i]);
-      this.#keyJson.push(JSON.stringify(safe));
+      this.#keyBytes.push(new Uint8Array(Buffer.from(`${JSON.stringify(safe)}:`, "utf8")));
     }
   }
 

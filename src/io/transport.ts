@@ -65,6 +65,9 @@ function causeText(err: unknown): string {
   return typeof code === "string" ? `${code} (${err.message})` : err.message;
 }
 
+/** A JSON request body: text, or its UTF-8 bytes (batch bodies are built as bytes, see bodies.ts). */
+export type Body = string | Uint8Array;
+
 export interface TransportHooks {
   onRequest(): void;
   onRetry(): void;
@@ -117,7 +120,7 @@ export class Transport {
    * POST a JSON body to `api/<name>`, with discovery first and retries per RETRY_POLICY.
    * `once` makes a single attempt (used to find out whether any server is there at all).
    */
-  async call(name: string, body: string, once = false): Promise<string> {
+  async call(name: string, body: Body, once = false): Promise<string> {
     return this.#retrying(async () => {
       await this.#discover();
       return this.#post(name, body);
@@ -129,7 +132,7 @@ export class Transport {
    * probes of a request being split to find the records the server refuses (see isolate.ts),
    * where a failure is expected and says nothing about the server's health.
    */
-  async callOnce(name: string, body: string): Promise<string> {
+  async callOnce(name: string, body: Body): Promise<string> {
     await this.#discover();
     const text = await this.#post(name, body);
     this.#healthy = true;
@@ -314,8 +317,11 @@ export class Transport {
     return this.#noEndpoint;
   }
 
-  async #post(name: string, body: string): Promise<string> {
-    if (this.#gradio !== null) return gradioCall(this.#gradio.ctx, this.#gradio.endpoints, name, body);
+  async #post(name: string, body: Body): Promise<string> {
+    if (this.#gradio !== null) {
+      const text = typeof body === "string" ? body : Buffer.from(body.buffer, body.byteOffset, body.length).toString();
+      return gradioCall(this.#gradio.ctx, this.#gradio.endpoints, name, text);
+    }
     const what = `POST ${this.#s.displayUrl}api/${name}`;
     const { status, headers, text } = await this.#request("POST", `${this.#s.basePath}api/${name}`, body, what);
     if (status === 200) return text;
@@ -325,7 +331,7 @@ export class Transport {
   async #request(
     method: "GET" | "POST",
     path: string,
-    body: string | Readable | undefined,
+    body: Body | Readable | undefined,
     what: string,
     headers?: Record<string, string>,
   ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
