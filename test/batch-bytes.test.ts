@@ -165,7 +165,7 @@ describe("BatchBuilder's bytes", () => {
                 id = keyIds.size;
                 keyIds.set(k, id);
                 keyJson.push(JSON.stringify(safeKey(k)));
-                keyBytes.push(new Uint8Array(Buffer.from(`${keyJson[id]}:`)));
+                keyBytes.push(new Uint8Array(Buffer.from(`,${keyJson[id]}:`)));
               }
               return id;
             });

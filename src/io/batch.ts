@@ -90,9 +90,9 @@ export class BatchBuilder {
   /** `{"v":1,"kind":"metric",<run>,"metrics":` and its resend form, as bytes. */
   readonly #metricHead: Uint8Array;
   readonly #resendHead: Uint8Array;
-  readonly #stepKey = ascii(',"step":');
+  readonly #stepKey = ascii('},"step":');
   /** `","config":null,"log_id":"<client id>-`: what follows the timestamp of most entries. */
-  readonly #noConfigTail: Uint8Array;
+  readonly #noConfigTail: string;
   #configJson: string;
   #configSent = false;
   /**
@@ -107,6 +107,8 @@ export class BatchBuilder {
   #others: { at: number; line: string }[] = [];
   #othersChars = 0;
   #media: MediaJob[] = [];
+  /** The buffer of a batch already sent, for the next batch's lines (see recycle). */
+  #spare: Uint8Array | null = null;
   /** Ring records behind the current lines (a config record makes none; a resend line has none). */
   records = 0;
 
@@ -116,7 +118,7 @@ export class BatchBuilder {
     this.#configJson = s.configJson;
     this.#metricHead = utf8(`${KIND_PREFIX.metric}${this.#run},"metrics":`);
     this.#resendHead = utf8(`${RESEND_PREFIX}${this.#run},"metrics":`);
-    this.#noConfigTail = utf8(`","config":null,"log_id":"${this.#idPrefix}`);
+    this.#noConfigTail = `","config":null,"log_id":"${this.#idPrefix}`;
     this.#out.ascii(bodyHead(ENDPOINTS[0]));
   }
 
@@ -140,24 +142,26 @@ export class BatchBuilder {
   add(metricsJson: string, step: number, time: number, seq: number): void {
     const out = this.#begin(this.#metricHead);
     const from = out.pos;
+    // Its closing brace comes with the rest of the line (#tail).
     out.text(metricsJson);
+    out.pos--;
     this.#end(from, step, time, seq);
   }
 
-  /** Add one metrics entry from a NUMERIC ring record; `keys[id]` is `"<name>":` as UTF-8. */
+  /** Add one metrics entry from a NUMERIC ring record; `keys[id]` is `,"<name>":` as UTF-8. */
   addNumeric(r: Region, off: number, keys: readonly Uint8Array[], step: number, time: number, seq: number): void {
     const out = this.#begin(this.#metricHead);
     const from = out.pos;
     const n = r.u16[(off + 6) >> 1];
     const v = (off + RECORD_HEADER) >> 3;
     const k = (off + RECORD_HEADER + n * 8) >> 1;
-    out.byte(0x7b /* { */);
+    if (n === 0) out.byte(0x7b /* { */);
     for (let i = 0; i < n; i++) {
-      if (i > 0) out.byte(0x2c /* , */);
       out.bytes(keys[r.u16[k + i]]);
       out.number(r.f64[v + i]);
     }
-    out.byte(0x7d /* } */);
+    // The first key's comma opens the object.
+    out.buf[from] = 0x7b /* { */;
     this.#end(from, step, time, seq);
   }
 
@@ -169,7 +173,7 @@ export class BatchBuilder {
     return out;
   }
 
-  // Everything after the metrics object; `from` is where it starts in the buffer.
+  // Everything after the metrics object's last value; `from` is where the object starts.
   #end(from: number, step: number, time: number, seq: number): void {
     const out = this.#out;
     const to = out.pos;
@@ -192,15 +196,16 @@ export class BatchBuilder {
     this.#tail(step, time, seq, config);
   }
 
+  // After the metrics object's last value: `},"step":…` to the end of the line.
   #tail(step: number, time: number, seq: number, config: string | null): void {
     const out = this.#out;
     out.bytes(this.#stepKey);
     plain(out, step);
-    out.bytes(this.#isoBytes(time));
-    if (config === null) out.bytes(this.#noConfigTail);
-    else out.text(`","config":${config},"log_id":"${this.#idPrefix}`);
+    if (config === null) out.bytes(this.#isoTail(time));
+    else out.text(`,"timestamp":"${isoTimestamp(time)}","config":${config},"log_id":"${this.#idPrefix}`);
     plain(out, seq);
-    out.ascii('"}');
+    out.byte(0x22 /* " */);
+    out.byte(0x7d /* } */);
   }
 
   /**
@@ -233,15 +238,16 @@ export class BatchBuilder {
     return true;
   }
 
-  // Records logged in the same millisecond share their timestamp text.
+  // Records logged in the same millisecond share their timestamp text, and the rest of
+  // their line up to the log_id's number when they carry no config.
   #lastTime = Number.NaN;
-  #lastIso: Uint8Array = new Uint8Array(0);
-  #isoBytes(time: number): Uint8Array {
+  #lastTail: Uint8Array = new Uint8Array(0);
+  #isoTail(time: number): Uint8Array {
     if (time !== this.#lastTime) {
       this.#lastTime = time;
-      this.#lastIso = ascii(`,"timestamp":"${isoTimestamp(time)}`);
+      this.#lastTail = utf8(`,"timestamp":"${isoTimestamp(time)}${this.#noConfigTail}`);
     }
-    return this.#lastIso;
+    return this.#lastTail;
   }
 
   /** Add one alert; `alertJson` is `{"title","text","level"}`. Its alert_id makes retries idempotent. */
@@ -290,7 +296,8 @@ export class BatchBuilder {
     const batch = new OutBatch(metrics, this.#others);
     if (metrics !== null) {
       // The body may still be sent (and retried) while the next batch is written.
-      this.#out = new ByteWriter(out.buf.length);
+      this.#out = new ByteWriter(out.buf.length, this.#spare);
+      this.#spare = null;
       this.#out.ascii(bodyHead(ENDPOINTS[0]));
     }
     this.#starts = [];
@@ -300,6 +307,15 @@ export class BatchBuilder {
     this.records = 0;
     this.#hasConfig = false;
     return batch;
+  }
+
+  /**
+   * Give back the buffer of a batch that nothing reads any more (its requests settled, its
+   * lines kept as text where they were needed), so that the next batch does not allocate.
+   */
+  recycle(batch: OutBatch): void {
+    const buf = batch.metrics?.detach() ?? null;
+    if (buf !== null && buf.length >= this.#out.buf.length) this.#spare = buf;
   }
 
   /** Take the lines out as text (see takeBatch). */

@@ -132,7 +132,7 @@ class TextPart implements Part {
  */
 export class BytesPart implements Part {
   readonly endpoint = ENDPOINTS[0];
-  #buf: Uint8Array;
+  #buf: Uint8Array | null;
   #tail = "";
   #lines: string[] | null = null;
 
@@ -149,23 +149,37 @@ export class BytesPart implements Part {
     return this.starts.length;
   }
 
+  #bytes(): Uint8Array {
+    if (this.#buf === null) throw new Error("BytesPart: used after its buffer was recycled");
+    return this.#buf;
+  }
+
   body(hfTokenJson: string): Uint8Array {
+    let buf = this.#bytes();
     const tail = bodyTail(hfTokenJson);
     if (tail !== this.#tail) {
-      if (this.#buf.length < this.end + tail.length) {
+      if (buf.length < this.end + tail.length) {
         const bigger = new Uint8Array(this.end + tail.length);
-        bigger.set(this.#buf.subarray(0, this.end));
-        this.#buf = bigger;
+        bigger.set(buf.subarray(0, this.end));
+        this.#buf = buf = bigger;
       }
-      Buffer.from(this.#buf.buffer, this.#buf.byteOffset, this.#buf.length).write(tail, this.end, "latin1");
+      Buffer.from(buf.buffer, buf.byteOffset, buf.length).write(tail, this.end, "latin1");
       this.#tail = tail;
     }
-    return this.#buf.subarray(0, this.end + tail.length);
+    return buf.subarray(0, this.end + tail.length);
   }
 
   line(i: number): string {
+    const buf = this.#bytes();
     const end = i + 1 < this.starts.length ? this.starts[i + 1] - 1 : this.end;
-    return Buffer.from(this.#buf.buffer, this.#buf.byteOffset + this.starts[i], end - this.starts[i]).toString("utf8");
+    return Buffer.from(buf.buffer, buf.byteOffset + this.starts[i], end - this.starts[i]).toString("utf8");
+  }
+
+  /** Hand the buffer over for reuse; the part cannot be read afterwards (lines made already stay). */
+  detach(): Uint8Array | null {
+    const buf = this.#buf;
+    this.#buf = null;
+    return buf;
   }
 
   lines(): string[] {

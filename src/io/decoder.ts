@@ -20,7 +20,7 @@ export class RecordDecoder {
   readonly #views: RingViews;
   readonly #reader: RingReader;
   readonly #keys: KeyTableReader;
-  /** `"<name>":` of each key id, as UTF-8, the name renamed where Trackio reserves it. */
+  /** `,"<name>":` of each key id, as UTF-8, the name renamed where Trackio reserves it. */
   readonly #keyBytes: Uint8Array[] = [];
   readonly #record: RecordView = { size: 0, kind: 0, step: 0, time: 0, seq: 0 };
   readonly #warned = new Set<string>();
@@ -79,7 +79,7 @@ export class RecordDecoder {
     for (let i = this.#keyBytes.length; i < names.length; i++) {
       const safe = safeKey(names[i]);
       if (safe !== names[i]) this.#warnRenamed(names[i]);
-      this.#keyBytes.push(new Uint8Array(Buffer.from(`${JSON.stringify(safe)}:`, "utf8")));
+      this.#keyBytes.push(new Uint8Array(Buffer.from(`,${JSON.stringify(safe)}:`, "utf8")));
     }
   }
 

@@ -26,8 +26,9 @@ export class ByteWriter {
   pos = 0;
   readonly #fraction = new Fraction();
 
-  constructor(capacity = 64 * 1024) {
-    this.buf = new Uint8Array(capacity);
+  /** A new buffer of `capacity` bytes, or `reuse` (its content is overwritten). */
+  constructor(capacity = 64 * 1024, reuse: Uint8Array | null = null) {
+    this.buf = reuse ?? new Uint8Array(capacity);
   }
 
   /** Make room for `n` more bytes. */
@@ -41,9 +42,16 @@ export class ByteWriter {
   }
 
   bytes(b: Uint8Array): void {
-    this.ensure(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
+    const n = b.length;
+    this.ensure(n);
+    // A short copy by hand: TypedArray.prototype.set costs ~10 ns a call, a byte ~1 ns.
+    if (n > 8) this.buf.set(b, this.pos);
+    else {
+      const buf = this.buf;
+      const p = this.pos;
+      for (let i = 0; i < n; i++) buf[p + i] = b[i];
+    }
+    this.pos += n;
   }
 
   /** Any string, as UTF-8. */
@@ -106,19 +114,35 @@ export function writeUint(buf: Uint8Array, p: number, n: number): number {
 
 /** n (an int32 ≥ 0) in decimal. */
 function writeSmall(buf: Uint8Array, p: number, n: number): number {
-  let len = 1;
-  for (let t = n; t >= 10; t = (t / 10) | 0) len++;
-  return writePadded(buf, p, n, len);
+  return writePadded(buf, p, n, digitCount(n));
+}
+
+/** Decimal digits of n (an int32 ≥ 0). */
+function digitCount(n: number): number {
+  if (n < 10000) return n < 100 ? (n < 10 ? 1 : 2) : n < 1000 ? 3 : 4;
+  if (n < 100000000) return n < 1000000 ? (n < 100000 ? 5 : 6) : n < 10000000 ? 7 : 8;
+  return n < 1000000000 ? 9 : 10;
+}
+
+/** "00" … "99" as character codes, two digits a step. */
+const PAIRS = new Uint8Array(200);
+for (let i = 0; i < 100; i++) {
+  PAIRS[2 * i] = 0x30 + ((i / 10) | 0);
+  PAIRS[2 * i + 1] = 0x30 + (i % 10);
 }
 
 /** n (an int32 ≥ 0) as exactly `len` digits, zero-padded. */
 function writePadded(buf: Uint8Array, p: number, n: number, len: number): number {
   const end = p + len;
-  for (let i = end - 1; i >= p; i--) {
-    const q = (n / 10) | 0;
-    buf[i] = 0x30 + n - q * 10;
+  let i = end;
+  while (i - p >= 2) {
+    const q = (n / 100) | 0;
+    const r = (n - q * 100) << 1;
+    buf[--i] = PAIRS[r + 1];
+    buf[--i] = PAIRS[r];
     n = q;
   }
+  if (i > p) buf[--i] = 0x30 + n - ((n / 10) | 0) * 10;
   return end;
 }
 
@@ -128,149 +152,150 @@ function writePadded(buf: Uint8Array, p: number, n: number, len: number): number
  * nearest such, ties to even). Handles 1e-6 ≤ a < 1e15, written without an exponent; for
  * anything else, or whenever a choice is too close to call in double arithmetic, write()
  * returns -1 having written nothing.
+ *
+ * How: X = a·10^k, with k chosen so that X lies in (2^53, 10^17), is P + E exactly (Dekker's
+ * product with an exact power of ten; P an even integer, |E| ≤ 8). The decimals that read
+ * back as `a`, scaled alike, lie within X - low … X + high (half the gap to the neighbouring
+ * doubles, 0.55 to 11). That span is narrower than 100, so a multiple of 100 inside it is the
+ * only one and the shortest (its trailing zeros dropped); failing that, the nearest multiple
+ * of 10 inside it; failing that, X rounded to an integer, which always lies inside.
  */
 class Fraction {
   // The digits found: (hi·10^8 + lo) × 10^exp.
   hi = 0;
   lo = 0;
   exp = 0;
-  readonly #digits = new Uint8Array(24);
 
   write(buf: Uint8Array, p: number, a: number): number {
     if (!(a >= 1e-6 && a < 1e15)) return -1;
     bits[0] = a;
     const hiWord = words[HI];
     const loWord = words[LO];
-    // floor(log10 a), or one less: the scaling below corrects it.
-    let e10 = Math.floor((((hiWord >>> 20) & 0x7ff) - 1023) * 0.30102999566398114);
-    // Up to 15 significant digits: any such decimal maps to its own double, so the one
-    // nearest a·10^k reads back as a exactly when a is that decimal (division by an exact
-    // power of ten rounds correctly, as a parser does).
-    let k = 14 - e10;
-    if (k < 1 || k > 22) return -1;
-    let y = a * POW10[k];
-    if (y >= 1e15) {
-      e10++;
-      k--;
-      y = a * POW10[k];
-    }
-    const m = Math.round(y);
-    if (m / POW10[k] === a) {
-      this.hi = Math.floor(m / 1e8);
-      this.lo = m - this.hi * 1e8;
-      this.exp = -k;
-    } else if (!this.#long(a, 16 - e10, hiWord, loWord)) return -1;
-    return this.#layout(buf, p);
-  }
-
-  /**
-   * 16 or 17 digits, with X = a·10^k in (10^16, 10^17). X = P + E exactly (Dekker's product;
-   * P an even integer, |E| ≤ 8), and the decimals that read back as `a` lie within X - low …
-   * X + high. False when a decision is within rounding noise.
-   */
-  #long(a: number, k: number, hiWord: number, loWord: number): boolean {
-    if (k > 22) return false;
-    const P = a * POW10[k];
-    if (!(P > 1e16 && P < 1e17)) return false;
+    const biased = hiWord >>> 20;
+    // floor(log10 a), or one less.
+    const e10 = Math.floor((biased - 1023) * 0.30102999566398114);
+    // 10^22 is the largest exact power: when e10 may be one low there, the check below decides.
+    let k = Math.min(16 - e10, 22);
+    let P = a * POW10[k];
+    if (P >= 1e17) P = a * POW10[--k];
+    if (!(P > 9.1e15 && P < 1e17)) return -1;
     const t = SPLIT * a;
     const aHi = t - (t - a);
     const aLo = a - aHi;
     const E = aHi * POW10_HI[k] - P + aHi * POW10_LO[k] + aLo * POW10_HI[k] + aLo * POW10_LO[k];
-    // Half the gap to the neighbouring doubles, scaled: ulp(a)/2 · 10^k (exact: a power of two times 10^k).
-    bits[0] = 0;
-    words[HI] = (hiWord & 0x7ff00000) - (52 << 20);
-    const high = bits[0] * 0.5 * POW10[k];
+    const high = HALF_ULP[biased] * POW10[k];
     // Below a power of two the neighbour is twice as close.
     const low = (hiWord & 0xfffff) === 0 && loWord === 0 ? high / 2 : high;
-    let ph = Math.floor(P / 1e8);
-    let pl = P - ph * 1e8;
+    // P = hi·10^8 + pl exactly (hi·10^8 < 2^53 is exact; the product may round hi one off).
+    let hi = Math.floor(P * 1e-8);
+    let pl = P - hi * 1e8;
     if (pl < 0) {
-      ph--;
+      hi--;
       pl += 1e8;
+    } else if (pl >= 1e8) {
+      hi++;
+      pl -= 1e8;
     }
-    // 16 digits: the multiples of ten around X, `below` under it and `above` over it.
-    const q = pl % 10;
-    const r = q + E;
-    const j = Math.floor(r / 10);
-    const below = r - 10 * j;
-    const above = 10 - below;
-    if (Math.abs(below - low) < NOISE || Math.abs(above - high) < NOISE) return false;
-    const inBelow = below < low;
-    const inAbove = above < high;
-    if (inBelow || inAbove) {
-      if (inBelow && inAbove && Math.abs(below - above) < NOISE) return false;
-      const up = inAbove && (!inBelow || above < below);
-      // ph·10^7 + s, as hi·10^8 + lo.
-      let s = (pl - q) / 10 + j + (up ? 1 : 0);
-      if (s < 0) {
-        s += 1e7;
-        ph--;
-      } else if (s >= 1e7) {
-        s -= 1e7;
-        ph++;
-      }
-      const phLo = ph % 10;
-      this.hi = (ph - phLo) / 10;
-      this.lo = phLo * 1e7 + s;
-      this.exp = 1 - k;
-      return true;
+    const l = pl | 0;
+    let lo = this.#near(l, E, 100, low, high);
+    if (lo === UNSURE) return -1;
+    if (lo === NONE) lo = this.#near(l, E, 10, low, high);
+    if (lo === UNSURE) return -1;
+    if (lo === NONE) {
+      // X rounded to an integer, half to even (P is even).
+      const f = Math.floor(E);
+      const frac = E - f;
+      lo = l + (frac > 0.5 || (frac === 0.5 && (f & 1) !== 0) ? f + 1 : f);
     }
-    // 17 digits: X rounded to an integer, half to even (P is even).
-    const f = Math.floor(E);
-    const frac = E - f;
-    let lo = pl + (frac > 0.5 || (frac === 0.5 && (f & 1) !== 0) ? f + 1 : f);
     if (lo < 0) {
       lo += 1e8;
-      ph--;
+      hi--;
     } else if (lo >= 1e8) {
       lo -= 1e8;
-      ph++;
+      hi++;
     }
-    this.hi = ph;
+    this.hi = hi;
     this.lo = lo;
     this.exp = -k;
-    return true;
+    return this.#layout(buf, p);
+  }
+
+  /**
+   * The low part of the multiple of `step` inside the span that is nearest X (ties to an
+   * even multiple), given X's low part l + E; NONE when there is none, UNSURE when too close
+   * to call.
+   */
+  #near(l: number, E: number, step: number, low: number, high: number): number {
+    const q = l % step;
+    const r = q + E;
+    // r lies within -8 … step + 8.
+    const j = r < 0 ? -1 : r >= step ? 1 : 0;
+    const below = r - step * j;
+    const above = step - below;
+    if (Math.abs(below - low) < NOISE || Math.abs(above - high) < NOISE) return UNSURE;
+    const inBelow = below < low;
+    const inAbove = above < high;
+    if (!inBelow && !inAbove) return NONE;
+    if (inBelow && inAbove && Math.abs(below - above) < NOISE) return UNSURE;
+    const up = inAbove && (!inBelow || above < below);
+    return l - q + step * (up ? j + 1 : j);
   }
 
   /** Write (hi·10^8 + lo) × 10^exp as ECMAScript does for a non-integer with -7 < exponent < 21. */
   #layout(buf: Uint8Array, p: number): number {
-    const digits = this.#digits;
-    const hi = this.hi | 0;
+    let hi = this.hi | 0;
     let lo = this.lo | 0;
     let exp = this.exp;
-    let n: number;
-    if (lo === 0 && hi > 0) {
-      n = writeSmall(digits, 0, hi);
+    // Drop trailing zeros: the digits are hi then lo (padded to `width`), or lo alone.
+    let width = 8;
+    if (lo === 0) {
+      lo = hi;
+      hi = 0;
       exp += 8;
-    } else {
-      let width = 8;
-      while (lo % 10 === 0) {
-        lo = (lo / 10) | 0;
-        width--;
-        exp++;
-      }
-      n = hi > 0 ? writePadded(digits, writeSmall(digits, 0, hi), lo, width) : writeSmall(digits, 0, lo);
     }
-    while (n > 1 && digits[n - 1] === 0x30) {
-      n--;
+    if (lo % 100000000 === 0) {
+      lo = (lo / 100000000) | 0;
+      width -= 8;
+      exp += 8;
+    }
+    if (lo % 10000 === 0) {
+      lo = (lo / 10000) | 0;
+      width -= 4;
+      exp += 4;
+    }
+    if (lo % 100 === 0) {
+      lo = (lo / 100) | 0;
+      width -= 2;
+      exp += 2;
+    }
+    if (lo % 10 === 0) {
+      lo = (lo / 10) | 0;
+      width--;
       exp++;
     }
+    const n = hi > 0 ? digitCount(hi) + width : digitCount(lo);
     // Where the decimal point goes, counted from the first digit.
     const point = n + exp;
     if (point >= n || point <= -6) return -1;
-    if (point > 0) {
-      for (let i = 0; i < point; i++) buf[p++] = digits[i];
-      buf[p++] = 0x2e;
-      for (let i = point; i < n; i++) buf[p++] = digits[i];
-      return p;
+    let at = p;
+    if (point <= 0) {
+      buf[at++] = 0x30;
+      buf[at++] = 0x2e;
+      for (let i = point; i < 0; i++) buf[at++] = 0x30;
     }
-    buf[p++] = 0x30;
-    buf[p++] = 0x2e;
-    for (let i = point; i < 0; i++) buf[p++] = 0x30;
-    for (let i = 0; i < n; i++) buf[p++] = digits[i];
-    return p;
+    const end = hi > 0 ? writePadded(buf, writeSmall(buf, at, hi), lo, width) : writeSmall(buf, at, lo);
+    if (point <= 0) return end;
+    // Make room for the point: move the fraction's digits one place on.
+    for (let i = end; i > p + point; i--) buf[i] = buf[i - 1];
+    buf[p + point] = 0x2e;
+    return end + 1;
   }
 }
+
+const NONE = -1e9;
+const UNSURE = -2e9;
+/** Half the gap between doubles of each biased exponent: 2^(e - 1076). */
+const HALF_ULP = Float64Array.from({ length: 2048 }, (_, e) => 2 ** (e - 1076));
 
 /** How close two scaled distances may be before double arithmetic cannot tell them apart. */
 const NOISE = 1e-9;
