@@ -117,6 +117,39 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 describe("BatchBuilder's bytes", () => {
+  test("a value repeated from the record before is written as itself (-0 after 0, NaN, across batches)", () => {
+    const s = testSettings("http://127.0.0.1:1");
+    const b = new BatchBuilder(s);
+    const names = ["lr", "loss", "z", "n"];
+    const keys = names.map((k) => new Uint8Array(Buffer.from(`,${JSON.stringify(k)}:`)));
+    const region = regionOf(new ArrayBuffer(256));
+    const want: string[] = [];
+    const zeros = [0, -0, -0, 0];
+    for (let i = 0; i < 40; i++) {
+      const values = [0.001, i < 20 ? 0.5 : 1 / (i + 1), zeros[i % 4], i % 3 === 0 ? Number.NaN : 2.5];
+      writeNumeric(region, 0, i, T0, i, 4, new Float64Array(values), new Uint16Array([0, 1, 2, 3]));
+      b.addNumeric(region, 0, keys, i, T0, i);
+      want.push(
+        numericMetricsJson(
+          region,
+          0,
+          names.map((k) => JSON.stringify(k)),
+        ),
+      );
+      // Batches of 7: the text of the record before may be in the batch already taken.
+      if (i % 7 === 6) {
+        assert.deepEqual(
+          b.take().map((l) => l.slice(l.indexOf('"metrics":') + 10, l.indexOf(',"step":'))),
+          want.splice(0),
+        );
+      }
+    }
+    assert.deepEqual(
+      b.take().map((l) => l.slice(l.indexOf('"metrics":') + 10, l.indexOf(',"step":'))),
+      want,
+    );
+  });
+
   test("lines, their order and each request body are what the text template makes", () => {
     const s = testSettings("http://127.0.0.1:1", { project: 'p "é" 🎉', run: "r\n1", configJson: '{"lr":0.1}' });
     const run = `"project":${JSON.stringify(s.project)},"run":${JSON.stringify(s.run)},"run_id":${JSON.stringify(s.runId)}`;

@@ -107,6 +107,13 @@ export class BatchBuilder {
   #others: { at: number; line: string }[] = [];
   #othersChars = 0;
   #media: MediaJob[] = [];
+  /** Where the value at each position of the last numeric record was written, by key id. */
+  readonly #slots = {
+    key: new Int32Array(SLOTS).fill(-1),
+    value: new Float64Array(SLOTS),
+    at: new Int32Array(SLOTS),
+    length: new Int32Array(SLOTS),
+  };
   /** The buffer of a batch already sent, for the next batch's lines (see recycle). */
   #spare: Uint8Array | null = null;
   /** Ring records behind the current lines (a config record makes none; a resend line has none). */
@@ -156,9 +163,25 @@ export class BatchBuilder {
     const v = (off + RECORD_HEADER) >> 3;
     const k = (off + RECORD_HEADER + n * 8) >> 1;
     if (n === 0) out.byte(0x7b /* { */);
+    const slots = this.#slots;
     for (let i = 0; i < n; i++) {
-      out.bytes(keys[r.u16[k + i]]);
-      out.number(r.f64[v + i]);
+      const id = r.u16[k + i];
+      out.bytes(keys[id]);
+      const x = r.f64[v + i];
+      // The same metric as the record before, unchanged (a learning rate, an epoch): copy its
+      // text. Zeros are left out (0 and -0 are equal but written apart), NaN never matches.
+      if (i < SLOTS && slots.key[i] === id && slots.value[i] === x && x !== 0) {
+        out.repeat(slots.at[i], slots.length[i]);
+        continue;
+      }
+      const at = out.pos;
+      out.number(x);
+      if (i < SLOTS) {
+        slots.key[i] = id;
+        slots.value[i] = x;
+        slots.at[i] = at;
+        slots.length[i] = out.pos - at;
+      }
     }
     // The first key's comma opens the object.
     out.buf[from] = 0x7b /* { */;
@@ -295,6 +318,7 @@ export class BatchBuilder {
       this.#starts.length === 0 ? null : new BytesPart(out.buf, this.#starts, out.pos, this.#metricRecords);
     const batch = new OutBatch(metrics, this.#others);
     if (metrics !== null) {
+      this.#slots.key.fill(-1);
       // The body may still be sent (and retried) while the next batch is written.
       this.#out = new ByteWriter(out.buf.length, this.#spare);
       this.#spare = null;
@@ -323,6 +347,9 @@ export class BatchBuilder {
     return this.takeBatch().lines();
   }
 }
+
+/** Positions of a numeric record whose last value's text is remembered. */
+const SLOTS = 64;
 
 /** A step or sequence number as `${x}` writes it. */
 function plain(out: ByteWriter, x: number): void {

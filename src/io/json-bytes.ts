@@ -54,6 +54,16 @@ export class ByteWriter {
     this.pos += n;
   }
 
+  /** Copy `n` bytes written before, from `start`. */
+  repeat(start: number, n: number): void {
+    this.ensure(n);
+    const buf = this.buf;
+    const p = this.pos;
+    if (n > 8) buf.copyWithin(p, start, start + n);
+    else for (let i = 0; i < n; i++) buf[p + i] = buf[start + i];
+    this.pos = p + n;
+  }
+
   /** Any string, as UTF-8. */
   text(s: string): void {
     this.ensure(s.length * 3);
