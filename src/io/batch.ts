@@ -8,6 +8,9 @@ import { BytesPart, bodyHead, ENDPOINTS, KIND_PREFIX, OutBatch, RESEND_PREFIX } 
 import { ByteWriter } from "./json-bytes.js";
 import type { MediaJob } from "./media-files.js";
 
+// Read for every record, copied once (see decoder.ts).
+const HEADER = RECORD_HEADER;
+
 /**
  * Keys that Trackio's read API puts into every row (or that its Python client reserves) are
  * renamed to `__<key>`, as the Python client does, so they cannot shadow `step` or `timestamp`.
@@ -160,8 +163,8 @@ export class BatchBuilder {
     const out = this.#begin(this.#metricHead);
     const from = out.pos;
     const n = r.u16[(off + 6) >> 1];
-    const v = (off + RECORD_HEADER) >> 3;
-    const k = (off + RECORD_HEADER + n * 8) >> 1;
+    const v = (off + HEADER) >> 3;
+    const k = (off + HEADER + n * 8) >> 1;
     if (n === 0) out.byte(0x7b /* { */);
     const slots = this.#slots;
     for (let i = 0; i < n; i++) {
