@@ -12,6 +12,7 @@ import { bulkBody, ENDPOINTS, KIND_PREFIX, RESEND_PREFIX } from "../src/io/bodie
 import { ByteWriter } from "../src/io/json-bytes.js";
 import { numberJson, numericMetricsJson, regionOf, writeNumeric } from "../src/shared/codec.js";
 import { doubleArb, keyArb } from "./support/arbitraries.js";
+import { prng } from "./support/prng.js";
 import { testSettings } from "./support/transport.js";
 
 const SEED = Number(process.env.TRACKIO_FC_SEED ?? 20261130);
@@ -24,15 +25,10 @@ function written(x: number): string {
   return text.decode(writer.buf.subarray(0, writer.pos));
 }
 
-/** A small seeded generator (xorshift32) for the sweeps. */
+/** Uint32s from a seed, for the sweeps. */
 function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return s >>> 0;
-  };
+  const next = prng(seed);
+  return () => (next() * 0x100000000) >>> 0;
 }
 
 describe("ByteWriter.number", () => {
