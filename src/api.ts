@@ -5,6 +5,7 @@
 import { canonicalProjectName, resolveOptions } from "./options.js";
 import { Reader, restoreValue, rowOf, type StoredValue, sinceText, UNSUPPORTED } from "./reader.js";
 import { InvalidArgError, NotFoundError, StatusError } from "./shared/errors.js";
+import { count } from "./shared/plural.js";
 import type { ServerSettings } from "./shared/protocol.js";
 
 export type { StoredValue } from "./reader.js";
@@ -150,7 +151,7 @@ export class Api {
     const projects = await this.projects();
     if (!projects.includes(canonicalProjectName(project))) {
       throw new NotFoundError(
-        `project ${JSON.stringify(project)} does not exist on ${this.url} (it has ${projects.length === 0 ? "no projects" : `${projects.length} project(s): ${projects.slice(0, 10).join(", ")}${projects.length > 10 ? ", …" : ""}`})`,
+        `project ${JSON.stringify(project)} does not exist on ${this.url} (it has ${projects.length === 0 ? "no projects" : `${count(projects.length, "project")}: ${projects.slice(0, 10).join(", ")}${projects.length > 10 ? ", …" : ""}`})`,
         "",
       );
     }

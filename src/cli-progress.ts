@@ -5,6 +5,8 @@
 
 import { request } from "undici";
 import type { TransportHooks } from "./io/transport.js";
+import { ProgressLine } from "./progress-line.js";
+import { count } from "./shared/plural.js";
 
 export interface RetryNoticeOptions {
   /** The server, as it may be printed (no token). */
@@ -13,11 +15,11 @@ export interface RetryNoticeOptions {
   deadlineMs: number;
   /** Update one line in place (a terminal) rather than print a line each time. */
   tty: boolean;
-  /** What failed, found out at the first failed attempt (the hooks do not carry the error). */
+  /** What failed, found out at the first failed attempt (one GET, worded for a person). */
   diagnose?: (url: string) => Promise<string>;
+  /** Called before it writes a line, so that another progress line can make room. */
+  beforeWrite?: () => void;
 }
-
-const EVERY_MS = { tty: 1000, lines: 5000 };
 
 export class RetryNotice implements TransportHooks {
   readonly #out: NodeJS.WritableStream;
@@ -26,8 +28,7 @@ export class RetryNotice implements TransportHooks {
   #since: number | null = null;
   #failed = 0;
   #requestsSinceRetry = 0;
-  #timer: NodeJS.Timeout | null = null;
-  #lineOpen = false;
+  #line: ProgressLine | null = null;
   #warned = false;
 
   constructor(out: NodeJS.WritableStream, options: RetryNoticeOptions) {
@@ -46,11 +47,11 @@ export class RetryNotice implements TransportHooks {
       if (this.#since !== since) return; // it answered again meanwhile
       const again = this.#warned ? " again" : "";
       this.#warned = true;
+      this.#o.beforeWrite?.();
       this.#out.write(
         `trackio sync: ${what}; trying${again} for up to ${seconds(this.#o.deadlineMs)} s (--wait). Nothing is lost: the records stay in the spool until the server has them.\n`,
       );
-      this.#timer = setInterval(() => this.#tick(), this.#o.tty ? EVERY_MS.tty : EVERY_MS.lines);
-      this.#timer.unref();
+      this.#line = new ProgressLine(this.#out, this.#o.tty, () => this.#state()).start();
     });
   }
 
@@ -63,29 +64,27 @@ export class RetryNotice implements TransportHooks {
   settled(): void {
     if (this.#since === null) return;
     const after = seconds(performance.now() - this.#since);
-    const wasShown = this.#timer !== null;
+    const wasShown = this.#line !== null;
     this.stop();
+    if (wasShown) this.#o.beforeWrite?.();
     if (wasShown) this.#out.write(`  ${this.#o.url} answers again (after ${after} s); sending\n`);
+  }
+
+  /** Whether attempts are failing right now (its own line, not another, shows progress then). */
+  get active(): boolean {
+    return this.#since !== null;
   }
 
   /** Stop reporting (and close the line being updated), before other output or at the end. */
   stop(): void {
-    if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = null;
+    this.#line?.stop();
+    this.#line = null;
     this.#since = null;
-    if (this.#lineOpen) this.#out.write("\r\x1b[2K");
-    this.#lineOpen = false;
   }
 
-  #tick(): void {
-    if (this.#since === null) return;
-    const state = `${seconds(performance.now() - this.#since)} s of up to ${seconds(this.#o.deadlineMs)} s, ${this.#failed} failed attempts`;
-    if (this.#o.tty) {
-      this.#out.write(`\r\x1b[2K  still trying ${this.#o.url}: ${state}`);
-      this.#lineOpen = true;
-    } else {
-      this.#out.write(`  still trying ${this.#o.url}: ${state}\n`);
-    }
+  #state(): string {
+    const since = seconds(performance.now() - (this.#since ?? performance.now()));
+    return `  still trying ${this.#o.url}: ${since} s of up to ${seconds(this.#o.deadlineMs)} s, ${count(this.#failed, "failed attempt")}`;
   }
 }
 

@@ -179,11 +179,6 @@ export function totals(runs: readonly RunStock[]): Omit<RunStock, "project" | "r
   return t;
 }
 
-/** "1 record", "2 records". */
-export function count(n: number, one: string, many = `${one}s`): string {
-  return `${n} ${n === 1 ? one : many}`;
-}
-
 function readQuietly(path: string): string[] {
   try {
     return readFragment(path) ?? [];

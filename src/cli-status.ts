@@ -3,7 +3,8 @@
 
 import { basename } from "node:path";
 import { parseCommandArgs, SPOOL_HELP, spoolRoot } from "./cli-args.js";
-import { count, type RunStock, takeStock, totals } from "./cli-spool.js";
+import { type RunStock, takeStock, totals } from "./cli-spool.js";
+import { count } from "./shared/plural.js";
 
 export const STATUS_HELP = `Usage: npx trackio status [options]
 

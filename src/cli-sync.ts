@@ -4,13 +4,15 @@
 import { basename } from "node:path";
 import { parseCommandArgs, SPOOL_HELP, spoolRoot, UsageError } from "./cli-args.js";
 import { RetryNotice } from "./cli-progress.js";
-import { count, type DirStock, lineSelected, mediaSelected, type Selection, takeStock, totals } from "./cli-spool.js";
+import { type DirStock, lineSelected, mediaSelected, type Selection, takeStock, totals } from "./cli-spool.js";
 import { rejectionMessage } from "./io/isolate.js";
 import { type ReplaySelection, replayDir } from "./io/replay.js";
 import { QUARANTINE_SUFFIX } from "./io/spool.js";
 import { Transport, type TransportHooks } from "./io/transport.js";
 import { DEFAULT_URL, type ParsedUrl, parseServerUrl, redact } from "./options.js";
+import { isTty, ProgressLine } from "./progress-line.js";
 import { InvalidArgError, TrackioError } from "./shared/errors.js";
+import { count } from "./shared/plural.js";
 
 /** `trackio sync`'s exit code when everything was sent except lines or files it set aside. */
 export const EXIT_SET_ASIDE = 3;
@@ -76,18 +78,27 @@ export async function syncCommand(
   const waitMs = waitOf(values.wait);
   const sel: Selection = { project: values.project as string | undefined, run: values.run as string | undefined };
   const quiet = values.quiet === true;
-  const notice = quiet ? null : new RetryNotice(err, { url: url.displayUrl, deadlineMs: waitMs, tty: isTty(err) });
+  // While attempts fail, the notice's line shows where sync stands; otherwise the sending line.
+  let sending: ProgressLine | null = null;
+  const notice = quiet
+    ? null
+    : new RetryNotice(err, {
+        url: url.displayUrl,
+        deadlineMs: waitMs,
+        tty: isTty(err),
+        beforeWrite: () => sending?.clear(),
+      });
   const transport = makeTransport(url, values.token, waitMs, notice ?? { onRequest() {}, onRetry() {} });
 
   const stock = takeStock(root, sel, url.displayUrl);
   const scoped = new Set(stock.flatMap((d) => d.fragments));
   const total = scoped.size;
   const totalMedia = stock.reduce((n, d) => n + totals(d.runs).media, 0);
-  const mediaNote = totalMedia > 0 ? ` and ${totalMedia} media files` : "";
+  const mediaNote = totalMedia > 0 ? ` and ${count(totalMedia, "media file")}` : "";
   const only = selectionText(sel);
   if (!quiet) {
     const scope = only === "" ? "" : ` (only ${only})`;
-    out.write(`trackio sync: ${total} fragments${mediaNote} in ${root} → ${url.displayUrl}${scope}\n`);
+    out.write(`trackio sync: ${count(total, "fragment")}${mediaNote} in ${root} → ${url.displayUrl}${scope}\n`);
     listDirs(out, stock, url.displayUrl);
   }
   let sentMedia = 0;
@@ -98,6 +109,16 @@ export async function syncCommand(
   const aside = { refused: 0, damaged: 0, configsLost: 0, emptyFragments: 0 };
   let failure: unknown = null;
   let stuck = 0;
+  let inFragment = 0;
+  let handled = 0;
+  const started = performance.now();
+  if (!quiet) {
+    sending = new ProgressLine(err, isTty(err), () => {
+      if (notice?.active) return null;
+      const secs = Math.round((performance.now() - started) / 1000);
+      return `  sending fragment ${Math.min(handled + 1, total)} of ${total}: ${count(sentRecords + inFragment, "record")} sent (${secs} s)`;
+    }).start();
+  }
   const selection: ReplaySelection | undefined =
     only === "" ? undefined : { line: (l) => lineSelected(sel, l), media: (m) => mediaSelected(sel, m) };
   try {
@@ -106,6 +127,9 @@ export async function syncCommand(
         dir,
         transport,
         (path, outcome) => {
+          sending?.clear();
+          inFragment = 0;
+          if (scoped.has(path)) handled++;
           sentRecords += outcome.records;
           left += outcome.left;
           // A failed fragment ends the replay: close the progress line before the report.
@@ -113,7 +137,7 @@ export async function syncCommand(
           else notice?.settled();
           if (outcome.kind === "done" && scoped.has(path)) {
             sentFragments++;
-            if (!quiet) out.write(`  sent ${sentRecords} records (${sentFragments}/${total} fragments)\n`);
+            if (!quiet) out.write(`  sent ${count(sentRecords, "record")} (fragment ${sentFragments} of ${total})\n`);
           }
           if (outcome.empty) out.write(`  removed ${path}: it was empty (0 bytes or blank lines only, no records)\n`);
           if (outcome.kind === "stuck") {
@@ -127,6 +151,9 @@ export async function syncCommand(
         },
         undefined,
         selection,
+        (records) => {
+          inFragment += records;
+        },
       );
       for (const k of Object.keys(aside) as (keyof typeof aside)[]) aside[k] += result.setAside[k];
       sentMedia += result.media.sent;
@@ -138,22 +165,26 @@ export async function syncCommand(
       }
     }
   } finally {
+    sending?.stop();
     notice?.stop();
     await transport.close();
   }
-  out.write(`trackio sync: sent ${sentRecords} records from ${sentFragments} fragments`);
-  if (totalMedia > 0) out.write(` and ${sentMedia} media files`);
+  out.write(`trackio sync: sent ${count(sentRecords, "record")} from ${count(sentFragments, "fragment")}`);
+  if (totalMedia > 0) out.write(` and ${count(sentMedia, "media file")}`);
   const setAside = aside.refused + aside.damaged;
   if (setAside > 0) {
     const kinds = [
       aside.refused > 0 ? `${aside.refused} refused by the server on their own` : "",
       aside.damaged > 0 ? `${aside.damaged} damaged` : "",
     ].filter((k) => k !== "");
-    out.write(`; SET ASIDE ${setAside} lines (${kinds.join(", ")}) in *${QUARANTINE_SUFFIX} files, not sent again`);
+    out.write(
+      `; SET ASIDE ${count(setAside, "line")} (${kinds.join(", ")}) in *${QUARANTINE_SUFFIX} files, not sent again`,
+    );
   }
-  if (aside.configsLost > 0) out.write(`; ${aside.configsLost} run configs not stored`);
-  if (aside.emptyFragments > 0) out.write(`; removed ${aside.emptyFragments} empty fragments`);
-  if (rejectedMedia > 0) out.write(`; the server refused ${rejectedMedia} media files (kept as *.json.rejected)`);
+  if (aside.configsLost > 0) out.write(`; ${count(aside.configsLost, "run config")} not stored`);
+  if (aside.emptyFragments > 0) out.write(`; removed ${count(aside.emptyFragments, "empty fragment")}`);
+  if (rejectedMedia > 0)
+    out.write(`; the server refused ${count(rejectedMedia, "media file")} (kept as *.json.rejected)`);
   if (left > 0)
     out.write(`; ${count(left, "line")} of other projects or runs ${left === 1 ? "stays" : "stay"} in the spool`);
   if (stuck > 0) out.write(`; SKIPPED ${count(stuck, "fragment")} that cannot be read, removed or rewritten`);
@@ -223,10 +254,6 @@ function waitOf(given: string | boolean | undefined): number {
     throw new UsageError(`trackio sync: --wait takes a number of seconds (0 or more), got ${JSON.stringify(given)}.`);
   }
   return s * 1000;
-}
-
-function isTty(stream: NodeJS.WritableStream): boolean {
-  return (stream as { isTTY?: boolean }).isTTY === true;
 }
 
 function makeTransport(url: ParsedUrl, token: string | boolean | undefined, waitMs: number, hooks: TransportHooks) {

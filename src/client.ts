@@ -11,21 +11,28 @@ import {
   type ClientOptions,
   canonicalProjectName,
   checkConfigKey,
-  checkProjectName,
   generateRunName,
   parseServerUrl,
   type ResolvedOptions,
-  randomHex,
   resolveOptions,
 } from "./options.js";
-import { spoolDirFor } from "./paths.js";
 import { Producer } from "./producer.js";
+import { isTty, ProgressLine } from "./progress-line.js";
 import { type ResolvedRun, resolveRun } from "./resume.js";
+import { workerSettings } from "./settings.js";
 import { KIND_ALERT, KIND_CONFIG } from "./shared/codec.js";
 import { ClosedError, fromWire, InvalidArgError, toWire, type WireError } from "./shared/errors.js";
+import { count } from "./shared/plural.js";
 import type { WorkerSettings, WorkerTaskResult } from "./shared/protocol.js";
-import { CTL_STATE, createRing } from "./shared/ring.js";
-import { type ClientStats, publishMainThreadStats, readStats, summaryLine } from "./stats.js";
+import { CTL_STATE, CTL_TROUBLE, createRing } from "./shared/ring.js";
+import {
+  type ClientStats,
+  closingLine,
+  keptAtExitLine,
+  publishMainThreadStats,
+  readStats,
+  summaryLine,
+} from "./stats.js";
 import { checkWellFormed, isPlainObject, metricsToJson } from "./values/json.js";
 import type { Metrics } from "./values/types.js";
 
@@ -60,6 +67,7 @@ export class Client extends EventEmitter implements ExitParticipant {
   #exitFlush: Promise<void> | null = null;
   #stopMainStats: (() => void) | null = null;
   #resumed: ResolvedRun | null = null;
+  #keptShown = false;
 
   constructor(options: ClientOptions = {}) {
     super();
@@ -271,6 +279,12 @@ export class Client extends EventEmitter implements ExitParticipant {
     this.#state = STATE_CLOSED;
     if (!wasRunning) return;
     let result: WorkerTaskResult;
+    const started = performance.now();
+    const progress = this.#opts.quiet
+      ? null
+      : new ProgressLine(process.stderr, isTty(process.stderr), () =>
+          closingLine(this.stats(), this.run, performance.now() - started),
+        ).start();
     try {
       Atomics.store((this.#producer as Producer).views.ctl, CTL_STATE, 1);
       const connection = this.#connection as Connection;
@@ -280,14 +294,13 @@ export class Client extends EventEmitter implements ExitParticipant {
     } catch (err) {
       result = { ok: false, error: toWire(err) };
     } finally {
+      progress?.stop();
       this.#stopMainStats?.();
       unregisterExit(this);
       await (this.#connection as Connection).release();
     }
     if (!this.#opts.quiet) {
-      const s = this.#settings;
-      const where = { run: this.run, spoolDir: s?.spoolDir, inboxDir: s?.inboxDir, dashboardUrl: this.dashboardUrl };
-      process.stderr.write(`${summaryLine(this.stats(), where)}\n`);
+      process.stderr.write(`${summaryLine(this.stats(), this.#settings as WorkerSettings, this.dashboardUrl)}\n`);
     }
     if (!result.ok) throw fromWire(result.error);
   }
@@ -374,31 +387,7 @@ export class Client extends EventEmitter implements ExitParticipant {
   }
 
   #settingsFor(project: string, run: string): WorkerSettings {
-    checkProjectName(project);
-    const o = this.#opts;
-    return {
-      origin: o.origin,
-      basePath: o.basePath,
-      displayUrl: o.displayUrl,
-      project,
-      run,
-      runId: o.runId ?? randomHex(16),
-      clientId: randomHex(8),
-      writeToken: o.writeToken,
-      hfToken: o.hfToken,
-      timeoutMs: o.timeoutMs,
-      maxBatch: o.maxBatch,
-      flushIntervalMs: o.flushIntervalMs,
-      maxRecordsPerRequest: o.maxRecordsPerRequest,
-      retryDeadlineMs: o.retryDeadlineMs,
-      spoolDir: o.spoolRoot === null ? null : spoolDirFor(o.spoolRoot, o.displayUrl),
-      inboxDir: o.fallbackInbox,
-      systemMetricsMs: o.systemMetricsMs,
-      clockBase: Date.now(),
-      configJson: o.configJson,
-      webhookUrl: o.webhookUrl,
-      webhookMinLevel: o.webhookMinLevel,
-    };
+    return workerSettings(this.#opts, project, run);
   }
 
   #report(error: WireError): void {
@@ -440,7 +429,14 @@ export class Client extends EventEmitter implements ExitParticipant {
       process.stderr.write(`trackio: run "${this.run}": ${connection.rescued().message}\n`);
       return;
     }
-    const left = (this.#producer as Producer).waitAtExit(keepAt, deadline);
-    if (left > 0) process.stderr.write(`trackio: exiting with ${left} records neither delivered nor kept on disk\n`);
+    const producer = this.#producer as Producer;
+    const troubled = Atomics.load(producer.views.ctl, CTL_TROUBLE) !== 0;
+    const left = producer.waitAtExit(keepAt, deadline, troubled);
+    if (left > 0)
+      process.stderr.write(`trackio: exiting with ${count(left, "record")} neither delivered nor kept on disk\n`);
+    // Once: a signal someone else listens for is followed by the 'exit' event.
+    const kept = this.#keptShown ? null : keptAtExitLine(this.stats(), this.#settings as WorkerSettings);
+    this.#keptShown ||= kept !== null;
+    if (kept !== null) process.stderr.write(`${kept}\n`);
   }
 }

@@ -39,4 +39,13 @@ export {
   Video,
 } from "./values/file-media.js";
 export { Histogram, Markdown, Table } from "./values/structured.js";
+export {
+  Trace,
+  type TraceInit,
+  type TraceMessage,
+  type TraceSpan,
+  type TraceSpanKind,
+  type TraceToolCall,
+  type TraceUsage,
+} from "./values/trace.js";
 export type { Metrics, MetricValue } from "./values/types.js";

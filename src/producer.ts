@@ -30,8 +30,8 @@ import {
   RingWriter,
   seqDiff,
 } from "./shared/ring.js";
-import { bindFilePath, boundFilePath, type FileMedia } from "./values/file-media.js";
-import { getterThrew, metricsToJson } from "./values/json.js";
+import type { FileMedia } from "./values/file-media.js";
+import { encodeValues, getterThrew, hasOwnKey, type MediaUse } from "./values/json.js";
 import type { Metrics } from "./values/types.js";
 
 const INITIAL_SCRATCH = 64;
@@ -69,9 +69,9 @@ export class Producer {
   #values: Float64Array<ArrayBuffer> = new Float64Array(INITIAL_SCRATCH);
   #ids: Uint16Array<ArrayBuffer> = new Uint16Array(INITIAL_SCRATCH);
   #mediaStep = 0;
-  readonly #media: FileMedia[] = [];
-  readonly #mediaRecords: PendingMedia[] = [];
-  readonly #onMedia = (media: FileMedia, key: string) => this.#addMedia(media, key);
+  // As Python names them: a uuid under the run's step directory.
+  readonly #nameFile = (media: FileMedia): string =>
+    `${this.#o.mediaPrefix}${this.#mediaStep}/${randomUUID()}.${media.ext}`;
 
   constructor(layout: RingLayout, options: ProducerOptions) {
     this.views = new RingViews(layout);
@@ -98,6 +98,8 @@ export class Producer {
     let ids = this.#ids;
     let n = 0;
     for (const k in metrics) {
+      // A key inherited from a polluted Object.prototype: the JSON path refuses it.
+      if (!hasOwnKey.call(metrics, k)) return false;
       let v: unknown;
       try {
         v = metrics[k];
@@ -134,17 +136,15 @@ export class Producer {
   /** Any other log() record: JSON text made here, with the files of its media values. */
   json(metrics: Metrics, step: number, time: number): void {
     this.#mediaStep = step;
-    try {
-      const text = metricsToJson(metrics, "log()", this.#onMedia);
-      const byteLength = this.checkedLength(text, metrics);
-      // The files first: if the ring and the overflow are full and this call throws
-      // ERR_TRACKIO_OVERFLOW, the record is then not queued at all (at worst, files no
-      // record references are stored), never queued with files that will not follow.
-      if (this.#mediaRecords.length > 0) this.#writeMedia(step, time);
-      this.record(KIND_JSON, step, time, text, byteLength);
-    } finally {
-      if (this.#media.length > 0) this.#unbindMedia();
-    }
+    const { text, media } = encodeValues(metrics, "log()", this.#nameFile);
+    // Every size is checked before anything of this call is written.
+    const files = media.length > 0 ? media.map((m) => this.#mediaRecord(m)) : null;
+    const byteLength = this.checkedLength(text, metrics);
+    // The files first: if the ring and the overflow are full and this call throws
+    // ERR_TRACKIO_OVERFLOW, the record is then not queued at all (at worst, files no
+    // record references are stored), never queued with files that will not follow.
+    if (files !== null) this.#writeMedia(files, step, time);
+    this.record(KIND_JSON, step, time, text, byteLength);
   }
 
   /**
@@ -171,14 +171,8 @@ export class Producer {
     this.seq++;
   }
 
-  // A media value found while encoding a record: name its file (as Python names it, a uuid
-  // under the run's step directory) and prepare the record that carries its bytes, checking
-  // its size before anything of this log() call is written.
-  #addMedia(media: FileMedia, key: string): void {
-    if (boundFilePath(media) !== null) return; // the same object twice in one record: one file
-    const file = `${this.#o.mediaPrefix}${this.#mediaStep}/${randomUUID()}.${media.ext}`;
-    bindFilePath(media, file);
-    this.#media.push(media);
+  // The record that carries a media value's bytes (or its path, for the worker to read).
+  #mediaRecord({ media, key, file }: MediaUse): PendingMedia {
     const source = media.source;
     const payload = source.src === "path" ? null : source.bytes;
     const desc: MediaDesc = { type: media.type, file, src: source.src, n: payload === null ? 0 : payload.length };
@@ -199,13 +193,12 @@ export class Producer {
         "pass a file path instead (the worker reads the file), or raise ringBytes",
       );
     }
-    this.#mediaRecords.push({ desc: text, descLength, payload, size });
+    return { desc: text, descLength, payload, size };
   }
 
   // Each file record takes a sequence number but is not a logged record. The worker still
   // sends the row before the files of the same batch, as Trackio's Python client does.
-  #writeMedia(step: number, time: number): void {
-    const records = this.#mediaRecords;
+  #writeMedia(records: readonly PendingMedia[], step: number, time: number): void {
     for (let i = 0; i < records.length; i++) {
       const m = records[i];
       const region = this.#reserveSlow(m.size);
@@ -214,12 +207,6 @@ export class Producer {
       this.seq++;
       this.mediaLogged++;
     }
-  }
-
-  #unbindMedia(): void {
-    for (const m of this.#media) bindFilePath(m, null);
-    this.#media.length = 0;
-    this.#mediaRecords.length = 0;
   }
 
   // Room for a record off the fast path: in the ring unless it is full or older records still
@@ -267,33 +254,36 @@ export class Producer {
 
   /**
    * The process is ending and the event loop will not turn again: wait synchronously while
-   * the worker sends; at `keepAt`, have it keep on disk whatever the server has not
-   * acknowledged, and wait for that until `deadline`. Returns the records left neither
-   * delivered nor kept.
+   * the worker sends; at `keepAt` (at once when `keepNow`: sends are failing, so nothing is
+   * likely to be sent in time), have it keep on disk whatever the server has not acknowledged,
+   * moving the overflow into the ring as it frees, until `deadline`. Returns the records left
+   * neither delivered nor kept.
    */
-  waitAtExit(keepAt: number, deadline: number): number {
+  waitAtExit(keepAt: number, deadline: number, keepNow: boolean): number {
     const { views, writer, overflow } = this;
-    while (!overflow.moveToRing(Number.POSITIVE_INFINITY) && performance.now() < keepAt) {
-      writer.waitForSpace(20);
-    }
-    this.#overflowEmpty = overflow.empty;
-    const target = writer.seq;
-    Atomics.store(views.ctl, CTL_FLUSH_SEQ, target);
-    writer.wake();
     let asked = false;
     for (;;) {
-      const done = Atomics.load(views.ctl, CTL_DONE_SEQ);
-      if (seqDiff(done, target) >= 0) break;
       const now = performance.now();
-      if (!asked && now >= keepAt) {
+      if (!asked && (keepNow || now >= keepAt)) {
         asked = true;
         Atomics.add(views.ctl, CTL_SPOOL_REQ, 1);
         Atomics.notify(views.ctl, CTL_SPOOL_REQ);
       }
+      const moved = overflow.empty || overflow.moveToRing(Number.POSITIVE_INFINITY);
+      const target = writer.seq;
+      Atomics.store(views.ctl, CTL_FLUSH_SEQ, target);
+      writer.wake();
+      const done = Atomics.load(views.ctl, CTL_DONE_SEQ);
+      if (moved && seqDiff(done, target) >= 0) break;
       if (now >= deadline) break;
-      Atomics.wait(views.ctl, CTL_DONE_SEQ, done, Math.min(deadline - now, asked ? 20 : keepAt - now, 50));
+      const slice = Math.min(deadline - now, asked ? 20 : keepAt - now, 50);
+      // Space in the ring is what the overflow waits for; the acknowledgement of the last
+      // record is what the rest waits for.
+      if (!moved) writer.waitForSpace(slice);
+      else Atomics.wait(views.ctl, CTL_DONE_SEQ, done, slice);
     }
-    return seqDiff(target, Atomics.load(views.ctl, CTL_DONE_SEQ)) + overflow.records;
+    this.#overflowEmpty = overflow.empty;
+    return seqDiff(writer.seq, Atomics.load(views.ctl, CTL_DONE_SEQ)) + overflow.records;
   }
 }
 

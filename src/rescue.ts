@@ -10,8 +10,10 @@ import { RESEND_PREFIX } from "./io/bodies.js";
 import { RecordDecoder } from "./io/decoder.js";
 import { type MediaFile, type MediaJob, materializeSync, spoolMedia } from "./io/media-files.js";
 import { FragmentWriter } from "./io/spool.js";
+import { keptBy, syncCommand } from "./io/sync-hint.js";
 import type { Overflow } from "./overflow.js";
 import { SpoolError, TrackioError } from "./shared/errors.js";
+import { count } from "./shared/plural.js";
 import type { WorkerSettings } from "./shared/protocol.js";
 import {
   COUNTER_FAILED,
@@ -171,12 +173,12 @@ export class Rescue {
     const parts: string[] = [];
     if (this.#s.spoolDir !== null) {
       parts.push(
-        `${this.kept} records kept in ${this.#s.spoolDir}; \`npx trackio sync\` delivers them to ${this.#s.displayUrl}`,
+        `${count(this.kept, "record")} kept in ${this.#s.spoolDir}; send them with \`${syncCommand(keptBy(this.#s))}\``,
       );
     }
-    if (this.mediaKept > 0) parts.push(`${this.mediaKept} media files kept there too`);
-    if (this.lost > 0) parts.push(`${this.lost} records lost (${this.#lostBecause})`);
-    if (this.mediaLost > 0) parts.push(`${this.mediaLost} media files lost (each reported)`);
+    if (this.mediaKept > 0) parts.push(`${count(this.mediaKept, "media file")} kept there too`);
+    if (this.lost > 0) parts.push(`${count(this.lost, "record")} lost (${this.#lostBecause})`);
+    if (this.mediaLost > 0) parts.push(`${count(this.mediaLost, "media file")} lost (each reported)`);
     return parts.join("; ");
   }
 }

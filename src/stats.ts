@@ -3,7 +3,11 @@
 // system-metrics sampler.
 
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { takeStock, totals } from "./cli-spool.js";
+import { keptBy, syncCommand } from "./io/sync-hint.js";
 import type { Overflow } from "./overflow.js";
+import { count } from "./shared/plural.js";
+import type { WorkerSettings } from "./shared/protocol.js";
 import {
   COUNTER_FAILED,
   COUNTER_INBOXED,
@@ -120,22 +124,22 @@ export function readStats(views: RingViews | null, overflow: Overflow | null, ow
     };
   }
   const c = views.counters;
-  const count = (i: number) => Number(Atomics.load(c, i));
-  const sent = count(COUNTER_SENT);
-  const spooled = count(COUNTER_SPOOLED);
-  const inboxed = count(COUNTER_INBOXED);
-  const failed = count(COUNTER_FAILED);
+  const counter = (i: number) => Number(Atomics.load(c, i));
+  const sent = counter(COUNTER_SENT);
+  const spooled = counter(COUNTER_SPOOLED);
+  const inboxed = counter(COUNTER_INBOXED);
+  const failed = counter(COUNTER_FAILED);
   return {
     logged: own.logged,
     sent,
     // Records not yet settled one way or another, config changes included.
     pending: ((own.seq | 0) - Atomics.load(views.ctl, CTL_DONE_SEQ)) | 0,
-    retried: count(COUNTER_RETRIED),
+    retried: counter(COUNTER_RETRIED),
     spooled,
-    replayed: count(COUNTER_REPLAYED),
+    replayed: counter(COUNTER_REPLAYED),
     inboxed,
     failed,
-    quarantined: count(COUNTER_QUARANTINED),
+    quarantined: counter(COUNTER_QUARANTINED),
     requests: Number(Atomics.load(c, COUNTER_REQUESTS)),
     overflowed: overflow.overflowed,
     overflowPending: overflow.records,
@@ -144,31 +148,23 @@ export function readStats(views: RingViews | null, overflow: Overflow | null, ow
     rejected: overflow.rejected,
     media: {
       logged: own.mediaLogged,
-      uploaded: count(COUNTER_MEDIA_UPLOADED),
-      spooled: count(COUNTER_MEDIA_SPOOLED),
-      replayed: count(COUNTER_MEDIA_REPLAYED),
-      written: count(COUNTER_MEDIA_WRITTEN),
-      failed: count(COUNTER_MEDIA_FAILED),
+      uploaded: counter(COUNTER_MEDIA_UPLOADED),
+      spooled: counter(COUNTER_MEDIA_SPOOLED),
+      replayed: counter(COUNTER_MEDIA_REPLAYED),
+      written: counter(COUNTER_MEDIA_WRITTEN),
+      failed: counter(COUNTER_MEDIA_FAILED),
     },
     workerCpuMs: own.workerCpuNs === null ? null : own.workerCpuNs / 1e6,
   };
 }
 
 /** The line close() prints: where the records went and where to look at them. */
-export function summaryLine(
-  st: ClientStats,
-  where: {
-    run: string | undefined;
-    spoolDir: string | null | undefined;
-    inboxDir: string | null | undefined;
-    dashboardUrl: string;
-  },
-): string {
-  const parts = [`${st.sent} ${st.sent === 1 ? "record" : "records"} sent`];
-  if (st.spooled > 0) parts.push(`${st.spooled} kept in ${where.spoolDir} for \`npx trackio sync\``);
-  if (st.inboxed > 0) parts.push(`${st.inboxed} written to the local inbox ${where.inboxDir}`);
+export function summaryLine(st: ClientStats, s: WorkerSettings, dashboardUrl: string): string {
+  const parts = [`${count(st.sent, "record")} sent`];
+  if (st.spooled > 0) parts.push(`${st.spooled} kept in the spool (send them with \`${syncCommand(keptBy(s))}\`)`);
+  if (st.inboxed > 0) parts.push(`${st.inboxed} written to the local inbox ${s.inboxDir}`);
   if (st.quarantined > 0)
-    parts.push(`${st.quarantined} refused by the server and set aside in ${where.spoolDir} (*.quarantined.jsonl)`);
+    parts.push(`${st.quarantined} refused by the server and set aside in ${s.spoolDir} (*.quarantined.jsonl)`);
   if (st.failed > 0) parts.push(`${st.failed} lost`);
   const m = st.media;
   if (m.logged > 0) {
@@ -177,7 +173,29 @@ export function summaryLine(
     if (m.failed > 0) files.push(`${m.failed} lost`);
     parts.push(`media files: ${files.join(", ")}`);
   }
-  return `trackio: run "${where.run}": ${parts.join(", ")}; dashboard: ${where.dashboardUrl}`;
+  return `trackio: run "${s.run}": ${parts.join(", ")}; dashboard: ${dashboardUrl}`;
+}
+
+/** close()'s progress line while it waits for the worker: what is sent, kept and still to go. */
+export function closingLine(st: ClientStats, run: string | undefined, elapsedMs: number): string {
+  const parts = [`${count(st.sent, "record")} sent`];
+  if (st.spooled > 0) parts.push(`${st.spooled} kept in the spool`);
+  if (st.replayed > 0) parts.push(`${st.replayed} sent from the spool`);
+  parts.push(`${Math.max(0, st.pending)} to go`);
+  return `trackio: closing run "${run}": ${parts.join(", ")} (${Math.round(elapsedMs / 1000)} s)`;
+}
+
+/**
+ * The line a process that ends without close() prints while this client's records wait in the
+ * spool (kept by the exit deadline, or earlier in an outage): how many, counted on disk, and
+ * the command that sends them. Null when it kept nothing, or nothing of it is left.
+ */
+export function keptAtExitLine(st: ClientStats, s: WorkerSettings): string | null {
+  if (s.spoolDir === null || st.spooled + st.media.spooled === 0) return null;
+  const t = totals(takeStock(s.spoolDir, { project: s.project, run: s.run }).flatMap((d) => d.runs));
+  if (t.records + t.media === 0) return null;
+  const what = [count(t.records, "record"), ...(t.media > 0 ? [count(t.media, "media file")] : [])].join(" and ");
+  return `trackio: run "${s.run}": ${what} kept in the spool; send them with \`${syncCommand(keptBy(s))}\``;
 }
 
 /**

@@ -43,6 +43,12 @@ import {
  */
 const CHANNEL_WAIT_MS = 5000;
 
+// A thread loads in tens of milliseconds (seconds on a loaded machine, or through a
+// TypeScript loader). One that has not after this long is stuck in its module's evaluation
+// (a workerFile that runs an app's own main loop, say): its records are kept on disk instead
+// of waiting in a flush() that would never settle.
+const LOAD_DEADLINE_MS = 20_000;
+
 /** Where the worker entry is, and whether the `workerFile` option said so. */
 export interface WorkerFile {
   /** A path or URL; null when it cannot be known (a CommonJS bundle has no import.meta.url). */
@@ -149,6 +155,12 @@ export class WorkerPool {
     this.pool.on("error", () => {});
     this.pool.on("workerDestroy", () => this.#threadGone());
     this.#watchThreads();
+    const deadline = setTimeout(() => {
+      if (this.failure === null && !this.#destroyed && Atomics.load(this.#ctl, POOL_CHANNEL_OPENS) === 0) {
+        this.#fail(`no thread loaded it within ${LOAD_DEADLINE_MS / 1000} s`, this.#lastDeath);
+      }
+    }, LOAD_DEADLINE_MS);
+    deadline.unref();
   }
 
   /**

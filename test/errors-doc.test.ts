@@ -33,6 +33,11 @@ test("every warning code emitted in src/ and worker/ has a section too", () => {
   for (const file of [...sourceFiles("src"), ...sourceFiles("worker")]) {
     for (const m of readFileSync(file, "utf8").matchAll(/code:\s*"((?:ERR_)?TRACKIO[A-Z_]*)"/g)) codes.add(m[1]);
   }
+  // The worker's warnings are passed by code (the WarningCode type lists them).
+  const protocol = readFileSync(join(root, "src", "shared", "protocol.ts"), "utf8");
+  const union = /export type WarningCode =([^;]+);/.exec(protocol)?.[1] ?? "";
+  for (const m of union.matchAll(/"(TRACKIO_[A-Z_]+)"/g)) codes.add(m[1]);
+  assert.ok(codes.has("TRACKIO_RETRYING"), "the WarningCode union was read");
   const missing = [...codes].filter((c) => !documented.has(c));
   assert.deepEqual(missing, [], `undocumented codes: ${missing.join(", ")}`);
 });

@@ -259,8 +259,8 @@ describe("media when the server is away", () => {
 
     const first = await runSync(["sync", "--spool", spoolRoot, "--url", server.writeUrl]);
     assert.equal(first.code, 0, first.out);
-    assert.match(first.out, /1 fragments and 2 media files in/);
-    assert.match(first.out, /sent 2 records from 1 fragments and 2 media files/);
+    assert.match(first.out, /1 fragment and 2 media files in/);
+    assert.match(first.out, /sent 2 records from 1 fragment and 2 media files/);
     const rows = await metricsOf(server.url, p, client.runId as string);
     assert.deepEqual([...rows.keys()], [0, 1]);
     const img = refOf(rows, 0, "img");

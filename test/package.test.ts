@@ -1,6 +1,7 @@
 // The published package, as a user gets it: `npm pack`, install the tarball into an empty
 // project, and run the quickstart from there with `import` and with `require` (one module
-// instance for both), load the `trackio/tfjs` subpath without tfjs installed, bundle an app
+// instance for both), load the `trackio/tfjs` and `trackio/otel` subpaths without their peer
+// dependencies installed, bundle an app
 // with esbuild and run the bundle, and lint the tarball with publint and arethetypeswrong.
 
 import assert from "node:assert/strict";
@@ -66,6 +67,10 @@ test("the tarball carries dist/ (ESM, the CommonJS entries, types, the worker en
     "dist/src/tfjs.d.ts",
     "dist/src/cjs/tfjs.cjs",
     "dist/src/cjs/tfjs.d.cts",
+    "dist/src/otel.js",
+    "dist/src/otel.d.ts",
+    "dist/src/cjs/otel.cjs",
+    "dist/src/cjs/otel.d.cts",
     "dist/worker/index.js",
     "examples/bundle/build.mjs",
     "examples/bundle/train.mjs",
@@ -135,14 +140,18 @@ test("import and require load ONE instance of the package", { timeout: 60_000 },
     `const viaRequire = require("trackio");
 import("trackio").then((viaImport) => {
   const tf = require("trackio/tfjs");
-  return import("trackio/tfjs").then((tfImport) => {
+  const otel = require("trackio/otel");
+  return Promise.all([import("trackio/tfjs"), import("trackio/otel")]).then(([tfImport, otelImport]) => {
     console.log(JSON.stringify({
       client: viaRequire.Client === viaImport.Client,
       api: viaRequire.Api === viaImport.Api,
       error: viaRequire.TrackioError === viaImport.TrackioError,
+      trace: viaRequire.Trace === viaImport.Trace,
       keys: Object.keys(viaRequire).sort().join() === Object.keys(viaImport).sort().join(),
       tfjs: tf.trackioCallback === tfImport.trackioCallback,
       tfjsLoaded: Object.keys(require.cache).some((p) => p.includes("@tensorflow")),
+      otel: typeof otel.TrackioSpanExporter === "function" && otel.TrackioSpanExporter === otelImport.TrackioSpanExporter,
+      otelLoaded: Object.keys(require.cache).some((p) => p.includes("@opentelemetry")),
     }));
   });
 });
@@ -152,12 +161,16 @@ import("trackio").then((viaImport) => {
     client: true,
     api: true,
     error: true,
+    trace: true,
     keys: true,
     tfjs: true,
     tfjsLoaded: false,
+    otel: true,
+    otelLoaded: false,
   });
-  // The peer dependency is optional: trackio/tfjs loads without tfjs installed.
+  // The peer dependencies are optional: trackio/tfjs and trackio/otel load without them installed.
   assert.ok(!existsSync(join(app, "node_modules", "@tensorflow")));
+  assert.ok(!existsSync(join(app, "node_modules", "@opentelemetry")));
 });
 
 test("an app bundled with esbuild runs, its worker entry given as workerFile", { timeout: 120_000 }, async () => {

@@ -9,13 +9,16 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { EXIT_SET_ASIDE } from "../src/cli.js";
-import { Client, type TrackioError } from "../src/index.js";
+import { Client, type ClientOptions, type TrackioError } from "../src/index.js";
 import { listQuarantined } from "../src/io/spool.js";
+import { count } from "../src/shared/plural.js";
 import { bulkLog, bulkLogWith, type FaultProxy, startFaultProxy } from "./support/fault-proxy.js";
 import { queryProject, runRows, sqlString } from "./support/read-api.js";
-import { report, runSync, spooledLines, tempDir } from "./support/scenario.js";
+import { errorsOf, report, runSync, spooledLines, tempDir } from "./support/scenario.js";
 
 let server: TrackioServer;
+/** A client of the test server: quiet, with the server's write token. */
+const testClient = (options: ClientOptions) => new Client({ writeToken: server.writeToken, quiet: true, ...options });
 const proxies: FaultProxy[] = [];
 let projectSeq = 0;
 const newProject = () => `quarantine-${process.pid}-${projectSeq++}`;
@@ -107,13 +110,11 @@ async function spoolWithMarker(n: number, marked: number, marker: string) {
   await proxy.refuse();
   const project = newProject();
   const spoolRoot = tempDir("spool");
-  const client = new Client({
+  const client = testClient({
     baseUrl: proxy.url,
-    writeToken: server.writeToken,
     project,
     run: "spooled",
     spoolDir: spoolRoot,
-    quiet: true,
     timeoutMs: 1000,
     retryDeadlineMs: 300,
     maxBatch: 100,
@@ -140,16 +141,13 @@ describe("a record the server refuses on its own", () => {
     const proxy = await refusingProxy(marker);
     const project = newProject();
     const spoolRoot = tempDir("spool");
-    const client = new Client({
+    const client = testClient({
       baseUrl: proxy.url,
-      writeToken: server.writeToken,
       project,
       run: "direct",
       spoolDir: spoolRoot,
-      quiet: true,
     });
-    const errors: TrackioError[] = [];
-    client.on("error", (e: TrackioError) => errors.push(e));
+    const errors = errorsOf(client);
     const n = 10_000;
     const marked = 4321;
     const start = performance.now();
@@ -225,17 +223,14 @@ describe("a record the server refuses on its own", () => {
     proxy.inject({ kind: "status", status: 500 }, 6);
     const project = newProject();
     const spoolRoot = tempDir("spool");
-    const client = new Client({
+    const client = testClient({
       baseUrl: proxy.url,
-      writeToken: server.writeToken,
       project,
       run: "transient",
       spoolDir: spoolRoot,
-      quiet: true,
       maxBatch: 300,
     });
-    const errors: TrackioError[] = [];
-    client.on("error", (e: TrackioError) => errors.push(e));
+    const errors = errorsOf(client);
     logWithMarker(client, 300, -1, "");
     await client.close();
     assert.equal(proxy.queued, 0, "all six 500s were served");
@@ -251,17 +246,14 @@ describe("a record the server refuses on its own", () => {
     const marker = `POISON-${process.pid}-config`;
     const proxy = await refusingProxy(marker);
     const project = newProject();
-    const client = new Client({
+    const client = testClient({
       baseUrl: proxy.url,
-      writeToken: server.writeToken,
       project,
       run: "config",
       spoolDir: tempDir("spool"),
-      quiet: true,
       config: { lr: 0.125, layers: 4 },
     });
-    const errors: TrackioError[] = [];
-    client.on("error", (e: TrackioError) => errors.push(e));
+    const errors = errorsOf(client);
     logWithMarker(client, 300, 0, marker);
     await assert.rejects(client.close(), { code: "ERR_TRACKIO_REJECTED" });
     assert.equal(errors.length, 1);
@@ -286,17 +278,14 @@ describe("a record the server refuses on its own", () => {
     const proxy = await refusingProxy(marker);
     const project = newProject();
     const spoolRoot = tempDir("spool");
-    const client = new Client({
+    const client = testClient({
       baseUrl: proxy.url,
-      writeToken: server.writeToken,
       project,
       run: "bad-config",
       spoolDir: spoolRoot,
-      quiet: true,
       config: { lr: 0.5, note: marker },
     });
-    const errors: TrackioError[] = [];
-    client.on("error", (e: TrackioError) => errors.push(e));
+    const errors = errorsOf(client);
     logWithMarker(client, 300, -1, "");
     await assert.rejects(client.close(), { code: "ERR_TRACKIO_REJECTED" });
     const st = client.stats();
@@ -323,17 +312,14 @@ describe("a record the server refuses on its own", () => {
     const proxy = await refusingProxy(marker);
     const project = newProject();
     const spoolRoot = tempDir("spool");
-    const client = new Client({
+    const client = testClient({
       baseUrl: proxy.url,
-      writeToken: server.writeToken,
       project,
       run: "first",
       spoolDir: spoolRoot,
-      quiet: true,
       maxBatch: 100,
     });
-    const errors: TrackioError[] = [];
-    client.on("error", (e: TrackioError) => errors.push(e));
+    const errors = errorsOf(client);
     const n = 1000;
     for (let s = 0; s < n; s++) client.log(s < 6 ? { loss: 1, note: marker } : { loss: 1 / (s + 1) }, s);
     await client.flush().catch(() => {});
@@ -364,16 +350,13 @@ describe("a record the server refuses on its own", () => {
     );
     const project = newProject();
     const spoolRoot = tempDir("spool");
-    const client = new Client({
+    const client = testClient({
       baseUrl: proxy.url,
-      writeToken: server.writeToken,
       project,
       run: "alerts",
       spoolDir: spoolRoot,
-      quiet: true,
     });
-    const errors: TrackioError[] = [];
-    client.on("error", (e: TrackioError) => errors.push(e));
+    const errors = errorsOf(client);
     logWithMarker(client, 100, -1, "");
     client.alert({ title: "first", step: 10 });
     client.alert({ title: "refused", text: marker, step: 20 });
@@ -403,16 +386,13 @@ describe("a record the server refuses on its own", () => {
     const marker = `POISON-${process.pid}-nospool`;
     const proxy = await refusingProxy(marker);
     const project = newProject();
-    const client = new Client({
+    const client = testClient({
       baseUrl: proxy.url,
-      writeToken: server.writeToken,
       project,
       run: "nospool",
       spoolDir: false,
-      quiet: true,
     });
-    const errors: TrackioError[] = [];
-    client.on("error", (e: TrackioError) => errors.push(e));
+    const errors = errorsOf(client);
     logWithMarker(client, 500, 250, marker);
     await assert.rejects(client.close(), { code: "ERR_TRACKIO_REJECTED" });
     const st = client.stats();
@@ -430,16 +410,13 @@ describe("a record the server refuses on its own", () => {
     const n = 2000;
     const marked = 7; // in the first fragment
     const { proxy, project, spoolRoot, runId, fragments } = await spoolWithMarker(n, marked, marker);
-    const next = new Client({
+    const next = testClient({
       baseUrl: proxy.url,
-      writeToken: server.writeToken,
       project,
       run: "next",
       spoolDir: spoolRoot,
-      quiet: true,
     });
-    const errors: TrackioError[] = [];
-    next.on("error", (e: TrackioError) => errors.push(e));
+    const errors = errorsOf(next);
     const start = performance.now();
     await next.ready();
     await assert.rejects(next.close(), (err: TrackioError) => {
@@ -478,7 +455,10 @@ describe("a record the server refuses on its own", () => {
       server.writeToken,
     ]);
     assert.equal(code, EXIT_SET_ASIDE, out);
-    assert.match(out, new RegExp(`sent ${n - 1} records from ${fragments} fragments; SET ASIDE 1 lines \\(1 refused`));
+    assert.match(
+      out,
+      new RegExp(`sent ${n - 1} records from ${count(fragments, "fragment")}; SET ASIDE 1 line \\(1 refused`),
+    );
     assert.match(out, new RegExp(`step ${marked}, keys loss, note`));
     assert.match(out, /Integer exceeds 64-bit range/);
     assert.doesNotMatch(out, new RegExp(server.writeToken));

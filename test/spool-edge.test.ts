@@ -109,7 +109,7 @@ describe("damaged and empty fragments", () => {
     const { code, out } = await runSync(["sync", "--spool", dir, "--url", server.writeUrl]);
     assert.equal(code, EXIT_SET_ASIDE, out);
     assert.match(out, new RegExp(`removed ${fragment.replaceAll(".", "\\.")}: it was empty`));
-    assert.match(out, /removed 1 empty fragments/);
+    assert.match(out, /removed 1 empty fragment\b/);
     assert.deepEqual(listFragments(dir), []);
   });
 
@@ -138,7 +138,7 @@ describe("values the real server refuses, in an older spool file", () => {
     writeFileSync(fragment, `${lines.join("\n")}\n`);
     const { code, out } = await runSync(["sync", "--spool", dir, "--url", server.writeUrl]);
     assert.equal(code, EXIT_SET_ASIDE, out);
-    assert.match(out, /sent 98 records from 1 fragments; SET ASIDE 2 lines \(2 refused by the server on their own\)/);
+    assert.match(out, /sent 98 records from 1 fragment; SET ASIDE 2 lines \(2 refused by the server on their own\)/);
     assert.match(out, /step 40, keys loss; .*step 60, keys note/);
     assert.match(out, /HTTP 500/);
     const rows = await runRows(server.url, project, runId);

@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { freePort, startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { Client, type TrackioError } from "../src/index.js";
 import { spoolDirFor } from "../src/paths.js";
+import { count } from "../src/shared/plural.js";
 import { bulkLog, startFaultProxy } from "./support/fault-proxy.js";
 import { runRows } from "./support/read-api.js";
 import { assertStoredOnce, logBurst, report, runSync, spooledLines, tempDir } from "./support/scenario.js";
@@ -93,12 +94,12 @@ describe("7. no server for the whole run, then `trackio sync`", () => {
     const first = await runSync(["sync", "--spool", spoolRoot, "--url", server.writeUrl]);
     assert.equal(first.code, 0, first.out);
     const lines = first.out.trimEnd().split("\n");
-    assert.equal(lines[0], `trackio sync: ${kept.fragments} fragments in ${spoolRoot} → ${server.url}`);
+    assert.equal(lines[0], `trackio sync: ${count(kept.fragments, "fragment")} in ${spoolRoot} → ${server.url}`);
     // The client logged for a port where nothing listened: its directory is another server's.
     const dir = basename(spoolDirFor(spoolRoot, `http://127.0.0.1:${port}/`));
     assert.equal(
       lines[1],
-      `  ${dir}: ${n} records in ${kept.fragments} fragment${kept.fragments === 1 ? "" : "s"} (logged for another server URL)`,
+      `  ${dir}: ${n} records in ${count(kept.fragments, "fragment")} (logged for another server URL)`,
     );
     assert.equal(
       lines[2],
@@ -107,9 +108,9 @@ describe("7. no server for the whole run, then `trackio sync`", () => {
     assert.equal(lines.length, kept.fragments + 4, first.out);
     assert.match(
       lines[kept.fragments + 2],
-      new RegExp(`^  sent ${n} records \\(${kept.fragments}/${kept.fragments} fragments\\)$`),
+      new RegExp(`^  sent ${n} records \\(fragment ${kept.fragments} of ${kept.fragments}\\)$`),
     );
-    assert.equal(lines.at(-1), `trackio sync: sent ${n} records from ${kept.fragments} fragments`);
+    assert.equal(lines.at(-1), `trackio sync: sent ${count(n, "record")} from ${count(kept.fragments, "fragment")}`);
     assert.doesNotMatch(first.out, new RegExp(server.writeToken), "the write token is never printed");
     assert.deepEqual(spooledLines(spoolRoot), { fragments: 0, lines: 0 }, "synced fragments are deleted");
     const outcome = await assertStoredOnce(server.url, project, client.runId as string, n);
@@ -125,7 +126,10 @@ describe("7. no server for the whole run, then `trackio sync`", () => {
     // The same records again, through the command: the server keeps one row per log_id.
     const again = await runBin(["sync", "--spool", copy, "--url", server.url, "--token", server.writeToken]);
     assert.equal(again.code, 0, again.out + again.err);
-    assert.match(again.out, new RegExp(`trackio sync: sent ${n} records from ${kept.fragments} fragments\\n$`));
+    assert.match(
+      again.out,
+      new RegExp(`trackio sync: sent ${count(n, "record")} from ${count(kept.fragments, "fragment")}\\n$`),
+    );
     assert.equal((await runRows(server.url, project, client.runId as string)).rows, n);
     await assertStoredOnce(server.url, project, client.runId as string, n);
     report(t, "7 no server during the run, then trackio sync", outcome, `${n} spooled → trackio sync (twice)`);
@@ -165,7 +169,7 @@ describe("7. no server for the whole run, then `trackio sync`", () => {
         server.writeToken,
       ]);
       assert.equal(code, 0, out);
-      assert.match(out, new RegExp(`trackio sync: sent ${n} records from \\d+ fragments\\n$`));
+      assert.match(out, new RegExp(`trackio sync: sent ${n} records from \\d+ fragments?\\n$`));
       const fates = proxy.events.filter((e) => bulkLog(e.method, e.path)).map((e) => e.fault ?? `${e.upstreamStatus}`);
       assert.ok(fates.includes("drop") && fates.includes("status 503 retry-after 0"), fates.join(", "));
       assert.equal(proxy.queued, 0);

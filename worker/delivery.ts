@@ -3,8 +3,10 @@
 //   2. no server is configured and none answers            -> the local Trackio inbox
 //      (trackio show imports it)                              counted `inboxed`
 //   3. the server could not take it (down, retries spent,  -> a spool fragment, replayed
-//      auth refused …)                                        when the server answers again,
-//                                                             counted `spooled` / `replayed`
+//      auth refused …)                                        when the server answers again
+//                                                             (`trackio sync` after an auth
+//                                                             failure), counted `spooled` /
+//                                                             `replayed`
 //   4. the server refused a record on its own while it     -> a quarantine file in the spool,
 //      accepted the others (isolate.ts)                       counted `quarantined`
 //   5. the spool is off or the disk refuses               -> counted `failed`
@@ -23,9 +25,11 @@ import {
 import { listSpooledMedia, type MediaJob } from "../src/io/media-files.js";
 import { type FragmentReplay, replayFragment } from "../src/io/replay.js";
 import { FragmentWriter, listFragments } from "../src/io/spool.js";
+import { keptBy, retryPlan, syncCommand, whoSends } from "../src/io/sync-hint.js";
 import { isConnectionRefused, type Transport } from "../src/io/transport.js";
-import { RejectedError, SpoolError, TrackioError, toWire, type WireError } from "../src/shared/errors.js";
-import type { WorkerSettings } from "../src/shared/protocol.js";
+import { RejectedError, SpoolError, StatusError, TrackioError, toWire, type WireError } from "../src/shared/errors.js";
+import { count } from "../src/shared/plural.js";
+import type { WarningCode, WorkerSettings } from "../src/shared/protocol.js";
 import {
   COUNTER_FAILED,
   COUNTER_INBOXED,
@@ -39,7 +43,9 @@ import { MediaDelivery } from "./media-delivery.js";
 
 export interface DeliveryEvents {
   error(error: WireError): void;
-  warning(message: string): void;
+  warning(message: string, code: WarningCode): void;
+  /** Sends started failing (true), or the server took something again (false). */
+  trouble?(troubled: boolean): void;
 }
 
 export class Delivery {
@@ -67,6 +73,7 @@ export class Delivery {
         settings.spoolDir !== null &&
         (listFragments(settings.spoolDir).length > 0 || listSpooledMedia(settings.spoolDir).length > 0),
       retryDeadlineMs: settings.retryDeadlineMs,
+      onTrouble: events.trouble,
     });
     this.#media = new MediaDelivery({
       settings,
@@ -254,7 +261,9 @@ export class Delivery {
       // Reported once; left for a later process (or `trackio sync`) once it can be handled.
       this.#stuck.add(path);
       const error = toWire(outcome.error);
-      error.message = `${error.message}; this client skips it (it stays in the spool: fix it, then \`npx trackio sync\`)`;
+      // The whole directory: the fragment may hold other runs' records too.
+      const all = syncCommand({ ...keptBy(this.#s), project: undefined, run: undefined });
+      error.message = `${error.message}; this client skips it (it stays in the spool: fix it, then \`${all}\`)`;
       this.#raiseWire(error);
     }
     if (outcome.kind !== "failed") {
@@ -304,14 +313,14 @@ export class Delivery {
       const path = this.#spool.write(lines);
       this.#count(COUNTER_SPOOLED, lines);
       this.#health.spooled();
-      where = `${n} records kept in ${path}; they are sent when the server answers again, or with \`npx trackio sync\``;
+      where = `${count(n, "record")} kept in ${path}; ${whoSends(err, keptBy(this.#s), n === 1)}`;
     } catch (spoolErr) {
       this.#count(COUNTER_FAILED, lines);
       if (spoolErr instanceof SpoolError) {
         // The spool is what failed the user: its error leads, the send failure is context.
-        where = `${n} records lost; they could not be sent: ${error.message}`;
+        where = `${count(n, "record")} lost; ${n === 1 ? "it" : "they"} could not be sent: ${error.message}`;
         error = toWire(spoolErr);
-      } else where = `${n} records lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
+      } else where = `${count(n, "record")} lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
     }
     this.#report(error, where);
   }
@@ -323,11 +332,25 @@ export class Delivery {
     if (this.#health.outage()) this.#events.error(error);
   }
 
+  /**
+   * A request failed and is retried. The first such failure since the server last took
+   * something is a warning, so that a server that does not answer is not met with silence
+   * for the whole retry deadline; later attempts of the same outage say nothing.
+   */
+  attemptFailed(err: unknown): void {
+    // A 500 is retried a few times only, then split (isolate.ts): no outage to announce.
+    if (err instanceof StatusError && err.status === 500) return;
+    if (!this.#health.firstFailedAttempt()) return;
+    const what = err instanceof Error ? err.message : String(err);
+    this.#events.warning(`${what}; ${retryPlan(this.#s)}`, "TRACKIO_RETRYING");
+  }
+
   #switchToInbox(): void {
     const dir = this.#s.inboxDir as string;
     this.#inbox = new FragmentWriter(dir);
     this.#events.warning(
       `no Trackio server answers at ${this.#s.displayUrl}; writing records to the local Trackio inbox ${dir}, which \`trackio show\` imports`,
+      "TRACKIO_LOCAL_INBOX",
     );
   }
 
@@ -337,7 +360,7 @@ export class Delivery {
       this.#count(COUNTER_INBOXED, lines);
     } catch (err) {
       this.#count(COUNTER_FAILED, lines);
-      this.#report(toWire(err), `${lines.length} records lost: the inbox could not be written`);
+      this.#report(toWire(err), `${count(lines.length, "record")} lost: the inbox could not be written`);
     }
   }
 }

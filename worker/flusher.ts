@@ -21,6 +21,7 @@ import {
   CTL_R,
   CTL_SPOOL_REQ,
   CTL_STATE,
+  CTL_TROUBLE,
   CTL_W,
   CTL_WAKE_AT,
   type RingLayout,
@@ -98,11 +99,15 @@ export class Flusher {
     const counters = this.#views.counters;
     this.#transport = new Transport(settings, {
       onRequest: () => Atomics.add(counters, COUNTER_REQUESTS, 1n),
-      onRetry: () => Atomics.add(counters, COUNTER_RETRIED, 1n),
+      onRetry: (error) => {
+        Atomics.add(counters, COUNTER_RETRIED, 1n);
+        this.#delivery.attemptFailed(error);
+      },
     });
     this.#delivery = new Delivery(settings, this.#transport, counters, {
       error: (error) => this.#emit({ type: "error", error }),
-      warning: (message) => this.#emit({ type: "warning", message, code: "TRACKIO_LOCAL_INBOX" }),
+      warning: (message, code) => this.#emit({ type: "warning", message, code }),
+      trouble: (troubled) => Atomics.store(this.#views.ctl, CTL_TROUBLE, troubled ? 1 : 0),
     });
     this.#done = Atomics.load(this.#views.ctl, CTL_DONE_SEQ);
     this.#flushTarget = this.#done;
@@ -325,12 +330,15 @@ export class Flusher {
 
   async #watchExitDeadline(seen: number): Promise<void> {
     const ctl = this.#views.ctl;
-    for (;;) {
-      const wait = Atomics.waitAsync(ctl, CTL_SPOOL_REQ, seen);
-      if (wait.async) await wait.value;
-      if (this.#finished) return;
-      seen = Atomics.load(ctl, CTL_SPOOL_REQ);
+    const wait = Atomics.waitAsync(ctl, CTL_SPOOL_REQ, seen);
+    if (wait.async) await wait.value;
+    // The process is exiting: from now on, what reaches the ring (the main thread moves its
+    // overflow in as space frees) is kept on disk as it comes, until the thread ends.
+    while (!this.#finished) {
+      const published = Atomics.load(ctl, CTL_W);
       this.#keepEverything();
+      const next = Atomics.waitAsync(ctl, CTL_W, published, 20);
+      if (next.async) await next.value;
     }
   }
 

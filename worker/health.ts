@@ -21,8 +21,19 @@ export class Health {
   #nextReplayAt = 0;
   #downUntil = 0;
   #triedAtClose = false;
+  /** A failed attempt was reported since the server last took something. */
+  #attemptReported = false;
+  readonly #onTrouble: (troubled: boolean) => void;
 
-  constructor(opts: { probing: boolean; spoolOn: boolean; spoolPending: boolean; retryDeadlineMs: number }) {
+  constructor(opts: {
+    probing: boolean;
+    spoolOn: boolean;
+    spoolPending: boolean;
+    retryDeadlineMs: number;
+    /** Told when sends start failing and when the server takes something again. */
+    onTrouble?: (troubled: boolean) => void;
+  }) {
+    this.#onTrouble = opts.onTrouble ?? (() => {});
     this.probing = opts.probing;
     this.#spoolOn = opts.spoolOn;
     this.#spoolPending = opts.spoolPending;
@@ -47,6 +58,7 @@ export class Health {
     if (isTransient(err)) {
       this.#downUntil = performance.now() + this.#probeInterval;
       this.downReason = err;
+      this.#onTrouble(true);
     }
   }
 
@@ -64,6 +76,8 @@ export class Health {
   /** The server took something: the outage (if any) is over, and the spool is replayed at once. */
   recovered(): void {
     this.#downUntil = 0;
+    if (this.#attemptReported) this.#onTrouble(false);
+    this.#attemptReported = false;
     if (this.#outage) {
       this.#outage = false;
       this.#nextReplayAt = 0;
@@ -74,6 +88,14 @@ export class Health {
   replayFailed(error: unknown): void {
     this.#nextReplayAt = performance.now() + this.#probeInterval;
     if (isTransient(error)) this.#downUntil = this.#nextReplayAt;
+  }
+
+  /** An attempt failed and is retried: whether it is the first since the server last took something. */
+  firstFailedAttempt(): boolean {
+    const first = !this.#attemptReported;
+    this.#attemptReported = true;
+    if (first) this.#onTrouble(true);
+    return first;
   }
 
   /** A failure to report: returns whether it starts an outage (and so deserves an 'error' event). */

@@ -15,6 +15,7 @@ import {
   writeToMediaDir,
 } from "../src/io/media-files.js";
 import { replayMedia } from "../src/io/replay.js";
+import { keptBy, whoSends } from "../src/io/sync-hint.js";
 import { isConnectionRefused, type Transport } from "../src/io/transport.js";
 import { TrackioError, toWire, type WireError } from "../src/shared/errors.js";
 import type { WorkerSettings } from "../src/shared/protocol.js";
@@ -148,7 +149,7 @@ export class MediaDelivery {
       const path = spoolMedia(this.#c.settings.spoolDir as string, id, target, file);
       Atomics.add(this.#c.counters, COUNTER_MEDIA_SPOOLED, 1n);
       this.#c.health.spooled();
-      where = `media file ${target.file_path} kept in ${path}; it is uploaded when the server answers again, or with \`npx trackio sync\``;
+      where = `media file ${target.file_path} kept in ${path}; ${whoSends(err, keptBy(this.#c.settings), true)}`;
     } catch (spoolErr) {
       Atomics.add(this.#c.counters, COUNTER_MEDIA_FAILED, 1n);
       where = `media file ${target.file_path} lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;

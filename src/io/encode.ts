@@ -3,6 +3,7 @@
 
 import { Buffer } from "node:buffer";
 import { crc32, deflateSync } from "node:zlib";
+import type { SampleArray } from "../shared/samples.js";
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 /** PNG colour type for 1, 2, 3, 4 channels: gray, gray+alpha, RGB, RGBA. */
@@ -136,7 +137,7 @@ export function encodePng(pixels: Uint8Array, width: number, height: number, cha
   ]);
 }
 
-export type WavSamples = Int16Array | Int32Array | Int8Array | Uint8Array | Uint16Array | Float32Array | Float64Array;
+export type WavSamples = SampleArray;
 
 const FLOAT32_MAX = 3.4028234663852886e38;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

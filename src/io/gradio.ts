@@ -15,6 +15,7 @@
 // each entry and ignores the other fields (`v`, `kind`, `run_id`, `timestamp`).
 
 import { AuthError, StatusError, type TrackioError } from "../shared/errors.js";
+import type { ServerApi } from "./server-api.js";
 
 export interface GradioParameter {
   name: string;
@@ -221,4 +222,16 @@ export async function gradioCall(
   // The same exception on a 0.24+ server is an HTTP 500, and is treated alike: a few retries
   // (harmless, the server ignores log_ids it already stored), then an error to the user.
   throw new StatusError(`${what} failed on the server (Gradio event "error"): ${detail}`, 500, result.text);
+}
+
+/** A discovered Gradio-based Trackio, as the transport calls it. */
+export function gradioApi(ctx: GradioContext, endpoints: GradioEndpoints): ServerApi {
+  return {
+    protocol: "gradio",
+    probePath: "gradio_api/info",
+    // The arguments are re-read to be reordered: a body built as bytes is read as text first.
+    post: (name, body) =>
+      gradioCall(ctx, endpoints, name, typeof body === "string" ? body : Buffer.from(body).toString()),
+    mediaRefusal: `${ctx.displayUrl} runs Trackio 0.23 or older (the Gradio protocol), which cannot store media files under the names the records reference; upgrade the server to Trackio 0.34.1 or newer`,
+  };
 }

@@ -11,8 +11,9 @@ import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileS
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import type { MediaDesc } from "../shared/codec.js";
+import { SAMPLE_ARRAYS, type SampleType } from "../shared/samples.js";
 import { MIME } from "../shared/sniff.js";
-import { encodePng, encodeWav, type WavSamples } from "./encode.js";
+import { encodePng, encodeWav } from "./encode.js";
 import { ensureDir, isDanglingLink } from "./spool.js";
 
 /** One media file to deliver: a MEDIA record as the worker read it. */
@@ -61,25 +62,12 @@ export function wrapHtml(html: string): string {
   return `<!doctype html><html><head><meta charset="utf-8"><style>${HTML_STYLE}</style></head><body>${html}</body></html>`;
 }
 
-const SAMPLE_ARRAYS: Record<
-  string,
-  { new (buffer: ArrayBuffer, offset: number, length: number): WavSamples; BYTES_PER_ELEMENT: number }
-> = {
-  f32: Float32Array,
-  f64: Float64Array,
-  i16: Int16Array,
-  i32: Int32Array,
-  i8: Int8Array,
-  u8: Uint8Array,
-  u16: Uint16Array,
-};
-
 function encode(desc: MediaDesc, raw: Uint8Array): Uint8Array {
   switch (desc.src) {
     case "pixels":
       return encodePng(raw, desc.width as number, desc.height as number, desc.channels as 1 | 2 | 3 | 4);
     case "samples": {
-      const Cls = SAMPLE_ARRAYS[desc.dtype as string];
+      const Cls = SAMPLE_ARRAYS[desc.dtype as SampleType];
       // A fresh, aligned copy: the payload may start at any byte offset.
       const copy = raw.slice();
       const samples = new Cls(copy.buffer, 0, copy.byteLength / Cls.BYTES_PER_ELEMENT);

@@ -64,13 +64,15 @@ export type ReplayOutcome =
 /**
  * Send one fragment in chunks of REPLAY_CHUNK, setting aside what the server refuses on its
  * own and what is not a record. `controls` carries lines the server accepted before (see
- * isolate.ts) from one fragment to the next.
+ * isolate.ts) from one fragment to the next. `onChunk` hears the records each request stored
+ * (for a progress line).
  */
 export async function replayFragment(
   path: string,
   transport: Transport,
   controls: Controls,
   select?: ReplaySelection["line"],
+  onChunk?: (records: number) => void,
 ): Promise<FragmentReplay> {
   const result: FragmentReplay = {
     kind: "done",
@@ -119,7 +121,9 @@ export async function replayFragment(
         continue;
       }
       const settled = await settle(transport, endpoint, chunk, controls);
-      result.records += settled.sent.filter(countsAsRecord).length;
+      const sent = settled.sent.filter(countsAsRecord).length;
+      result.records += sent;
+      onChunk?.(sent);
       result.refused.push(...settled.refused);
       result.configs.push(...settled.configs);
       if (settled.waiting.length > 0) {
@@ -213,6 +217,7 @@ export async function replayDir(
   onFragment: (path: string, outcome: FragmentReplay) => void = () => {},
   controls: Controls = new Map(),
   select?: ReplaySelection,
+  onChunk?: (records: number) => void,
 ): Promise<DirReplay> {
   const out: DirReplay = {
     sent: { fragments: 0, records: 0 },
@@ -227,7 +232,7 @@ export async function replayDir(
     const later: string[] = [];
     for (const path of queue) {
       if (out.error !== null) break;
-      const outcome = await replayFragment(path, transport, controls, select?.line);
+      const outcome = await replayFragment(path, transport, controls, select?.line, onChunk);
       out.sent.records += outcome.records;
       out.setAside.refused += outcome.refused.length;
       out.setAside.damaged += outcome.damaged.length;

@@ -14,8 +14,9 @@ import {
   type TrackioError,
 } from "../shared/errors.js";
 import type { ServerSettings } from "../shared/protocol.js";
-import { type GradioContext, type GradioEndpoints, gradioCall, parseGradioInfo } from "./gradio.js";
+import { gradioApi, parseGradioInfo } from "./gradio.js";
 import type { MediaFile, MediaTarget } from "./media-files.js";
+import type { Body, ServerApi } from "./server-api.js";
 
 /**
  * The retry policy, written out. Why each status is (not) retried:
@@ -45,7 +46,8 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   if (raw === undefined || raw === "") return undefined;
   if (/^\d+$/.test(raw)) return Number(raw) * 1000;
   if (!/^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)/.test(raw)) return undefined;
-  const date = Date.parse(raw);
+  // The asctime form has no zone; HTTP dates are all GMT, and Date.parse would read it as local.
+  const date = Date.parse(/^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$/.test(raw) ? `${raw} GMT` : raw);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
@@ -65,12 +67,10 @@ function causeText(err: unknown): string {
   return typeof code === "string" ? `${code} (${err.message})` : err.message;
 }
 
-/** A JSON request body: text, or its UTF-8 bytes (batch bodies are built as bytes, see bodies.ts). */
-export type Body = string | Uint8Array;
-
 export interface TransportHooks {
   onRequest(): void;
-  onRetry(): void;
+  /** An attempt failed with `error` and is retried. */
+  onRetry(error: unknown): void;
 }
 
 export class Transport {
@@ -79,16 +79,19 @@ export class Transport {
   readonly #headers: Record<string, string>;
   readonly #hfToken: string | null;
   readonly #hooks: TransportHooks;
-  #discovered = false;
   #noEndpoint: NoEndpointError | null = null;
   // After a send exhausted its retries, the next ones try once: a server that stays down
   // should not hold every later batch for a full deadline.
   #healthy = true;
-  /** Set when discovery found a Gradio-based Trackio (0.23 or older). */
-  #gradio: { endpoints: GradioEndpoints; ctx: GradioContext } | null = null;
+  /** What discovery found; null until then. */
+  #api: ServerApi | null = null;
+  readonly #httpApi: ServerApi = {
+    protocol: "http",
+    probePath: "version",
+    post: (name, body) => this.#httpPost(name, body),
+    mediaRefusal: null,
+  };
   serverVersion: string | null = null;
-  /** What discovery found: Trackio's HTTP API (0.24+) or the Gradio protocol (up to 0.23). */
-  protocol: "http" | "gradio" | null = null;
 
   constructor(settings: ServerSettings, hooks: TransportHooks) {
     this.#s = settings;
@@ -111,6 +114,11 @@ export class Transport {
     if (this.#hfToken !== null) this.#headers.authorization = `Bearer ${this.#hfToken}`;
   }
 
+  /** What discovery found: Trackio's HTTP API (0.24+) or the Gradio protocol (up to 0.23). */
+  get protocol(): "http" | "gradio" | null {
+    return this.#api?.protocol ?? null;
+  }
+
   /** The `hf_token` argument every write endpoint requires (null when self-hosted). */
   get hfTokenJson(): string {
     return this.#hfToken === null ? "null" : JSON.stringify(this.#hfToken);
@@ -121,10 +129,7 @@ export class Transport {
    * `once` makes a single attempt (used to find out whether any server is there at all).
    */
   async call(name: string, body: Body, once = false): Promise<string> {
-    return this.#retrying(async () => {
-      await this.#discover();
-      return this.#post(name, body);
-    }, once);
+    return this.#retrying(async () => (await this.#discover()).post(name, body), once);
   }
 
   /**
@@ -133,8 +138,7 @@ export class Transport {
    * where a failure is expected and says nothing about the server's health.
    */
   async callOnce(name: string, body: Body): Promise<string> {
-    await this.#discover();
-    const text = await this.#post(name, body);
+    const text = await (await this.#discover()).post(name, body);
     this.#healthy = true;
     return text;
   }
@@ -145,7 +149,7 @@ export class Transport {
    * refuses a request is up, and the request's content is what it refuses.
    */
   async probe(): Promise<boolean> {
-    const path = this.protocol === "gradio" ? "gradio_api/info" : "version";
+    const path = this.#api?.probePath ?? "version";
     try {
       const { status } = await this.#request("GET", `${this.#s.basePath}${path}`, undefined, `GET ${path}`);
       return status === 200;
@@ -162,12 +166,8 @@ export class Transport {
    */
   async uploadMedia(target: MediaTarget, file: MediaFile, once = false): Promise<void> {
     await this.#retrying(async () => {
-      await this.#discover();
-      if (this.#gradio !== null) {
-        throw new NoEndpointError(
-          `${this.#s.displayUrl} runs Trackio ${this.serverVersion ?? "0.23 or older"} (the Gradio protocol), which cannot store media files under the names the records reference; upgrade the server to Trackio 0.34.1 or newer`,
-        );
-      }
+      const api = await this.#discover();
+      if (api.mediaRefusal !== null) throw new NoEndpointError(api.mediaRefusal);
       const staged = await this.#stage(file);
       const entry = {
         project: target.project,
@@ -177,7 +177,7 @@ export class Transport {
         relative_path: null,
         uploaded_file: { path: staged, orig_name: file.name, meta: { _type: "gradio.FileData" } },
       };
-      await this.#post(
+      await api.post(
         "bulk_upload_media",
         `{"kwargs":{"uploads":[${JSON.stringify(entry)}],"hf_token":${this.hfTokenJson}}}`,
       );
@@ -231,7 +231,7 @@ export class Transport {
         if (!isTransient(error)) return false;
         if (error instanceof StatusError && error.status === 500 && ++fiveHundreds > RETRY_POLICY.max500Retries)
           return false;
-        this.#hooks.onRetry();
+        this.#hooks.onRetry(error);
         return true;
       },
     }).catch((err: unknown) => {
@@ -246,8 +246,8 @@ export class Transport {
     await this.#pool.close();
   }
 
-  async #discover(): Promise<void> {
-    if (this.#discovered) return;
+  async #discover(): Promise<ServerApi> {
+    if (this.#api !== null) return this.#api;
     if (this.#noEndpoint !== null) throw this.#noEndpoint;
     const where = `${this.#s.displayUrl}version`;
     const { status, headers, text } = await this.#request(
@@ -265,10 +265,9 @@ export class Transport {
         // fall through to the error below
       }
       if (info.api_version === 1) {
-        this.#discovered = true;
-        this.protocol = "http";
         this.serverVersion = typeof info.version === "string" ? info.version : null;
-        return;
+        this.#api = this.#httpApi;
+        return this.#api;
       }
       throw this.#permanentNoEndpoint(
         `GET ${where} answered api_version ${JSON.stringify(info.api_version)}; this client speaks api_version 1 (Trackio 0.24 or newer). Upgrade the server with \`pip install -U trackio\`.`,
@@ -277,7 +276,11 @@ export class Transport {
     // Trackio up to 0.23 is a Gradio app without /version: it is recognised by its API
     // description listing Trackio's bulk_log. (A 0.24+ server answers any unknown GET with its
     // dashboard page, so only a JSON answer counts.)
-    if (status === 404 && (await this.#discoverGradio())) return;
+    const gradio = status === 404 ? await this.#discoverGradio() : null;
+    if (gradio !== null) {
+      this.#api = gradio;
+      return gradio;
+    }
     if (status === 404 || (status === 200 && !contentType.includes("json"))) {
       throw this.#permanentNoEndpoint(
         `${this.#s.displayUrl} is not a Trackio server: GET /version answered ${status} ${contentType || "(no content type)"} and GET /gradio_api/info does not describe Trackio's bulk_log. Point baseUrl (or TRACKIO_SERVER_URL) at a Trackio server, e.g. one started with \`trackio show\`, or a Space id ("user/space").`,
@@ -287,7 +290,7 @@ export class Transport {
   }
 
   /** Whether the server is a Gradio-based Trackio (≤ 0.23), found by its API description. */
-  async #discoverGradio(): Promise<boolean> {
+  async #discoverGradio(): Promise<ServerApi | null> {
     const what = `GET ${this.#s.displayUrl}gradio_api/info`;
     const { status, headers, text } = await this.#request("GET", `${this.#s.basePath}gradio_api/info`, undefined, what);
     // A 5xx or 429 (a Space waking up) is retried; 401/403 (a private Space) is an AuthError.
@@ -295,21 +298,16 @@ export class Transport {
       throw statusError(status, text, headers, what);
     }
     const endpoints = status === 200 ? parseGradioInfo(text, String(headers["content-type"] ?? "")) : null;
-    if (endpoints === null) return false;
-    this.#gradio = {
-      endpoints,
-      ctx: {
-        basePath: this.#s.basePath,
-        displayUrl: this.#s.displayUrl,
-        onSpace: isSpaceOrigin(this.#s.origin),
-        hasHfToken: this.#hfToken !== null,
-        request: (method, path, body, w) => this.#request(method, path, body, w),
-        statusError,
-      },
+    if (endpoints === null) return null;
+    const ctx = {
+      basePath: this.#s.basePath,
+      displayUrl: this.#s.displayUrl,
+      onSpace: isSpaceOrigin(this.#s.origin),
+      hasHfToken: this.#hfToken !== null,
+      request: this.#request.bind(this),
+      statusError,
     };
-    this.#discovered = true;
-    this.protocol = "gradio";
-    return true;
+    return gradioApi(ctx, endpoints);
   }
 
   #permanentNoEndpoint(message: string): NoEndpointError {
@@ -317,11 +315,7 @@ export class Transport {
     return this.#noEndpoint;
   }
 
-  async #post(name: string, body: Body): Promise<string> {
-    if (this.#gradio !== null) {
-      const text = typeof body === "string" ? body : Buffer.from(body.buffer, body.byteOffset, body.length).toString();
-      return gradioCall(this.#gradio.ctx, this.#gradio.endpoints, name, text);
-    }
+  async #httpPost(name: string, body: Body): Promise<string> {
     const what = `POST ${this.#s.displayUrl}api/${name}`;
     const { status, headers, text } = await this.#request("POST", `${this.#s.basePath}api/${name}`, body, what);
     if (status === 200) return text;

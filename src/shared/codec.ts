@@ -233,11 +233,6 @@ export function floatJson(x: number): string {
   return s.indexOf(".") < 0 && s.indexOf("e") < 0 ? `${s}.0` : s;
 }
 
-/** Whether JSON.stringify writes `x` differently from numberJson (and so needs the exact writer). */
-export function needsNumberJson(x: number): boolean {
-  return Number.isSafeInteger(x) ? x === 0 && 1 / x < 0 : !Number.isFinite(x) || Number.isInteger(x);
-}
-
 /** The JSON text of a JSON, ALERT or CONFIG record, as the main thread wrote it. */
 export function jsonMetricsText(r: Region, off: number): string {
   const len = r.i32[(off + RECORD_HEADER) >> 2];

@@ -43,7 +43,7 @@ export type WorkerMessage =
   | { type: "warning"; message: string; code: WarningCode };
 
 /** Codes of the warnings the worker posts (documented in docs/errors.md). */
-export type WarningCode = "TRACKIO_RESERVED_KEY" | "TRACKIO_LOCAL_INBOX" | "TRACKIO_WEBHOOK";
+export type WarningCode = "TRACKIO_RESERVED_KEY" | "TRACKIO_LOCAL_INBOX" | "TRACKIO_WEBHOOK" | "TRACKIO_RETRYING";
 
 /** Trackio's alert levels, lowest first. */
 export const ALERT_LEVELS = ["info", "warn", "error"] as const;

@@ -33,6 +33,9 @@ export const CTL_R = 16; // bytes released (the producer may overwrite up to her
 export const CTL_DONE_SEQ = 17; // records acknowledged or given up on
 export const CTL_WAKE_AT = 18; // nonzero: the worker sleeps until record WAKE_AT - 1 is published
 export const CTL_PRODUCER_WAITS = 19; // nonzero: the producer sleeps on R for space
+// nonzero while sends fail (retrying, or the server believed down): at exit nothing is likely
+// to be sent before the deadline, so the records are kept on disk at once
+export const CTL_TROUBLE = 20;
 
 /* Counter indices (BigInt64Array over [256, 512)). */
 export const COUNTER_SENT = 0;

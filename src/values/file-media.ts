@@ -10,12 +10,10 @@
 import { type Stats, statSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import { InvalidArgError } from "../shared/errors.js";
+import { type SampleArray, type SampleType, sampleTypeOf } from "../shared/samples.js";
 import { sniffFormat } from "../shared/sniff.js";
 
-/** Typed arrays of audio samples, converted to 16-bit PCM as Trackio's Python client does. */
-export type SampleArray = Float32Array | Float64Array | Int16Array | Int32Array | Int8Array | Uint8Array | Uint16Array;
-
-export type SampleType = "f32" | "f64" | "i16" | "i32" | "i8" | "u8" | "u16";
+export type { SampleArray, SampleType };
 
 /** Where the bytes of a media value come from. Read by the client and the worker. */
 export type MediaSource =
@@ -27,8 +25,6 @@ export type MediaSource =
 
 export type MediaType = "image" | "audio" | "video" | "html";
 
-const kFilePath = Symbol("trackio.filePath");
-
 /** The base of Image, Audio, Video and Html. */
 export abstract class FileMedia {
   abstract readonly type: MediaType;
@@ -37,8 +33,6 @@ export abstract class FileMedia {
   readonly source: MediaSource;
   /** @internal The file extension, without the dot. */
   readonly ext: string;
-  /** @internal Set by log() while it encodes the record that references this value. */
-  [kFilePath]: string | null = null;
 
   protected constructor(source: MediaSource, ext: string, caption: string | null | undefined, what: string) {
     if (caption !== undefined && caption !== null && typeof caption !== "string") {
@@ -49,25 +43,13 @@ export abstract class FileMedia {
     this.caption = caption ?? null;
   }
 
-  toJSON(): { _type: string; file_path: string; caption: string | null } {
-    const filePath = this[kFilePath];
-    if (filePath === null) {
-      throw new InvalidArgError(
-        `${this.constructor.name} values can only be logged with client.log() (not in a config or outside a record)`,
-      );
-    }
-    return { _type: `trackio.${this.type}`, file_path: filePath, caption: this.caption };
+  // log() writes a media value's JSON itself, with the file it names for that record
+  // (src/values/json.ts); anywhere else there is no file to name.
+  toJSON(): never {
+    throw new InvalidArgError(
+      `${this.constructor.name} values can only be logged with client.log() (not in a config or outside a record)`,
+    );
   }
-}
-
-/** @internal Name the file a media value is stored as, for the record being encoded. */
-export function bindFilePath(media: FileMedia, filePath: string | null): void {
-  media[kFilePath] = filePath;
-}
-
-/** @internal */
-export function boundFilePath(media: FileMedia): string | null {
-  return media[kFilePath];
 }
 
 export interface MediaOptions {
@@ -139,15 +121,15 @@ function samplesSource(value: Samples, what: string): Made {
     if (!samples.every((x) => typeof x === "number")) throw new InvalidArgError(`${what}: samples must all be numbers`);
     samples = Float64Array.from(samples);
   }
-  const entry = SAMPLE_TYPES.find(([cls]) => samples instanceof cls);
-  if (entry === undefined) {
+  const dtype = sampleTypeOf(samples);
+  if (dtype === null) {
     throw new InvalidArgError(`${what}: samples must be a number[] or a typed array (Float32Array, Int16Array …)`);
   }
   const typed = samples as SampleArray;
   if (typed.length % channels !== 0) {
     throw new InvalidArgError(`${what}: ${typed.length} samples do not divide into ${channels} channels`);
   }
-  return { source: { src: "samples", bytes: asBytes(typed), dtype: entry[1], sampleRate, channels }, ext: "wav" };
+  return { source: { src: "samples", bytes: asBytes(typed), dtype, sampleRate, channels }, ext: "wav" };
 }
 
 function asBytes(view: ArrayBufferView): Uint8Array {
@@ -200,16 +182,6 @@ export class Image extends FileMedia {
 function isPixels(value: object): value is Pixels {
   return "data" in value && "width" in value && "height" in value;
 }
-
-const SAMPLE_TYPES: [new (...args: never[]) => SampleArray, SampleType][] = [
-  [Float32Array, "f32"],
-  [Float64Array, "f64"],
-  [Int16Array, "i16"],
-  [Int32Array, "i32"],
-  [Int8Array, "i8"],
-  [Uint8Array, "u8"],
-  [Uint16Array, "u16"],
-];
 
 /** Audio samples: interleaved when `channels` > 1. */
 export interface Samples {

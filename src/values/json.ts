@@ -8,10 +8,11 @@
 // string, a class instance loses its prototype), keys inherited from a prototype, and getters
 // that throw. Everything else is stored as Trackio's Python client stores it.
 
-import { floatJson, needsNumberJson, numberJson } from "../shared/codec.js";
+import { floatJson, numberJson } from "../shared/codec.js";
 import { InvalidArgError } from "../shared/errors.js";
 import { FileMedia } from "./file-media.js";
 import { Histogram, Markdown, Table } from "./structured.js";
+import { Trace } from "./trace.js";
 
 function describe(value: unknown): string {
   if (typeof value === "function") return "a function";
@@ -23,16 +24,54 @@ function describe(value: unknown): string {
   return `an instance of ${proto?.constructor?.name ?? "an unknown class"}`;
 }
 
-let currentCall = "log()";
-let currentOnMedia: ((media: FileMedia, key: string) => void) | null = null;
+/** A media value met while encoding, and the file the text names for it. */
+export interface MediaUse {
+  readonly media: FileMedia;
+  /** The metric's path, for messages. */
+  readonly key: string;
+  readonly file: string;
+}
+
+/** Names the file a media value is stored as; called once per distinct value in a record. */
+export type NameFile = (media: FileMedia, key: string) => string;
+
+// One encoding call's state, passed down the walk: the call's name for messages, and the
+// files of the media values found (none allowed without nameFile).
+class Encoding {
+  readonly media: MediaUse[] = [];
+  /** The keys from the top to the value being encoded: the first `depth` name its path. */
+  readonly keys: string[] = [];
+  readonly #files = new Map<FileMedia, string>();
+  /** Whether the list being encoded is a metric's value made of Traces (where Trackio stores them). */
+  traceList = false;
+  constructor(
+    readonly call: string,
+    readonly nameFile: NameFile | null,
+  ) {}
+
+  /** The dotted path of the value at `depth`, for messages (made only when one is needed). */
+  path(depth: number): string {
+    return this.keys.slice(0, depth).join(".");
+  }
+
+  fileOf(media: FileMedia, key: string): string {
+    let file = this.#files.get(media);
+    if (file === undefined) {
+      file = (this.nameFile as NameFile)(media, key);
+      this.#files.set(media, file);
+      this.media.push({ media, key, file });
+    }
+    return file;
+  }
+}
 
 function where(path: string): string {
   return path === "" ? "metrics" : `metric ${JSON.stringify(path)}`;
 }
 
-function refuse(path: string, value: unknown): never {
+function refuse(call: string, path: string, value: unknown): never {
   throw new InvalidArgError(
-    `${currentCall}: ${where(path)} is ${describe(value)}; values must be numbers, strings, booleans, null, arrays or plain objects`,
+    `${call}: ${where(path)} is ${describe(value)}; values must be numbers, strings, booleans, null, arrays or plain objects`,
   );
 }
 
@@ -62,20 +101,17 @@ function firstLoneSurrogate(text: string): number {
   return 0;
 }
 
-function isValueClass(value: object): boolean {
-  return (
-    value instanceof Histogram || value instanceof Markdown || value instanceof Table || value instanceof FileMedia
-  );
-}
-
 export function isPlainObject(value: object): boolean {
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
 
-function child(path: string, key: string): string {
-  return path === "" ? key : `${path}.${key}`;
-}
+/**
+ * Object.prototype.hasOwnProperty, to be called as `hasOwnKey.call(obj, k)` inside
+ * `for (const k in obj)`: V8 then knows a key from the object's own shape is its own, and
+ * the check costs nothing (Object.hasOwn there costs more than the rest of the loop).
+ */
+export const hasOwnKey = Object.prototype.hasOwnProperty;
 
 /** A getter that threw while `call` read a metric: the caller's bad argument. */
 export function getterThrew(call: string, path: string, err: unknown): InvalidArgError {
@@ -85,138 +121,154 @@ export function getterThrew(call: string, path: string, err: unknown): InvalidAr
   );
 }
 
-/** A property read that may run a getter. */
-function read(obj: Record<string, unknown>, key: string, path: string): unknown {
-  try {
-    return obj[key];
-  } catch (err) {
-    throw getterThrew(currentCall, child(path, key), err);
-  }
-}
-
 /**
- * Check a value tree before it is stringified: throws on what Trackio cannot store, and
- * returns whether JSON.stringify would write it differently from Trackio's Python client
- * (a non-finite number, an integral double beyond 2^53, -0, a value class), in which case
- * exactJson() writes it instead.
+ * JSON text as Trackio's Python client would send it (numbers by numberJson), checked on the
+ * way: throws on what Trackio cannot store. One walk that reads each property once, so that
+ * a getter cannot pass the check with one value and be written with another. Media values
+ * are given their file names here, in the order they are met.
  */
-function check(value: unknown, path: string, depth: number): boolean {
-  switch (typeof value) {
-    case "number":
-      return needsNumberJson(value);
-    case "string":
-      checkWellFormed(value, `${currentCall}: ${where(path)}`);
-      return false;
-    case "boolean":
-      return false;
-    case "object": {
-      if (value === null) return false;
-      if (depth > 64)
-        throw new InvalidArgError(`${currentCall}: metrics nest deeper than 64 levels (or contain a cycle)`);
-      if (Array.isArray(value)) {
-        // JSON.stringify would call it, and write whatever it returns unchecked.
-        if (typeof (value as { toJSON?: unknown }).toJSON === "function") refuse(path, value);
-        let exact = false;
-        for (let i = 0; i < value.length; i++) exact = check(value[i], child(path, String(i)), depth + 1) || exact;
-        return exact;
-      }
-      if (value instanceof FileMedia) {
-        if (currentOnMedia === null) {
-          throw new InvalidArgError(
-            `${currentCall}: ${where(path)} is ${value.constructor.name === "Html" ? "an" : "a"} ${value.constructor.name}; media values can only be logged with log()`,
-          );
-        }
-        if (value.caption !== null) checkWellFormed(value.caption, `${currentCall}: the caption of ${where(path)}`);
-        currentOnMedia(value, path);
-        return true;
-      }
-      // A table's cells may hold media (each uploaded like a top-level value) and are checked
-      // like any value.
-      if (value instanceof Table) {
-        for (const row of value.rows) check(row, path, depth + 1);
-        return true;
-      }
-      if (value instanceof Markdown) {
-        checkWellFormed(value.text, `${currentCall}: the Markdown text of ${where(path)}`);
-        return true;
-      }
-      if (value instanceof Histogram) return true;
-      if (!isPlainObject(value)) refuse(path, value);
-      let exact = false;
-      const obj = value as Record<string, unknown>;
-      // for...in also walks the prototype, which for a plain object is Object.prototype (or
-      // nothing): an enumerable key found there was added to every object, not logged.
-      for (const k in obj) {
-        if (!Object.hasOwn(obj, k)) {
-          throw new InvalidArgError(
-            `${currentCall}: ${where(child(path, k))} is inherited from Object.prototype, not the object's own`,
-          );
-        }
-        checkWellFormed(k, `${currentCall}: the name of ${where(child(path, k))}`);
-        exact = check(read(obj, k, path), child(path, k), depth + 1) || exact;
-      }
-      return exact;
-    }
-  }
-  refuse(path, value);
-}
-
-/**
- * JSON text as Trackio's Python client would send it (numbers by numberJson), for the records
- * check() flagged. Values come from a checked tree or from this package's toJSON() methods.
- */
-function exactJson(value: unknown, key: string): string {
+function encode(enc: Encoding, value: unknown, depth: number): string {
+  const call = enc.call;
   switch (typeof value) {
     case "number":
       return numberJson(value);
     case "string":
+      if (!value.isWellFormed()) checkWellFormed(value, `${call}: ${where(enc.path(depth))}`);
       return JSON.stringify(value);
     case "boolean":
       return value ? "true" : "false";
     case "object": {
       if (value === null) return "null";
+      if (depth > 64) throw new InvalidArgError(`${call}: metrics nest deeper than 64 levels (or contain a cycle)`);
+      const keys = enc.keys;
       if (Array.isArray(value)) {
+        // JSON.stringify would call it; a toJSON of its own is not the array the user logged.
+        if (typeof (value as { toJSON?: unknown }).toJSON === "function") refuse(call, enc.path(depth), value);
         let out = "[";
-        for (let i = 0; i < value.length; i++) out += `${i > 0 ? "," : ""}${exactJson(value[i], String(i))}`;
+        for (let i = 0; i < value.length; i++) {
+          keys[depth] = String(i);
+          const item = value[i];
+          if (depth === 1) traceListItem(enc, item, i);
+          out += `${i > 0 ? "," : ""}${encode(enc, item, depth + 1)}`;
+        }
+        if (depth === 1) enc.traceList = false;
         return `${out}]`;
+      }
+      if (value instanceof FileMedia) {
+        const path = enc.path(depth);
+        if (enc.nameFile === null) {
+          throw new InvalidArgError(
+            `${call}: ${where(path)} is ${value.constructor.name === "Html" ? "an" : "a"} ${value.constructor.name}; media values can only be logged with log()`,
+          );
+        }
+        const caption = value.caption;
+        if (caption !== null) checkWellFormed(caption, `${call}: the caption of ${where(path)}`);
+        const file = JSON.stringify(enc.fileOf(value, path));
+        return `{"_type":"trackio.${value.type}","file_path":${file},"caption":${caption === null ? "null" : JSON.stringify(caption)}}`;
+      }
+      // A table's cells may hold media (each uploaded like a top-level value) and are checked
+      // like any value.
+      if (value instanceof Table) {
+        const rows = value.rows;
+        let out = '{"_type":"trackio.table","_value":[';
+        for (let i = 0; i < rows.length; i++) {
+          keys[depth] = String(i);
+          out += `${i > 0 ? "," : ""}${encode(enc, rows[i], depth + 1)}`;
+        }
+        return `${out}]}`;
+      }
+      if (value instanceof Markdown) {
+        checkWellFormed(value.text, `${call}: the Markdown text of ${where(enc.path(depth))}`);
+        return `{"_type":"trackio.markdown","_value":${JSON.stringify(value.text)}}`;
       }
       if (value instanceof Histogram) {
         const edge = value.floatBins ? floatJson : numberJson;
         return `{"_type":"trackio.histogram","bins":[${value.bins.map(edge).join(",")}],"values":[${value.values.map(numberJson).join(",")}]}`;
       }
-      if (isValueClass(value)) return exactJson((value as { toJSON(key: string): unknown }).toJSON(key), key);
+      if (value instanceof Trace) {
+        checkTracePlace(enc, depth);
+        keys[depth] = "messages";
+        const messages = encode(enc, value.messages, depth + 1);
+        keys[depth] = "metadata";
+        const metadata = encode(enc, value.metadata, depth + 1);
+        keys[depth] = "spans";
+        const spans = encode(enc, value.spans, depth + 1);
+        return `{"_type":"trackio.trace","messages":${messages},"metadata":${metadata},"spans":${spans}}`;
+      }
+      if (!isPlainObject(value)) refuse(call, enc.path(depth), value);
+      const obj = value as Record<string, unknown>;
       let out = "{";
-      let first = true;
-      for (const k in value) {
-        out += `${first ? "" : ","}${JSON.stringify(k)}:${exactJson((value as Record<string, unknown>)[k], k)}`;
-        first = false;
+      // for...in also walks the prototype, which for a plain object is Object.prototype (or
+      // nothing): an enumerable key found there was added to every object, not logged.
+      for (const k in obj) {
+        keys[depth] = k;
+        if (!hasOwnKey.call(obj, k)) {
+          throw new InvalidArgError(
+            `${call}: ${where(enc.path(depth + 1))} is inherited from Object.prototype, not the object's own`,
+          );
+        }
+        if (!k.isWellFormed()) checkWellFormed(k, `${call}: the name of ${where(enc.path(depth + 1))}`);
+        let v: unknown;
+        try {
+          v = obj[k];
+        } catch (err) {
+          throw getterThrew(call, enc.path(depth + 1), err);
+        }
+        out += `${out.length > 1 ? "," : ""}${JSON.stringify(k)}:${encode(enc, v, depth + 1)}`;
       }
       return `${out}}`;
     }
   }
-  return refuse(key, value);
+  refuse(call, enc.path(depth), value);
 }
 
 /**
- * JSON text of `metrics`; `call` names the API call in error messages. `onMedia` is called for
- * each Image, Audio, Video or Html value found (in tables too) before the text is made, so
- * that it can name the file the text will reference; without it, media values are refused.
+ * Trackio's server takes a Trace out of the metrics into its traces table only as a metric's
+ * value or as an item of a list of Traces that is one (Python's client sends nothing else):
+ * anywhere else it would stay in the metrics row as a plain object no tab shows.
  */
-export function metricsToJson(
+function checkTracePlace(enc: Encoding, depth: number): void {
+  if (enc.nameFile === null)
+    throw new InvalidArgError(
+      `${enc.call}: ${where(enc.path(depth))} is a Trace; traces can only be logged with log()`,
+    );
+  if (depth === 1 || (depth === 2 && enc.traceList)) return;
+  throw new InvalidArgError(
+    `${enc.call}: ${where(enc.path(depth))} is a Trace inside another value; log a Trace as a metric's value ({ agent: trace }) or in a list of Traces ({ agent: [t1, t2] })`,
+  );
+}
+
+/** Item `i` of a metric's list: a list of Traces holds nothing else. */
+function traceListItem(enc: Encoding, item: unknown, i: number): void {
+  const isTrace = item instanceof Trace;
+  if (i === 0) enc.traceList = isTrace;
+  else if (isTrace !== enc.traceList)
+    throw new InvalidArgError(
+      `${enc.call}: ${where(enc.path(1))} mixes Traces with other values; Trackio stores a list of Traces only when every item is one`,
+    );
+}
+
+/**
+ * JSON text of `metrics`, and the media values it references: `nameFile` names the file of
+ * each Image, Audio, Video or Html value found (in tables too) as the text is made; without
+ * it, media values are refused. `call` names the API call in error messages.
+ */
+export function encodeValues(
   metrics: object,
-  call = "log()",
-  onMedia: ((media: FileMedia, key: string) => void) | null = null,
-): string {
-  currentCall = call;
-  currentOnMedia = onMedia;
+  call: string,
+  nameFile: NameFile | null,
+): { text: string; media: readonly MediaUse[] } {
+  const enc = new Encoding(call, nameFile);
   try {
-    if (!isPlainObject(metrics)) refuse("", metrics);
-    // JSON.stringify is the fast way for the usual record; exactJson only when it would differ.
-    return check(metrics, "", 0) ? exactJson(metrics, "") : JSON.stringify(metrics);
+    if (!isPlainObject(metrics)) refuse(call, "", metrics);
+    return { text: encode(enc, metrics, 0), media: enc.media };
   } catch (err) {
     if (err instanceof InvalidArgError) throw err;
     throw new InvalidArgError(`${call}: value cannot be encoded: ${(err as Error).message}`, { cause: err });
-  } finally {
-    currentOnMedia = null;
   }
+}
+
+/** JSON text of values that may not hold media (a run's config, for one). */
+export function metricsToJson(metrics: object, call = "log()"): string {
+  return encodeValues(metrics, call, null).text;
 }

@@ -7,6 +7,8 @@ plain JSON cannot carry NaN, +-Infinity, -0.0 or the int/float distinction:
   ["i", "123"]  int          ["f", "1e+21"]  float (the JS shortest repr, exact)
   ["s", "..."]  str          ["b", true]     bool          ["z"]  None
   ["a", [...]]  list         ["o", [[key, value], ...]]  dict, in key order
+  ["h", [data...], bins]  trackio.Histogram    ["md", text]  trackio.Markdown
+  ["tr", messages, metadata, spans]  trackio.Trace (each part tagged; metadata may be ["z"])
 
 Strings travel as JSON strings; json.loads turns a "\\ud800" escape into the lone surrogate
 itself, so the oracle gets exactly the string the JS test logged.
@@ -53,6 +55,8 @@ def decode(tagged):
         return trackio.Histogram([decode(v) for v in tagged[1]], num_bins=tagged[2])
     if tag == "md":
         return trackio.Markdown(tagged[1])
+    if tag == "tr":
+        return trackio.Trace(decode(tagged[1]), metadata=decode(tagged[2]), spans=decode(tagged[3]))
     raise ValueError(f"unknown tag {tag!r}")
 
 

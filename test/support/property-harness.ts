@@ -159,8 +159,25 @@ function constructionProblems(record: unknown, step: number): string[] {
     .map((v) => `step ${step}: ${v.call} threw ${errorText(v.error)}, not ERR_TRACKIO_INVALID_ARG`);
 }
 
-/** Log records with the Node client and the Python client; every problem found, as text. */
-export async function checkRecords(env: PropertyEnv, kind: string, records: unknown[], run = "r"): Promise<string[]> {
+/** Where checkRecords() logged a case: for checks of other tables than metrics. */
+export interface CaseRuns {
+  js: { project: string; runId: string };
+  py: { project: string; runId: string | null };
+  /** The records log() accepted, by index. */
+  accepted: number[];
+}
+
+/**
+ * Log records with the Node client and the Python client; every problem found, as text.
+ * `more` adds the problems found in other tables of the two runs.
+ */
+export async function checkRecords(
+  env: PropertyEnv,
+  kind: string,
+  records: unknown[],
+  run = "r",
+  more?: (runs: CaseRuns) => Promise<string[]>,
+): Promise<string[]> {
   const { server, oracle } = env;
   const projects = caseProjects(kind);
   const problems: string[] = [];
@@ -250,6 +267,14 @@ export async function checkRecords(env: PropertyEnv, kind: string, records: unkn
       problems.push(`step ${i}: log(${input}) stored by neither client${pyWarnings(answer, i)}`);
     }
   }
+  if (more !== undefined)
+    problems.push(
+      ...(await more({
+        js: { project: projects.js, runId },
+        py: { project: projects.py, runId: answer.run_id },
+        accepted,
+      })),
+    );
   return problems;
 }
 

@@ -9,9 +9,16 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import type { TestContext } from "node:test";
 import { sync } from "../../src/cli.js";
-import type { Client } from "../../src/index.js";
+import type { Client, TrackioError } from "../../src/index.js";
 import { listFragments } from "../../src/io/spool.js";
 import { runRows, runSteps } from "./read-api.js";
+
+/** The client's 'error' events, collected (a listener also keeps them from being thrown). */
+export function errorsOf(client: Client): TrackioError[] {
+  const errors: TrackioError[] = [];
+  client.on("error", (e: TrackioError) => errors.push(e));
+  return errors;
+}
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `trackio-${prefix}-`));

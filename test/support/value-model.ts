@@ -4,7 +4,7 @@
 // throwing getter is seen and never called.
 
 import fc from "fast-check";
-import { Histogram, Markdown } from "../../src/index.js";
+import { Histogram, Markdown, Trace } from "../../src/index.js";
 
 export type Tagged =
   | ["i", string]
@@ -15,7 +15,8 @@ export type Tagged =
   | ["a", Tagged[]]
   | ["o", [string, Tagged][]]
   | ["h", Tagged[], number]
-  | ["md", string];
+  | ["md", string]
+  | ["tr", Tagged, Tagged, Tagged];
 
 /** The data each generated Histogram was made from: Python bins the same data itself. */
 const histogramData = new WeakMap<Histogram, { data: number[]; numBins: number }>();
@@ -79,6 +80,7 @@ export function refusalReason(value: unknown, path = "metrics", depth = 0): stri
   if (value === null) return null;
   if (depth > MAX_DEPTH) return `${path} nests deeper than ${MAX_DEPTH}`;
   if (value instanceof Histogram) return null;
+  if (value instanceof Trace) return `${path} is a Trace inside another value`;
   if (value instanceof ConstructionRefused) return `${path} is what ${value.call} threw`;
   if (value instanceof Markdown) return refusalReason(value.text, `${path} (Markdown)`, depth + 1);
   if (Array.isArray(value)) {
@@ -100,10 +102,35 @@ export function refusalReason(value: unknown, path = "metrics", depth = 0): stri
     const d = Object.getOwnPropertyDescriptor(value, k);
     if (d === undefined) return `${path}.${k} is inherited`;
     if (d.get !== undefined || d.set !== undefined) return `${path}.${JSON.stringify(k)} is an accessor`;
-    const r = refusalReason(d.value, `${path}.${JSON.stringify(k)}`, depth + 1);
+    const r =
+      depth === 0
+        ? metricReason(d.value, `${path}.${JSON.stringify(k)}`)
+        : refusalReason(d.value, `${path}.${JSON.stringify(k)}`, depth + 1);
     if (r !== null) return r;
   }
   return null;
+}
+
+/**
+ * A metric's value: where Trackio's server takes Traces out into its traces table (the value
+ * itself, or every item of a list), their parts are checked as values; elsewhere a Trace is
+ * refused.
+ */
+function metricReason(value: unknown, path: string): string | null {
+  const traceReason = (t: Trace, at: string) =>
+    refusalReason(t.messages, `${at}.messages`, 2) ??
+    refusalReason(t.metadata, `${at}.metadata`, 2) ??
+    refusalReason(t.spans, `${at}.spans`, 2);
+  if (value instanceof Trace) return traceReason(value, path);
+  if (Array.isArray(value) && value.some((v) => v instanceof Trace)) {
+    if (!value.every((v) => v instanceof Trace)) return `${path} mixes Traces with other values`;
+    for (let i = 0; i < value.length; i++) {
+      const r = traceReason(value[i], `${path}[${i}]`);
+      if (r !== null) return r;
+    }
+    return null;
+  }
+  return refusalReason(value, path, 1);
 }
 
 /**
@@ -124,13 +151,14 @@ export function toTagged(value: unknown): Tagged {
   if (value === null) return ["z"];
   if (Array.isArray(value)) return ["a", value.map(toTagged)];
   if (value instanceof Markdown) return ["md", value.text];
+  if (value instanceof Trace) return ["tr", toTagged(value.messages), toTagged(value.metadata), toTagged(value.spans)];
   if (value instanceof Histogram) {
     const made = histogramData.get(value);
     if (made === undefined) throw new TypeError("toTagged: a Histogram not made by histogramOf()");
     return ["h", made.data.map(tagNumber), made.numBins];
   }
   if (typeof value === "object") {
-    return ["o", forInKeys(value).map((k) => [k, toTagged((value as Record<string, unknown>)[k])])];
+    return ["o", forInKeys(value).map((k): [string, Tagged] => [k, toTagged((value as Record<string, unknown>)[k])])];
   }
   throw new TypeError(`toTagged: ${typeof value} has no tagged form`);
 }

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, type TestContext, test } from "node:test";
 import { FragmentWriter, listFragments, listQuarantined, readFragment } from "../../src/io/spool.js";
-import type { WireError } from "../../src/shared/errors.js";
+import { HttpError, StatusError, type WireError } from "../../src/shared/errors.js";
 import type { WorkerSettings } from "../../src/shared/protocol.js";
 import { COUNTER_REPLAYED } from "../../src/shared/ring.js";
 import { Delivery } from "../../worker/delivery.js";
@@ -32,7 +32,7 @@ function harness(t: TestContext, origin: string, over: Partial<WorkerSettings> =
   const warnings: string[] = [];
   const delivery = new Delivery(s, transport, counters, {
     error: (e) => errors.push(e),
-    warning: (m) => warnings.push(m),
+    warning: (m, code) => warnings.push(`${code}: ${m}`),
   });
   return { delivery, counters, errors, warnings, requests: () => hooks.requests, s };
 }
@@ -246,5 +246,22 @@ describe("Delivery.replayOne", () => {
     assert.equal(h.delivery.replayDue(performance.now(), false), false, "the next try waits a probe interval");
     assert.equal(h.delivery.replayDue(performance.now() + 60_000, false), true);
     assert.equal(server.stored.size, 0);
+  });
+
+  test("a failed attempt that is retried: one TRACKIO_RETRYING warning per outage, none for a 500, again after the server took something", async (t) => {
+    const server = await fakeTrackio(t);
+    const h = harness(t, server.origin);
+    const noAnswer = new HttpError("GET x got no answer: ECONNREFUSED");
+    h.delivery.attemptFailed(new StatusError("POST x answered HTTP 500: boom", 500, "boom"));
+    assert.deepEqual(h.warnings, []);
+    h.delivery.attemptFailed(noAnswer);
+    h.delivery.attemptFailed(new StatusError("POST x answered HTTP 503: paused", 503, "paused"));
+    h.delivery.attemptFailed(noAnswer);
+    const warning = `TRACKIO_RETRYING: GET x got no answer: ECONNREFUSED; retrying for up to 0.3 s (retryDeadlineMs), then keeping the records in the spool ${h.s.spoolDir} and sending them when the server answers again`;
+    assert.deepEqual(h.warnings, [warning]);
+    // The server takes a batch: the outage is over, and the next one is announced again.
+    await h.delivery.deliver(metricLines(h.s, 0, 1));
+    h.delivery.attemptFailed(noAnswer);
+    assert.deepEqual(h.warnings, [warning, warning]);
   });
 });
