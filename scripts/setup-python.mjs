@@ -8,7 +8,8 @@
 // - creates `.venv/` at the repo root (or $TRACKIO_VENV; a relative path is
 //   resolved against the repo root) with `python3 -m venv` if it is missing;
 // - if `import trackio` does not report the version pinned in
-//   python/requirements.txt, installs python/requirements.txt under
+//   python/requirements.txt, or another pin there (psutil) is missing or at another
+//   version, installs python/requirements.txt under
 //   python/constraints.txt (every transitive dependency pinned);
 // - prints one line: `trackio X.Y.Z ready in .venv (took N.Ns)`.
 // With --legacy the same happens for `.venv-legacy/` (or $TRACKIO_LEGACY_VENV) with
@@ -70,6 +71,20 @@ function installedVersion() {
   return r.ok ? r.stdout.trim() : null;
 }
 
+/** The `name==version` pins of the requirements file that the venv does not have at that version. */
+function missingPins() {
+  if (!existsSync(venvPython)) return ["(no venv)"];
+  const pins = [...readFileSync(requirements, "utf8").matchAll(/^\s*([A-Za-z0-9_.-]+)\s*==\s*([^\s;#]+)/gm)].map(
+    (m) => `${m[1]}==${m[2]}`,
+  );
+  const check =
+    "import sys\nfrom importlib.metadata import version\nfor pin in sys.argv[1:]:\n" +
+    "    name, want = pin.split('==')\n    try:\n        ok = version(name) == want\n" +
+    "    except Exception:\n        ok = False\n    if not ok:\n        print(pin)\n";
+  const r = run(venvPython, ["-c", check, ...pins], { capture: true });
+  return r.ok ? r.stdout.split("\n").filter(Boolean) : pins;
+}
+
 const wanted = pinnedVersion();
 const relDir = path.relative(repoRoot, venvDir);
 const displayDir = relDir && !relDir.startsWith("..") && !path.isAbsolute(relDir) ? relDir : venvDir;
@@ -88,13 +103,15 @@ if (!existsSync(venvPython)) {
 }
 
 let version = installedVersion();
-if (version !== wanted) {
+if (version !== wanted || missingPins().length > 0) {
   const r = run(venvPip, ["install", "--disable-pip-version-check", "-q", "-r", requirements, "-c", constraints]);
   if (!r.ok) fail(`pip install into ${venvDir} failed (exit ${r.status ?? r.stderr}); see the pip output above.`);
   version = installedVersion();
   if (version !== wanted) {
     fail(`after pip install, \`import trackio\` reports ${version ?? "an import error"}, expected ${wanted}`);
   }
+  const missing = missingPins();
+  if (missing.length > 0) fail(`after pip install, the venv still lacks ${missing.join(", ")}`);
 }
 
 const seconds = ((performance.now() - started) / 1000).toFixed(1);

@@ -98,14 +98,18 @@ if (unit) {
 if (files.length === 0) fail("no test files found under test/");
 
 // One file at a time: each starts its own Trackio server and worker threads, and the
-// machines here have two cores.
+// machines here have two cores. System metrics are on by default for users; the tests that
+// count rows, requests or spooled lines should not get a sample whenever a run passes 10 s,
+// so they are off here, and the tests of system metrics turn them on by option (an option
+// wins over the variable).
+const env = { TRACKIO_SYSTEM_METRICS: "false", ...process.env };
 const child = spawn(
   process.execPath,
   ["--import", "tsx", "--test", "--test-reporter=tap", "--test-concurrency=1", "--test-timeout=300000", ...files],
   {
     cwd: root,
     stdio: ["ignore", "pipe", "inherit"],
-    env: unit ? { ...process.env, TRACKIO_TEST_NO_PYTHON: "1" } : process.env,
+    env: unit ? { ...env, TRACKIO_TEST_NO_PYTHON: "1" } : env,
   },
 );
 const counts = {};

@@ -3,6 +3,14 @@
 import { InvalidArgError, type TrackioError } from "./shared/errors.js";
 import type { Metrics } from "./values/types.js";
 
+/** What `client.alert()` takes. */
+export interface AlertOptions {
+  title: string;
+  text?: string | null;
+  level?: "info" | "warn" | "error";
+  step?: number;
+}
+
 /** A record larger than this share of the ring is refused rather than stall the ring. */
 export const MAX_RECORD_SHARE = 4;
 

@@ -5,6 +5,7 @@
 
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { listSpooledArtifacts } from "./io/artifact-spool.js";
 import { countsAsRecord, KIND_PREFIX } from "./io/bodies.js";
 import { listSpooledMedia, type SpooledMedia } from "./io/media-files.js";
 import { damage } from "./io/record-line.js";
@@ -75,6 +76,8 @@ export interface DirStock {
   /** Fragments holding selected lines. */
   fragments: string[];
   runs: RunStock[];
+  /** Spooled artifact versions (whole versions: not split by run or selected). */
+  artifacts: number;
 }
 
 /** Per-server directories under `root` that hold anything: the root itself when it is one. */
@@ -90,7 +93,12 @@ export function serverDirs(root: string): string[] {
 }
 
 function holdsSpool(dir: string): boolean {
-  return listFragments(dir).length > 0 || listSpooledMedia(dir).length > 0 || listQuarantined(dir).length > 0;
+  return (
+    listFragments(dir).length > 0 ||
+    listSpooledMedia(dir).length > 0 ||
+    listSpooledArtifacts(dir).length > 0 ||
+    listQuarantined(dir).length > 0
+  );
 }
 
 function isDir(path: string): boolean {
@@ -164,7 +172,7 @@ export function takeStock(root: string, sel: Selection = {}, url: string | null 
     }
     const forUrl = url === null ? null : spoolDirFor(dirname(path), url) === path;
     const sorted = [...runs.values()].sort((a, b) => order(a).localeCompare(order(b)));
-    return { path, forUrl, fragments, runs: sorted };
+    return { path, forUrl, fragments, runs: sorted, artifacts: listSpooledArtifacts(path).length };
   });
 }
 

@@ -40,10 +40,12 @@ export function statusCommand(args: string[], out: NodeJS.WritableStream): numbe
       path: d.path,
       fragments: d.fragments.length,
       ...totals(d.runs),
+      artifacts: d.artifacts,
       runs: d.runs,
     }));
     const all = totals(stock.flatMap((d) => d.runs));
-    out.write(`${JSON.stringify({ spool: root, ...all, dirs }, null, 2)}\n`);
+    const artifacts = stock.reduce((n, d) => n + d.artifacts, 0);
+    out.write(`${JSON.stringify({ spool: root, ...all, artifacts, dirs }, null, 2)}\n`);
     return 0;
   }
   const all = totals(stock.flatMap((d) => d.runs));
@@ -51,15 +53,18 @@ export function statusCommand(args: string[], out: NodeJS.WritableStream): numbe
     out.write(`trackio status: nothing waits in ${root}\n`);
     return 0;
   }
+  const artifacts = stock.reduce((n, d) => n + d.artifacts, 0);
   const what = [
     count(all.records, "record"),
     count(all.media, "media file"),
     count(all.quarantined, "quarantined line"),
+    ...(artifacts > 0 ? [count(artifacts, "artifact version")] : []),
   ];
   out.write(`trackio status: ${what.join(", ")} in ${root}\n`);
   const optional = (["system", "damaged"] as const).filter((k) => all[k] > 0);
   for (const dir of stock) {
-    out.write(`\n${basename(dir.path)} (${count(dir.fragments.length, "fragment")})\n`);
+    const versions = dir.artifacts > 0 ? `, ${count(dir.artifacts, "artifact version")}` : "";
+    out.write(`\n${basename(dir.path)} (${count(dir.fragments.length, "fragment")}${versions})\n`);
     const head = ["PROJECT", "RUN", "RECORDS", ...optional.map((k) => k.toUpperCase()), "MEDIA", "QUARANTINED"];
     const rows = dir.runs.map((r) => [
       r.project ?? "(unreadable lines)",
@@ -73,7 +78,7 @@ export function statusCommand(args: string[], out: NodeJS.WritableStream): numbe
     writeTable(out, [[...head, "OLDEST … NEWEST (UTC)"], ...rows.map((row, i) => [...row, times[i]])]);
   }
   out.write("\n");
-  if (all.records + all.system + all.media > 0) {
+  if (all.records + all.system + all.media + artifacts > 0) {
     out.write("Send them with `npx trackio sync --url URL` (see `npx trackio help sync`).\n");
   }
   if (all.quarantined > 0) {

@@ -103,6 +103,8 @@ export async function syncCommand(
   }
   let sentMedia = 0;
   let rejectedMedia = 0;
+  let sentArtifacts = 0;
+  let rejectedArtifacts = 0;
   let sentRecords = 0;
   let sentFragments = 0;
   let left = 0;
@@ -158,6 +160,8 @@ export async function syncCommand(
       for (const k of Object.keys(aside) as (keyof typeof aside)[]) aside[k] += result.setAside[k];
       sentMedia += result.media.sent;
       rejectedMedia += result.media.rejected;
+      sentArtifacts += result.artifacts.sent;
+      rejectedArtifacts += result.artifacts.rejected;
       stuck += result.stuck;
       if (result.error !== null) {
         failure = result.error;
@@ -171,6 +175,7 @@ export async function syncCommand(
   }
   out.write(`trackio sync: sent ${count(sentRecords, "record")} from ${count(sentFragments, "fragment")}`);
   if (totalMedia > 0) out.write(` and ${count(sentMedia, "media file")}`);
+  if (sentArtifacts > 0) out.write(`; logged ${count(sentArtifacts, "artifact version")}`);
   const setAside = aside.refused + aside.damaged;
   if (setAside > 0) {
     const kinds = [
@@ -185,6 +190,8 @@ export async function syncCommand(
   if (aside.emptyFragments > 0) out.write(`; removed ${count(aside.emptyFragments, "empty fragment")}`);
   if (rejectedMedia > 0)
     out.write(`; the server refused ${count(rejectedMedia, "media file")} (kept as *.json.rejected)`);
+  if (rejectedArtifacts > 0)
+    out.write(`; the server refused ${count(rejectedArtifacts, "artifact version")} (kept as *.json.rejected)`);
   if (left > 0)
     out.write(`; ${count(left, "line")} of other projects or runs ${left === 1 ? "stays" : "stay"} in the spool`);
   if (stuck > 0) out.write(`; SKIPPED ${count(stuck, "fragment")} that cannot be read, removed or rewritten`);
@@ -201,7 +208,7 @@ export async function syncCommand(
   }
   // Everything else was sent, but something needs a person: a script must not take it for
   // a clean sync.
-  const attention = setAside + aside.configsLost + aside.emptyFragments + rejectedMedia;
+  const attention = setAside + aside.configsLost + aside.emptyFragments + rejectedMedia + rejectedArtifacts;
   return attention > 0 ? EXIT_SET_ASIDE : 0;
 }
 

@@ -4,7 +4,8 @@
 
 import { EventEmitter } from "node:events";
 import { alertLine } from "./alert-line.js";
-import { checkTime, MAX_RECORD_SHARE, noProject, notPlainMetrics, shown } from "./arguments.js";
+import { type AlertOptions, checkTime, MAX_RECORD_SHARE, noProject, notPlainMetrics, shown } from "./arguments.js";
+import { type Artifact, ArtifactCalls, type LogArtifactOptions } from "./artifact.js";
 import { Connection } from "./connection.js";
 import { type ExitParticipant, registerExit, unregisterExit } from "./exit.js";
 import {
@@ -36,16 +37,9 @@ import {
 import { checkWellFormed, isPlainObject, metricsToJson } from "./values/json.js";
 import type { Metrics } from "./values/types.js";
 
+export type { AlertOptions } from "./arguments.js";
 export type { ClientOptions } from "./options.js";
 export type { ClientStats, MediaStats } from "./stats.js";
-
-/** What `client.alert()` takes. */
-export interface AlertOptions {
-  title: string;
-  text?: string | null;
-  level?: "info" | "warn" | "error";
-  step?: number;
-}
 
 const KEY_TABLE_BYTES = 256 * 1024;
 
@@ -93,7 +87,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (o.resume !== undefined) {
       if (o.project === undefined) throw noProject("ready()");
       if (o.run === undefined) throw new InvalidArgError(`resume: "${o.resume}" needs a run name`);
-      this.#resumed = await resolveRun(this.#settingsFor(o.project, o.run), o.resume);
+      this.#resumed = await resolveRun(workerSettings(o, o.project, o.run), o.resume);
       if (this.#state !== STATE_NEW) return this;
     }
     this.#start();
@@ -268,6 +262,22 @@ export class Client extends EventEmitter implements ExitParticipant {
     if (!result.ok) throw fromWire(result.error);
   }
 
+  /** Log a file, or every file under a directory, as a new artifact version; resolves to it as stored. */
+  logArtifact(pathOrDir: string, options?: LogArtifactOptions): Promise<Artifact> {
+    return this.#artifacts().log(pathOrDir, options);
+  }
+
+  /** An artifact version by `name`, `name:vN` or `name:alias`, with this run as its consumer. */
+  useArtifact(spec: string): Promise<Artifact> {
+    return this.#artifacts().use(spec);
+  }
+
+  #artifacts(): ArtifactCalls {
+    if (this.#state === STATE_CLOSED) throw new ClosedError("logArtifact() and useArtifact() need an open client");
+    if (this.#state !== STATE_RUNNING) this.#start();
+    return new ArtifactCalls(this.#connection as Connection, this.#settings as WorkerSettings);
+  }
+
   /** Flush, stop the worker, release the process. Later log() calls are ignored. */
   close(): Promise<void> {
     if (this.#closing === null) this.#closing = this.#close();
@@ -356,7 +366,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       if (!o.quiet)
         process.stderr.write(`trackio: no run name given, logging to run "${run}" of project "${o.project}"\n`);
     }
-    const settings = this.#settingsFor(o.project, run);
+    const settings = workerSettings(o, o.project, run);
     if (this.#resumed !== null) {
       if (this.#resumed.runId !== null) settings.runId = this.#resumed.runId;
       this.#nextStep = this.#resumed.nextStep;
@@ -384,10 +394,6 @@ export class Client extends EventEmitter implements ExitParticipant {
     registerExit(this);
     if (o.systemMetricsMs > 0) this.#stopMainStats = publishMainThreadStats(producer.views.ctl, o.systemMetricsMs);
     return true;
-  }
-
-  #settingsFor(project: string, run: string): WorkerSettings {
-    return workerSettings(this.#opts, project, run);
   }
 
   #report(error: WireError): void {

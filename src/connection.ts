@@ -8,7 +8,7 @@ import type { Piscina } from "piscina";
 import type { Producer } from "./producer.js";
 import { Rescue } from "./rescue.js";
 import { toWire, type WireError, WorkerError } from "./shared/errors.js";
-import type { WorkerMessage, WorkerSettings, WorkerTask, WorkerTaskResult } from "./shared/protocol.js";
+import type { ArtifactTask, WorkerMessage, WorkerSettings, WorkerTask, WorkerTaskResult } from "./shared/protocol.js";
 import type { RingLayout } from "./shared/ring.js";
 import { type WorkerPool, workerFor } from "./worker-pool.js";
 
@@ -33,6 +33,7 @@ export interface ConnectionOptions {
 export class Connection {
   readonly #o: ConnectionOptions;
   readonly #key = nextClientKey++;
+  readonly #artifactTasks = new Set<Promise<WorkerTaskResult>>();
   readonly #workerPool: WorkerPool;
   readonly #unlisten: () => void;
   #events: MessagePort | null = null;
@@ -77,7 +78,19 @@ export class Connection {
 
   /** The worker's flush or close task for every record below `target`. */
   task(op: "flush" | "close", target: number): Promise<WorkerTaskResult> {
+    // close() lets the artifact calls still running finish first (they use the same worker).
+    if (op === "close" && this.#artifactTasks.size > 0) {
+      return Promise.allSettled(this.#artifactTasks).then(() => this.#runTask({ op, key: this.#key, target }));
+    }
     return this.#runTask({ op, key: this.#key, target });
+  }
+
+  /** An artifact task, with the same retries on a dead thread as flush and close. */
+  artifactTask(task: ArtifactTask): Promise<WorkerTaskResult> {
+    const running = this.#runTask({ ...task, key: this.#key });
+    this.#artifactTasks.add(running);
+    void running.finally(() => this.#artifactTasks.delete(running));
+    return running;
   }
 
   // The worker's task function never throws, so a rejected task means its thread died. piscina

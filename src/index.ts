@@ -9,8 +9,10 @@ export {
   type StoredValue,
   type SystemMetricRow,
 } from "./api.js";
+export { Artifact, type LogArtifactOptions } from "./artifact.js";
 export { type AlertOptions, Client, type ClientStats, type MediaStats } from "./client.js";
 export type { ClientOptions } from "./options.js";
+export type { ManifestEntry } from "./shared/artifact.js";
 export {
   AuthError,
   ClosedError,

@@ -68,9 +68,11 @@ export interface ClientOptions {
   /** Deliver (or spool) on SIGINT and SIGTERM before the signal takes effect. Default true. */
   handleSignals?: boolean;
   /**
-   * Log system metrics (host CPU and memory, this process's CPU, RSS and heap, main-thread
-   * event-loop delay, and GPUs where `nvidia-smi` exists) every 10 s, or every N ms when a
-   * number. Sampled in the worker thread. Default off.
+   * Log system metrics as Trackio's Python client does (host CPU, frequency, memory, swap, disk
+   * and network, GPUs where `nvidia-smi` exists) plus this process's CPU, RSS and heap and the
+   * main thread's event-loop delay: every 10 s (`true`, the default), every N ms when a
+   * number, never when `false`. Sampled in the worker thread. Env `TRACKIO_SYSTEM_METRICS`
+   * (`false`/`0`, `true` or an interval in ms).
    */
   systemMetrics?: boolean | number;
   /**
@@ -227,7 +229,7 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
     workerFile: opts.workerFile,
     sharedWorker: opts.sharedWorker !== false,
     handleSignals: opts.handleSignals !== false,
-    systemMetricsMs: systemMetricsMs(opts.systemMetrics),
+    systemMetricsMs: systemMetricsMs(opts.systemMetrics, env.TRACKIO_SYSTEM_METRICS),
     quiet: opts.quiet === true,
     webhookUrl:
       opts.webhookUrl !== undefined
@@ -341,9 +343,22 @@ export function checkConfigKey(key: string, call: string): void {
   }
 }
 
-function systemMetricsMs(value: boolean | number | undefined): number {
-  if (value === undefined || value === false) return 0;
-  if (value === true) return 10_000;
+/** Python's monitors sample every 10 s. */
+const SYSTEM_METRICS_MS = 10_000;
+
+function systemMetricsMs(value: boolean | number | undefined, raw: string | undefined): number {
+  if (value === undefined && raw !== undefined && raw !== "") {
+    const text = raw.trim().toLowerCase();
+    if (text === "false" || text === "0") return 0;
+    if (text === "true" || text === "1") return SYSTEM_METRICS_MS;
+    const n = Number(text);
+    if (Number.isSafeInteger(n) && n >= 100) return n;
+    throw new InvalidArgError(
+      `TRACKIO_SYSTEM_METRICS must be true, false, 0, 1 or an interval of at least 100 ms, got ${JSON.stringify(raw)}`,
+    );
+  }
+  if (value === undefined || value === true) return SYSTEM_METRICS_MS;
+  if (value === false) return 0;
   if (!Number.isSafeInteger(value) || value < 100) {
     throw new InvalidArgError(
       `options.systemMetrics must be a boolean or an interval of at least 100 ms, got ${String(value)}`,

@@ -50,7 +50,8 @@ describe("group", () => {
   test("stored as _Group exactly as Trackio's Python client stores it", async () => {
     python(
       `import trackio
-trackio.init(project="groups", name="py-run", group="sweep-a", server_url=${JSON.stringify(server.writeUrl)}, config={"lr": 0.1})
+trackio.init(project="groups", name="py-run", group="sweep-a", server_url=${JSON.stringify(server.writeUrl)}, config={"lr": 0.1},
+             auto_log_cpu=False, auto_log_gpu=False)
 trackio.log({"loss": 1.0})
 trackio.finish()`,
     );

@@ -13,6 +13,7 @@
 // Every failure is reported (the first of an outage as an 'error' event, each to the next
 // flush()), and nothing leaves the ring before one of these has happened to it.
 
+import { listSpooledArtifacts } from "../src/io/artifact-spool.js";
 import { countsAsRecord, OutBatch } from "../src/io/bodies.js";
 import {
   afterFailure,
@@ -71,7 +72,9 @@ export class Delivery {
       // Fragments left by an earlier process (or an earlier client) for this server.
       spoolPending:
         settings.spoolDir !== null &&
-        (listFragments(settings.spoolDir).length > 0 || listSpooledMedia(settings.spoolDir).length > 0),
+        (listFragments(settings.spoolDir).length > 0 ||
+          listSpooledMedia(settings.spoolDir).length > 0 ||
+          listSpooledArtifacts(settings.spoolDir).length > 0),
       retryDeadlineMs: settings.retryDeadlineMs,
       onTrouble: events.trouble,
     });
@@ -222,6 +225,11 @@ export class Delivery {
     if (lines.length === 0) return;
     if (this.#inbox !== null) this.#toInbox(lines);
     else this.#fail(lines, new TrackioError("the process is exiting before the server acknowledged these records"));
+  }
+
+  /** Something other than records or media went to the spool (an artifact version). */
+  spooledElsewhere(): void {
+    this.#health.spooled();
   }
 
   /** The first failure since the last call, for flush() to reject with. */

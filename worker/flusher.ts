@@ -30,7 +30,7 @@ import {
   seqDiff,
 } from "../src/shared/ring.js";
 import { Delivery } from "./delivery.js";
-import { SystemSampler } from "./system.js";
+import { SystemSampler, systemSampleJson } from "./system.js";
 import { threadCpuNs } from "./thread-cpu.js";
 import { Webhook } from "./webhook.js";
 
@@ -171,7 +171,7 @@ export class Flusher {
       busy = true;
       try {
         const sample = await sampler.sample();
-        builder.addSystem(JSON.stringify(sample), Date.now(), `s${n++}`);
+        builder.addSystem(systemSampleJson(sample), Date.now(), `s${n++}`);
         await this.#delivery.deliver(builder.takeBatch(), this.#closing);
       } catch (err) {
         this.#emit({ type: "error", error: toWire(err) });
@@ -180,6 +180,20 @@ export class Flusher {
       }
     }, this.#s.systemMetricsMs);
     // The worker thread is unref'd as a whole; this timer only keeps the sampler going.
+  }
+
+  /** This client's transport and settings, for the artifact tasks (worker/artifacts.ts). */
+  get transport(): Transport {
+    return this.#transport;
+  }
+
+  get settings(): WorkerSettings {
+    return this.#s;
+  }
+
+  /** An artifact version went to the spool: replay it as spooled records are. */
+  artifactSpooled(): void {
+    this.#delivery.spooledElsewhere();
   }
 
   attach(port: MessagePort): void {

@@ -15,6 +15,7 @@ import {
   type WorkerTask,
   type WorkerTaskResult,
 } from "../src/shared/protocol.js";
+import { artifactTask } from "./artifacts.js";
 import { Flusher } from "./flusher.js";
 
 const boot = workerData as WorkerBoot;
@@ -86,5 +87,8 @@ export default async function task(t: WorkerTask): Promise<WorkerTaskResult> {
     case "events":
       flusher.attach(t.port);
       return { ok: true };
+    case "artifact":
+    case "use-artifact":
+      return artifactTask(t, flusher.transport, flusher.settings, () => flusher.artifactSpooled());
   }
 }

@@ -4,6 +4,7 @@
 // (health.ts) and counted apart from them.
 
 import { join } from "node:path";
+import { listSpooledArtifacts, type SpooledArtifact } from "../src/io/artifact-spool.js";
 import {
   listSpooledMedia,
   type MediaFile,
@@ -14,7 +15,7 @@ import {
   spoolMedia,
   writeToMediaDir,
 } from "../src/io/media-files.js";
-import { replayMedia } from "../src/io/replay.js";
+import { replayArtifact, replayMedia } from "../src/io/replay.js";
 import { keptBy, whoSends } from "../src/io/sync-hint.js";
 import { isConnectionRefused, type Transport } from "../src/io/transport.js";
 import { TrackioError, toWire, type WireError } from "../src/shared/errors.js";
@@ -170,19 +171,26 @@ export class MediaDelivery {
     }
   }
 
-  /** Replay the oldest spooled file (after every fragment: the records referencing it go first). */
+  /**
+   * Replay the oldest spooled file (after every fragment: the records referencing it go
+   * first), then the spooled artifact versions.
+   */
   async replayOne(dir: string): Promise<void> {
     // An entry this process has settled is not taken again, even if its files stay (one that
     // could not be removed or renamed would otherwise be sent at once, again and again).
-    const entry = listSpooledMedia(dir).find((e) => !this.#settled.has(e.meta));
+    const media = listSpooledMedia(dir).find((e) => !this.#settled.has(e.meta));
+    const entry = media ?? listSpooledArtifacts(dir).find((e) => !this.#settled.has(e.meta));
     if (entry === undefined) {
       this.#c.health.spoolEmpty();
       return;
     }
-    const outcome = await replayMedia(entry, this.#c.transport);
+    const outcome =
+      media !== undefined
+        ? await replayMedia(media, this.#c.transport)
+        : await replayArtifact(entry as SpooledArtifact, this.#c.transport);
     if (outcome.kind !== "failed") this.#settled.add(entry.meta);
     if (outcome.kind === "sent") {
-      Atomics.add(this.#c.counters, COUNTER_MEDIA_REPLAYED, 1n);
+      if (media !== undefined) Atomics.add(this.#c.counters, COUNTER_MEDIA_REPLAYED, 1n);
       this.#c.health.recovered();
     } else if (outcome.kind === "rejected") {
       // One file, not an outage: the next entries are replayed as usual.

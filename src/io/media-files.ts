@@ -7,14 +7,14 @@
 //   - local mode: straight into Trackio's media directory (`$TRACKIO_DIR/media/<file_path>`),
 //     where a Trackio server on this machine serves it, as Python's client writes it.
 
-import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import type { MediaDesc } from "../shared/codec.js";
 import { SAMPLE_ARRAYS, type SampleType } from "../shared/samples.js";
 import { MIME } from "../shared/sniff.js";
 import { encodePng, encodeWav } from "./encode.js";
-import { ensureDir, isDanglingLink } from "./spool.js";
+import { ensureDir, isDanglingLink, listJsonEntries } from "./spool.js";
 
 /** One media file to deliver: a MEDIA record as the worker read it. */
 export interface MediaJob {
@@ -154,14 +154,7 @@ export interface SpooledMedia {
 /** Every complete spooled file under `spoolDir`, oldest id first within each client. */
 export function listSpooledMedia(spoolDir: string): SpooledMedia[] {
   const dir = spoolMediaDir(spoolDir);
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return names
-    .filter((n) => n.endsWith(".json") && !n.startsWith("."))
+  return listJsonEntries(dir)
     .sort(bySequence)
     .map((n) => ({ meta: join(dir, n), bin: join(dir, `${n.slice(0, -5)}.bin`) }));
 }

@@ -7,7 +7,14 @@
 // half-way is safe because the server ignores log_ids it already has.
 
 import { renameSync } from "node:fs";
-import { AuthError, NoEndpointError, NotFoundError, TrackioError } from "../shared/errors.js";
+import { AuthError, InvalidArgError, NoEndpointError, NotFoundError, TrackioError } from "../shared/errors.js";
+import {
+  listSpooledArtifacts,
+  readSpooledArtifact,
+  removeSpooledArtifact,
+  type SpooledArtifact,
+} from "./artifact-spool.js";
+import { sendArtifact } from "./artifacts.js";
 import { chunkLines, countsAsRecord, groupByEndpoint } from "./bodies.js";
 import { type ConfigFate, type Controls, type Refusal, setAsideLines, settle } from "./isolate.js";
 import { listSpooledMedia, readSpooledMedia, removeSpooledMedia, type SpooledMedia } from "./media-files.js";
@@ -174,9 +181,30 @@ export async function replayMedia(entry: SpooledMedia, transport: Transport): Pr
   return { kind: "sent", records: 1 };
 }
 
+/**
+ * Commit one spooled artifact version (`records` counts versions): the blobs the server lacks,
+ * then `artifact_log`, which stores an identical manifest once however often it is sent. A
+ * version the server refuses for good is set aside as media files are.
+ */
+export async function replayArtifact(entry: SpooledArtifact, transport: Transport): Promise<ReplayOutcome> {
+  const spooled = readSpooledArtifact(entry);
+  if (spooled.kind === "gone") return { kind: "gone" };
+  if (spooled.kind === "corrupt") return setAside(entry, new TrackioError(spooled.reason));
+  try {
+    await sendArtifact(transport, spooled.spec, spooled.blobs);
+  } catch (error) {
+    const refused =
+      isPermanentMediaRefusal(error) || error instanceof NoEndpointError || error instanceof InvalidArgError;
+    if (!refused) return { kind: "failed", error };
+    return setAside(entry, error as TrackioError);
+  }
+  removeSpooledArtifact(entry);
+  return { kind: "sent", records: 1 };
+}
+
 // A file the server will never take (or that cannot be read back) is set aside for a person
 // to inspect: its .json renamed `*.rejected`, so that it no longer blocks the files after it.
-function setAside(entry: SpooledMedia, error: TrackioError): ReplayOutcome {
+function setAside(entry: { meta: string }, error: TrackioError): ReplayOutcome {
   try {
     renameSync(entry.meta, `${entry.meta}.rejected`);
   } catch {
@@ -203,6 +231,8 @@ export interface DirReplay {
   /** Fragments that could not be read, removed or rewritten (each reported through `onFragment`). */
   stuck: number;
   media: MediaProgress;
+  /** Spooled artifact versions committed or set aside. */
+  artifacts: MediaProgress;
   error: unknown;
 }
 
@@ -224,6 +254,7 @@ export async function replayDir(
     setAside: { refused: 0, damaged: 0, configsLost: 0, emptyFragments: 0 },
     stuck: 0,
     media: { sent: 0, rejected: 0 },
+    artifacts: { sent: 0, rejected: 0 },
     error: null,
   };
   let queue = listFragments(dir);
@@ -258,6 +289,14 @@ export async function replayDir(
     if (outcome.kind === "failed") return { ...out, error: outcome.error };
     if (outcome.kind === "sent") out.media.sent++;
     else if (outcome.kind === "rejected") out.media.rejected++;
+  }
+  // Versions go whole, whichever run logged them (a selection picks records and media).
+  if (select !== undefined) return out;
+  for (const entry of listSpooledArtifacts(dir)) {
+    const outcome = await replayArtifact(entry, transport);
+    if (outcome.kind === "failed") return { ...out, error: outcome.error };
+    if (outcome.kind === "sent") out.artifacts.sent++;
+    else if (outcome.kind === "rejected") out.artifacts.rejected++;
   }
   return out;
 }

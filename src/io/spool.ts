@@ -219,3 +219,12 @@ export function isDanglingLink(path: string): boolean {
     return false;
   }
 }
+
+/** The complete `.json` entries of a spooled-file directory (media, artifacts), unsorted; none if it is absent. */
+export function listJsonEntries(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((n) => n.endsWith(".json") && !n.startsWith("."));
+  } catch {
+    return [];
+  }
+}

@@ -185,6 +185,33 @@ export class Transport {
     }, once);
   }
 
+  /**
+   * Store one artifact blob: stage its bytes as media are staged, then move them into the
+   * project's content-addressed store (`bulk_upload_artifact_blob`), where the server checks
+   * them against `digest`. Both steps again on a retry, as for media.
+   */
+  async uploadArtifactBlob(project: string, digest: string, bytes: Uint8Array): Promise<void> {
+    await this.#retrying(async () => {
+      const api = await this.#discover();
+      if (api.protocol === "gradio") {
+        throw new NoEndpointError(
+          `${this.#s.displayUrl} runs Trackio ${this.serverVersion ?? "0.23 or older"} (the Gradio protocol), which has no artifacts; upgrade the server to Trackio 0.30 or newer`,
+        );
+      }
+      const staged = await this.#stage({ name: digest, contentType: "application/octet-stream", bytes });
+      const entry = {
+        project,
+        digest,
+        uploaded_file: { path: staged, orig_name: digest, meta: { _type: "gradio.FileData" } },
+      };
+      await api.post(
+        "bulk_upload_artifact_blob",
+        `{"kwargs":{"project":${JSON.stringify(project)},"uploads":[${JSON.stringify(entry)}],"hf_token":${this.hfTokenJson}}}`,
+      );
+      return "";
+    });
+  }
+
   async #stage(file: MediaFile): Promise<string> {
     const what = `POST ${this.#s.displayUrl}api/upload`;
     const boundary = `----trackio-node-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;

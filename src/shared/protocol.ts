@@ -3,6 +3,7 @@
 // event port.
 
 import type { MessagePort } from "node:worker_threads";
+import type { ArtifactJob, ArtifactRecord } from "./artifact.js";
 import type { WireError } from "./errors.js";
 import type { RingLayout } from "./ring.js";
 
@@ -30,13 +31,24 @@ export const POOL_FIRST_GONE = 1; // 1 once the client in workerData has closed:
 /** Main thread ↔ worker, on the pool's BroadcastChannel. */
 export type ChannelMessage = ({ op: "attach" } & WorkerAttachment) | { op: "detach"; key: number } | { op: "hello" };
 
+/** Artifact work the worker does over the client's transport (worker/artifacts.ts). */
+export type ArtifactTask =
+  | { op: "artifact"; job: ArtifactJob }
+  | { op: "use-artifact"; project: string; name: string; spec: string | null };
+
 export type WorkerTask =
   | { op: "flush"; key: number; target: number }
   | { op: "close"; key: number; target: number }
-  | { op: "events"; key: number; port: MessagePort };
+  | { op: "events"; key: number; port: MessagePort }
+  | (ArtifactTask & { key: number });
 
-/** `cpuNs`: the worker thread's CPU time when it answered (null where unknown). */
-export type WorkerTaskResult = ({ ok: true } | { ok: false; error: WireError }) & { cpuNs?: number | null };
+/**
+ * `cpuNs`: the worker thread's CPU time when it answered (null where unknown). `artifact`: the
+ * version an artifact task logged or found (null: no such artifact).
+ */
+export type WorkerTaskResult = ({ ok: true; artifact?: ArtifactRecord | null } | { ok: false; error: WireError }) & {
+  cpuNs?: number | null;
+};
 
 export type WorkerMessage =
   | { type: "error"; error: WireError }
