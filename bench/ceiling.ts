@@ -8,7 +8,8 @@
 
 import { writeSync } from "node:fs";
 import { Pool } from "undici";
-import { BatchBuilder, bulkLogBody } from "../src/io/batch.js";
+import { BatchBuilder } from "../src/io/batch.js";
+import { bulkLogBody } from "../src/io/bodies.js";
 import type { WorkerSettings } from "../src/shared/protocol.js";
 import { WORKLOADS } from "./workloads.js";
 

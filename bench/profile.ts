@@ -1,5 +1,5 @@
 // `npm run bench -- --profile`: workload 1 with the worker client, without per-call timers,
-// under --cpu-prof. The client is compiled with tsc into node_modules/.cache first (tsx
+// under --cpu-prof. The client is compiled with tsc into .cache/ first (tsx
 // emits one line per file, which would make line ticks useless); the bench code itself still
 // runs under tsx. Prints, for the main thread's samples inside the loop, self time per
 // function and the hottest source lines of the client; and the worker thread's self time.
@@ -113,7 +113,8 @@ function lineTable(s: Summary, buildDir: string, root: string, top: number): str
 }
 
 function build(root: string): string {
-  const dir = join(root, "node_modules", ".cache", "trackio-bench");
+  // In the checkout itself: node_modules may be shared by several checkouts (a symlink).
+  const dir = join(root, ".cache", "trackio-bench");
   const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
   const args = [tsc, "-p", "tsconfig.build.json", "--outDir", dir, "--declaration", "false", "--sourceMap", "false"];
   const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8" });

@@ -6,9 +6,9 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { listSpooledArtifacts } from "./io/artifact-spool.js";
-import { KIND_PREFIX } from "./io/batch.js";
+import { countsAsRecord, KIND_PREFIX } from "./io/bodies.js";
 import { listSpooledMedia, type SpooledMedia } from "./io/media-files.js";
-import { countsAsRecord, damage } from "./io/record-line.js";
+import { damage } from "./io/record-line.js";
 import { listFragments, listQuarantined, readFragment } from "./io/spool.js";
 import { spoolDirFor } from "./paths.js";
 

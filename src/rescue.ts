@@ -5,7 +5,8 @@
 // event loop will not turn again. The worker's own decoder, batch builder, fragment writer
 // and media spool do the work; only the counting is done here.
 
-import { BatchBuilder, RESEND_PREFIX } from "./io/batch.js";
+import { BatchBuilder } from "./io/batch.js";
+import { RESEND_PREFIX } from "./io/bodies.js";
 import { RecordDecoder } from "./io/decoder.js";
 import { type MediaFile, type MediaJob, materializeSync, spoolMedia } from "./io/media-files.js";
 import { FragmentWriter } from "./io/spool.js";

@@ -3,7 +3,8 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { BatchBuilder, bulkLogBody, isoTimestamp, renameReservedKeys, safeKey } from "../src/io/batch.js";
+import { BatchBuilder, isoTimestamp, renameReservedKeys, safeKey } from "../src/io/batch.js";
+import { bodyHead, bulkLogBody, ENDPOINTS } from "../src/io/bodies.js";
 import {
   jsonMetricsText,
   jsonSize,
@@ -482,10 +483,8 @@ describe("BatchBuilder", () => {
     const bytes = b.bytes;
     const lines = b.take();
     assert.equal(lines.length, 2);
-    assert.equal(
-      bytes,
-      lines.reduce((sum, l) => sum + l.length, 0),
-    );
+    // The size of the request body so far: its head, then the lines and their commas.
+    assert.equal(bytes, bodyHead(ENDPOINTS[0]).length + lines.join(",").length);
     for (const line of lines) assert.equal(JSON.parse(line).metrics.a, 1);
     assert.equal(b.count, 0);
     assert.equal(b.bytes, 0);

@@ -8,6 +8,7 @@ import { inflateSync } from "node:zlib";
 import { venvPython } from "../scripts/trackio-server.js";
 import { encodePng, encodeWav, type WavSamples } from "../src/io/encode.js";
 import { MIME, sniffFormat } from "../src/shared/sniff.js";
+import { prng } from "./support/prng.js";
 
 // Everything Python has to do (decode our PNGs with Pillow, write the reference
 // WAVs with Trackio, produce a JPEG and a GIF) happens in one interpreter run.
@@ -40,17 +41,6 @@ Image.fromarray(np.stack([gradient, gradient.T, gradient], axis=2)).save(job["jp
 Image.fromarray(gradient).save(job["gif"], format="GIF")
 print(json.dumps(out))
 `;
-
-/** Deterministic pseudo-random bytes (xorshift32). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x100000000;
-  };
-}
 
 type Pattern = "random" | "hgradient" | "vstripes" | "smooth" | "mixed";
 

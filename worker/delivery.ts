@@ -14,7 +14,7 @@
 // flush()), and nothing leaves the ring before one of these has happened to it.
 
 import { listSpooledArtifacts } from "../src/io/artifact-spool.js";
-import { bulkBody, groupByEndpoint } from "../src/io/batch.js";
+import { countsAsRecord, OutBatch } from "../src/io/bodies.js";
 import {
   afterFailure,
   type Controls,
@@ -24,7 +24,6 @@ import {
   setAsideLines,
 } from "../src/io/isolate.js";
 import { listSpooledMedia, type MediaJob } from "../src/io/media-files.js";
-import { countsAsRecord } from "../src/io/record-line.js";
 import { type FragmentReplay, replayFragment } from "../src/io/replay.js";
 import { FragmentWriter, listFragments } from "../src/io/spool.js";
 import { keptBy, retryPlan, syncCommand, whoSends } from "../src/io/sync-hint.js";
@@ -97,37 +96,36 @@ export class Delivery {
    * more try before the client goes away, so that records are not left in the spool of a
    * server that has just come back.
    */
-  async deliver(lines: string[], closing = false): Promise<void> {
+  async deliver(batch: OutBatch | string[], closing = false): Promise<void> {
+    const out = Array.isArray(batch) ? OutBatch.of(batch) : batch;
     if (this.#inbox !== null) {
-      this.#toInbox(lines);
+      this.#toInbox(out.lines());
       return;
     }
     if (closing) this.#health.lastTryAtClose();
-    // Metrics, then system metrics, then alerts: each kind has its own endpoint.
-    const groups = groupByEndpoint(lines);
-    for (let i = 0; i < groups.length; i++) {
-      const { endpoint, lines: part } = groups[i];
+    // Metrics, then system metrics, then alerts: each kind has its own endpoint. A part's
+    // lines are made as text only when something other than a plain send needs them.
+    const parts = out.parts();
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i];
+      const { endpoint } = part;
       if (this.#health.believedDown()) {
-        this.#fail(part, this.#health.downReason);
+        this.#fail(part.lines(), this.#health.downReason);
         continue;
       }
       try {
-        await this.#transport.call(
-          endpoint.api,
-          bulkBody(endpoint, part, this.#transport.hfTokenJson),
-          this.#health.probing,
-        );
+        await this.#transport.call(endpoint.api, part.body(this.#transport.hfTokenJson), this.#health.probing);
         this.#health.probing = false;
-        remember(this.#controls, endpoint, part);
-        this.#count(COUNTER_SENT, part);
+        remember(this.#controls, endpoint, [part.last()]);
+        this.#add(COUNTER_SENT, part.records);
         this.#health.recovered();
       } catch (err) {
         if (this.#health.probing && isConnectionRefused(err)) {
           this.#switchToInbox();
-          for (const g of groups.slice(i)) this.#toInbox(g.lines);
+          for (const p of parts.slice(i)) this.#toInbox(p.lines());
           return;
         }
-        this.#settled(await afterFailure(this.#transport, endpoint, part, err, this.#controls));
+        this.#settled(await afterFailure(this.#transport, endpoint, part.lines(), err, this.#controls));
       }
     }
   }
@@ -188,6 +186,10 @@ export class Delivery {
   #count(counter: number, lines: readonly string[]): void {
     let n = 0;
     for (const line of lines) if (countsAsRecord(line)) n++;
+    this.#add(counter, n);
+  }
+
+  #add(counter: number, n: number): void {
     if (n > 0) Atomics.add(this.#counters, counter, BigInt(n));
   }
 

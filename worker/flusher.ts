@@ -5,6 +5,7 @@
 
 import type { MessagePort } from "node:worker_threads";
 import { BatchBuilder } from "../src/io/batch.js";
+import type { OutBatch } from "../src/io/bodies.js";
 import { RecordDecoder } from "../src/io/decoder.js";
 import type { MediaJob } from "../src/io/media-files.js";
 import { Transport } from "../src/io/transport.js";
@@ -35,14 +36,16 @@ import { Webhook } from "./webhook.js";
 
 /** Longest sleep with nothing to do; the loop also wakes on every notify. */
 const IDLE_MS = 1000;
-/** A request body larger than this is sent even if fewer than maxRecordsPerRequest records. */
-const MAX_BODY_CHARS = 8 * 1024 * 1024;
+/** A request body larger than this (bytes) is sent even if fewer than maxRecordsPerRequest records. */
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** Clock ticks (about 1 ms each) without a new record before the clock stops. */
+const CLOCK_IDLE_TICKS = 200;
 /** Events kept for the main thread until its port is attached. */
 const MAX_QUEUED_EVENTS = 100;
 
 /** A batch between the ring and its fate. */
 interface InFlight {
-  lines: string[];
+  batch: OutBatch;
   media: MediaJob[];
   /** Ring records behind the lines. */
   records: number;
@@ -112,16 +115,36 @@ export class Flusher {
 
   // Keep CTL_CLOCK close to the wall clock for log() (see ring.ts). A timer of its own, so
   // that it ticks while the loop waits on the network; when this thread is busy for a few
-  // ms, log() timestamps lag by as much.
+  // ms, log() timestamps lag by as much. Each tick costs this thread ~30 µs, so the clock
+  // stops once no record has been published for CLOCK_IDLE_TICKS ticks (log() then reads
+  // Date.now()), and starts again when the loop reads a record.
   #startClock(): void {
+    if (this.#clock !== null || this.#finished) return;
     const ctl = this.#views.ctl;
     const base = this.#s.clockBase;
+    let published = Atomics.load(ctl, CTL_W);
+    let idle = 0;
     const tick = () => {
+      const w = Atomics.load(ctl, CTL_W);
+      if (w !== published) {
+        published = w;
+        idle = 0;
+      } else if (++idle > CLOCK_IDLE_TICKS) {
+        this.#stopClock();
+        return;
+      }
       const ms = Date.now() - base + 1;
       Atomics.store(ctl, CTL_CLOCK, ms > 0 && ms < 2 ** 31 ? ms : 0);
     };
     tick();
     this.#clock = setInterval(tick, 1);
+  }
+
+  #stopClock(): void {
+    if (this.#clock === null) return;
+    clearInterval(this.#clock);
+    this.#clock = null;
+    Atomics.store(this.#views.ctl, CTL_CLOCK, 0);
   }
 
   start(): void {
@@ -149,7 +172,7 @@ export class Flusher {
       try {
         const sample = await sampler.sample();
         builder.addSystem(systemSampleJson(sample), Date.now(), `s${n++}`);
-        await this.#delivery.deliver(builder.take(), this.#closing);
+        await this.#delivery.deliver(builder.takeBatch(), this.#closing);
       } catch (err) {
         this.#emit({ type: "error", error: toWire(err) });
       } finally {
@@ -195,7 +218,7 @@ export class Flusher {
     await this.#stopped;
     await this.#webhook?.settled();
     await this.#transport.close();
-    if (this.#clock !== null) clearInterval(this.#clock);
+    this.#stopClock();
     this.#finished = true;
     Atomics.notify(this.#views.ctl, CTL_SPOOL_REQ); // ends #watchExitDeadline
     // A failure while replaying the spool during close is reported too.
@@ -233,7 +256,7 @@ export class Flusher {
   }
 
   #due(n: number): boolean {
-    if (n >= this.#s.maxBatch || n >= this.#s.maxRecordsPerRequest || this.#batch.bytes >= MAX_BODY_CHARS) return true;
+    if (n >= this.#s.maxBatch || n >= this.#s.maxRecordsPerRequest || this.#batch.bytes >= MAX_BODY_BYTES) return true;
     // The reader stopped at a changed config that needs a request of its own.
     if (this.#batch.hasConfig && !this.#reader.drained() && this.#configWaits()) return true;
     if (performance.now() - this.#firstReadAt >= this.#s.flushIntervalMs) return true;
@@ -248,7 +271,8 @@ export class Flusher {
 
   #read(): void {
     const before = this.#batch.records;
-    this.#decoder.readInto(this.#batch, this.#s.maxRecordsPerRequest, MAX_BODY_CHARS);
+    this.#decoder.readInto(this.#batch, this.#s.maxRecordsPerRequest, MAX_BODY_BYTES);
+    if (this.#batch.records > before && this.#clock === null) this.#startClock();
     if (before === 0 && this.#batch.records > 0) this.#firstReadAt = performance.now();
   }
 
@@ -258,21 +282,22 @@ export class Flusher {
   }
 
   /** Take the batch out: its lines and media files, and the ring records behind them. */
-  #takeBatch(): { lines: string[]; media: MediaJob[]; records: number } {
+  #takeBatch(): { batch: OutBatch; media: MediaJob[]; records: number } {
     this.#batch.addConfigResend();
     const records = this.#batch.records;
     const media = this.#batch.takeMedia();
-    return { lines: this.#batch.take(), media, records };
+    return { batch: this.#batch.takeBatch(), media, records };
   }
 
   async #send(): Promise<void> {
-    const { lines, media, records } = this.#takeBatch();
-    const flight: InFlight = { lines, media, records, endPos: this.#reader.pos, kept: false };
+    const { batch, media, records } = this.#takeBatch();
+    const flight: InFlight = { batch, media, records, endPos: this.#reader.pos, kept: false };
     this.#inFlight = flight;
-    if (lines.length > 0) await this.#delivery.deliver(lines, this.#closing);
+    if (batch.count > 0) await this.#delivery.deliver(batch, this.#closing);
     // After the records that reference them, as Trackio's Python client sends them.
     if (media.length > 0 && !flight.kept) await this.#delivery.deliverMedia(media, this.#closing, () => flight.kept);
     this.#inFlight = null;
+    this.#batch.recycle(batch);
     // An exit deadline kept these lines while the request ran, and released them already.
     if (!flight.kept) this.#release(flight.endPos, records);
   }
@@ -300,7 +325,7 @@ export class Flusher {
     const flight = this.#inFlight;
     if (flight !== null && !flight.kept) {
       flight.kept = true;
-      lines.push(...flight.lines);
+      lines.push(...flight.batch.lines());
       media.push(...flight.media);
       records += flight.records;
     }
@@ -308,7 +333,7 @@ export class Flusher {
       this.#read();
       if (this.#batch.records === 0) break;
       const batch = this.#takeBatch();
-      lines.push(...batch.lines);
+      lines.push(...batch.batch.lines());
       media.push(...batch.media);
       records += batch.records;
     }

@@ -1,9 +1,15 @@
-// Turning ring records into the JSON body of one `bulk_log` request. The entries are built
-// as text: the project/run prefix and every quoted key name are made once, not per record.
+// Turning ring records into the entries of a batch: metric entries written as bytes into
+// the body of one `bulk_log` request; the project/run prefix and every quoted key name are
+// made once, not per record.
 
-import type { MediaDesc } from "../shared/codec.js";
+import { type MediaDesc, RECORD_HEADER, type Region } from "../shared/codec.js";
 import type { WorkerSettings } from "../shared/protocol.js";
+import { BytesPart, bodyHead, ENDPOINTS, KIND_PREFIX, OutBatch, RESEND_PREFIX } from "./bodies.js";
+import { ByteWriter } from "./json-bytes.js";
 import type { MediaJob } from "./media-files.js";
+
+// Read for every record, copied once (see decoder.ts).
+const HEADER = RECORD_HEADER;
 
 /**
  * Keys that Trackio's read API puts into every row (or that its Python client reserves) are
@@ -74,33 +80,45 @@ export function isoTimestamp(ms: number): string {
 }
 
 /**
- * The entries of one request, kept as text. Each entry is a complete inbox fragment record
+ * The entries of one batch. Each entry is a complete inbox fragment record
  * (`{"v":1,"kind":"metric",…}`): the HTTP API reads the fields it knows and ignores the
  * rest, so the very same lines can be sent, spooled to disk, or dropped into a server's
- * inbox without re-encoding.
+ * inbox without re-encoding. Metric entries are written as bytes straight into the body of
+ * their `bulk_log` request (bodies.ts), numeric records from the ring's values without a
+ * string per record; alerts and system samples stay text.
  */
-/**
- * A metrics line sent again only to carry a changed config: same log_id as the original, so
- * the server stores no second row, while the config it carries replaces the run's.
- */
-export const RESEND_PREFIX = '{"v":1,"kind":"metric","resend":true,';
-
-export const KIND_PREFIX = {
-  metric: '{"v":1,"kind":"metric",',
-  system: '{"v":1,"kind":"system_metric",',
-  alert: '{"v":1,"kind":"alert",',
-} as const;
-
 export class BatchBuilder {
   readonly #run: string;
   readonly #idPrefix: string;
+  /** `{"v":1,"kind":"metric",<run>,"metrics":` and its resend form, as bytes. */
+  readonly #metricHead: Uint8Array;
+  readonly #resendHead: Uint8Array;
+  readonly #stepKey = ascii('},"step":');
+  /** `","config":null,"log_id":"<client id>-`: what follows the timestamp of most entries. */
+  readonly #noConfigTail: string;
   #configJson: string;
   #configSent = false;
-  #last: { metricsJson: string; step: number; time: number; seq: number } | null = null;
+  /**
+   * The last metrics entry, to send again with a changed config (see addConfigResend): its
+   * metrics object at from…to in the buffer, or copied out once the buffer is taken.
+   */
+  readonly #last = { any: false, metrics: null as Uint8Array | null, from: 0, to: 0, step: 0, time: 0, seq: 0 };
   #hasConfig = false;
-  #lines: string[] = [];
+  #out = new ByteWriter();
+  #starts: number[] = [];
+  #metricRecords = 0;
+  #others: { at: number; line: string }[] = [];
+  #othersChars = 0;
   #media: MediaJob[] = [];
-  bytes = 0;
+  /** Where the value at each position of the last numeric record was written, by key id. */
+  readonly #slots = {
+    key: new Int32Array(SLOTS).fill(-1),
+    value: new Float64Array(SLOTS),
+    at: new Int32Array(SLOTS),
+    length: new Int32Array(SLOTS),
+  };
+  /** The buffer of a batch already sent, for the next batch's lines (see recycle). */
+  #spare: Uint8Array | null = null;
   /** Ring records behind the current lines (a config record makes none; a resend line has none). */
   records = 0;
 
@@ -108,28 +126,112 @@ export class BatchBuilder {
     this.#run = `"project":${JSON.stringify(s.project)},"run":${JSON.stringify(s.run)},"run_id":${JSON.stringify(s.runId)}`;
     this.#idPrefix = `${s.clientId}-`;
     this.#configJson = s.configJson;
+    this.#metricHead = utf8(`${KIND_PREFIX.metric}${this.#run},"metrics":`);
+    this.#resendHead = utf8(`${RESEND_PREFIX}${this.#run},"metrics":`);
+    this.#noConfigTail = `","config":null,"log_id":"${this.#idPrefix}`;
+    this.#out.ascii(bodyHead(ENDPOINTS[0]));
   }
 
+  /** Lines so far. */
   get count(): number {
-    return this.#lines.length;
+    return this.#starts.length + this.#others.length;
+  }
+
+  /** Size of the lines so far (bytes of metric lines, characters of the others). */
+  get bytes(): number {
+    return this.#starts.length === 0 ? this.#othersChars : this.#out.pos + this.#othersChars;
   }
 
   /**
-   * Add one metrics entry. The log_id is the client's id and the record's sequence number:
-   * unique per project, free to make on the hot path, and the same on every retry. The first
-   * metrics entry this worker builds carries the run's config (Trackio stores a config only
-   * with a metrics row), so a retry of that batch carries it too.
+   * Add one metrics entry, its metrics given as JSON object text. The log_id is the client's
+   * id and the record's sequence number: unique per project, free to make on the hot path,
+   * and the same on every retry. The first metrics entry this worker builds carries the
+   * run's config (Trackio stores a config only with a metrics row), so a retry of that batch
+   * carries it too.
    */
   add(metricsJson: string, step: number, time: number, seq: number): void {
-    let config = "null";
+    const out = this.#begin(this.#metricHead);
+    const from = out.pos;
+    // Its closing brace comes with the rest of the line (#tail).
+    out.text(metricsJson);
+    out.pos--;
+    this.#end(from, step, time, seq);
+  }
+
+  /** Add one metrics entry from a NUMERIC ring record; `keys[id]` is `,"<name>":` as UTF-8. */
+  addNumeric(r: Region, off: number, keys: readonly Uint8Array[], step: number, time: number, seq: number): void {
+    const out = this.#begin(this.#metricHead);
+    const from = out.pos;
+    const n = r.u16[(off + 6) >> 1];
+    const v = (off + HEADER) >> 3;
+    const k = (off + HEADER + n * 8) >> 1;
+    if (n === 0) out.byte(0x7b /* { */);
+    const slots = this.#slots;
+    for (let i = 0; i < n; i++) {
+      const id = r.u16[k + i];
+      out.bytes(keys[id]);
+      const x = r.f64[v + i];
+      // The same metric as the record before, unchanged (a learning rate, an epoch): copy its
+      // text. Zeros are left out (0 and -0 are equal but written apart), NaN never matches.
+      if (i < SLOTS && slots.key[i] === id && slots.value[i] === x && x !== 0) {
+        out.repeat(slots.at[i], slots.length[i]);
+        continue;
+      }
+      const at = out.pos;
+      out.number(x);
+      if (i < SLOTS) {
+        slots.key[i] = id;
+        slots.value[i] = x;
+        slots.at[i] = at;
+        slots.length[i] = out.pos - at;
+      }
+    }
+    // The first key's comma opens the object.
+    out.buf[from] = 0x7b /* { */;
+    this.#end(from, step, time, seq);
+  }
+
+  #begin(head: Uint8Array): ByteWriter {
+    const out = this.#out;
+    if (this.#starts.length > 0) out.byte(0x2c /* , */);
+    this.#starts.push(out.pos);
+    out.bytes(head);
+    return out;
+  }
+
+  // Everything after the metrics object's last value; `from` is where the object starts.
+  #end(from: number, step: number, time: number, seq: number): void {
+    const out = this.#out;
+    const to = out.pos;
+    let config: string | null = null;
     if (!this.#configSent) {
       this.#configSent = true;
       this.#hasConfig = true;
       config = this.#configJson;
     }
-    this.#last = { metricsJson, step, time, seq };
+    const last = this.#last;
+    last.any = true;
+    last.metrics = null;
+    last.from = from;
+    last.to = to;
+    last.step = step;
+    last.time = time;
+    last.seq = seq;
     this.records++;
-    this.#push(this.#metricLine(KIND_PREFIX.metric, metricsJson, step, time, seq, config));
+    this.#metricRecords++;
+    this.#tail(step, time, seq, config);
+  }
+
+  // After the metrics object's last value: `},"step":…` to the end of the line.
+  #tail(step: number, time: number, seq: number, config: string | null): void {
+    const out = this.#out;
+    out.bytes(this.#stepKey);
+    plain(out, step);
+    if (config === null) out.bytes(this.#isoTail(time));
+    else out.text(`,"timestamp":"${isoTimestamp(time)}","config":${config},"log_id":"${this.#idPrefix}`);
+    plain(out, seq);
+    out.byte(0x22 /* " */);
+    out.byte(0x7d /* } */);
   }
 
   /**
@@ -152,49 +254,53 @@ export class BatchBuilder {
    * it (see RESEND_PREFIX). Returns whether a line was added.
    */
   addConfigResend(): boolean {
-    if (this.#configSent || this.#last === null) return false;
+    const last = this.#last;
+    if (this.#configSent || !last.any) return false;
     this.#configSent = true;
     this.#hasConfig = true;
-    const { metricsJson, step, time, seq } = this.#last;
-    this.#push(this.#metricLine(RESEND_PREFIX, metricsJson, step, time, seq, this.#configJson));
+    const metrics = last.metrics ?? this.#out.buf.slice(last.from, last.to);
+    this.#begin(this.#resendHead).bytes(metrics);
+    this.#tail(last.step, last.time, last.seq, this.#configJson);
     return true;
   }
 
-  #metricLine(prefix: string, metricsJson: string, step: number, time: number, seq: number, config: string): string {
-    return `${prefix}${this.#run},"metrics":${metricsJson},"step":${step},"timestamp":"${this.#iso(time)}","config":${config},"log_id":"${this.#idPrefix}${seq}"}`;
-  }
-
-  // Records logged in the same millisecond share their timestamp text.
+  // Records logged in the same millisecond share their timestamp text, and the rest of
+  // their line up to the log_id's number when they carry no config.
   #lastTime = Number.NaN;
-  #lastIso = "";
-  #iso(time: number): string {
+  #lastTail: Uint8Array = new Uint8Array(0);
+  #isoTail(time: number): Uint8Array {
     if (time !== this.#lastTime) {
       this.#lastTime = time;
-      this.#lastIso = isoTimestamp(time);
+      this.#lastTail = utf8(`,"timestamp":"${isoTimestamp(time)}${this.#noConfigTail}`);
     }
-    return this.#lastIso;
+    return this.#lastTail;
   }
 
   /** Add one alert; `alertJson` is `{"title","text","level"}`. Its alert_id makes retries idempotent. */
   addAlert(alertJson: string, step: number, time: number, seq: number): void {
     const a = JSON.parse(alertJson) as { title: string; text: string | null; level: string };
     this.records++;
-    this.#push(
+    this.#other(
       `${KIND_PREFIX.alert}${this.#run},"title":${JSON.stringify(a.title)},"text":${JSON.stringify(a.text)},"level":${JSON.stringify(a.level)},"step":${step},"timestamp":"${isoTimestamp(time)}","alert_id":"${this.#idPrefix}${seq}"}`,
     );
   }
 
   /** Add one system-metrics entry (sampled in the worker; no step, the timestamp is the x-axis). */
   addSystem(metricsJson: string, time: number, id: string): void {
-    this.#push(
+    this.#other(
       `${KIND_PREFIX.system}${this.#run},"metrics":${metricsJson},"timestamp":"${isoTimestamp(time)}","log_id":"${this.#idPrefix}${id}"}`,
     );
+  }
+
+  #other(line: string): void {
+    this.#others.push({ at: this.#starts.length, line });
+    this.#othersChars += line.length;
   }
 
   /** Add the file of a media value; it is uploaded after the lines of the same batch. */
   addMedia(desc: MediaDesc, payload: Uint8Array | null, step: number, seq: number): void {
     this.records++;
-    this.bytes += desc.n;
+    this.#othersChars += desc.n;
     this.#media.push({ id: `${this.#idPrefix}${seq}`, step, desc, payload });
   }
 
@@ -205,82 +311,59 @@ export class BatchBuilder {
     return media;
   }
 
-  #push(line: string): void {
-    this.#lines.push(line);
-    this.bytes += line.length;
-  }
-
-  /** Take the lines out, leaving the builder empty (read `records` first). */
-  take(): string[] {
-    const lines = this.#lines;
-    this.#lines = [];
-    this.bytes = 0;
+  /** Take the lines out as a batch, leaving the builder empty (read `records` first). */
+  takeBatch(): OutBatch {
+    const out = this.#out;
+    const last = this.#last;
+    // The last entry outlives this buffer: a later config change may send it again.
+    if (last.any && last.metrics === null) last.metrics = out.buf.slice(last.from, last.to);
+    const metrics =
+      this.#starts.length === 0 ? null : new BytesPart(out.buf, this.#starts, out.pos, this.#metricRecords);
+    const batch = new OutBatch(metrics, this.#others);
+    if (metrics !== null) {
+      this.#slots.key.fill(-1);
+      // The body may still be sent (and retried) while the next batch is written.
+      this.#out = new ByteWriter(out.buf.length, this.#spare);
+      this.#spare = null;
+      this.#out.ascii(bodyHead(ENDPOINTS[0]));
+    }
+    this.#starts = [];
+    this.#metricRecords = 0;
+    this.#others = [];
+    this.#othersChars = 0;
     this.records = 0;
     this.#hasConfig = false;
-    return lines;
+    return batch;
+  }
+
+  /**
+   * Give back the buffer of a batch that nothing reads any more (its requests settled, its
+   * lines kept as text where they were needed), so that the next batch does not allocate.
+   */
+  recycle(batch: OutBatch): void {
+    const buf = batch.metrics?.detach() ?? null;
+    if (buf !== null && buf.length >= this.#out.buf.length) this.#spare = buf;
+  }
+
+  /** Take the lines out as text (see takeBatch). */
+  take(): string[] {
+    return this.takeBatch().lines();
   }
 }
 
-/** The endpoint and argument name for each kind of line, in the order Trackio's client sends them. */
-export const ENDPOINTS = [
-  { prefix: KIND_PREFIX.metric, api: "bulk_log", arg: "logs" },
-  { prefix: KIND_PREFIX.system, api: "bulk_log_system", arg: "logs" },
-  { prefix: KIND_PREFIX.alert, api: "bulk_alert", arg: "alerts" },
-] as const;
+/** Positions of a numeric record whose last value's text is remembered. */
+const SLOTS = 64;
 
-export type Endpoint = (typeof ENDPOINTS)[number];
-
-/** Split lines by endpoint, keeping their order within each; lines of unknown kind go with metrics. */
-export function groupByEndpoint(lines: readonly string[]): { endpoint: Endpoint; lines: string[] }[] {
-  const groups = ENDPOINTS.map((endpoint) => ({ endpoint, lines: [] as string[] }));
-  for (const line of lines) {
-    const g = groups.find((x) => line.startsWith(x.endpoint.prefix)) ?? groups[kindIndex(line)];
-    g.lines.push(line);
-  }
-  return groups.filter((g) => g.lines.length > 0);
+/** A step or sequence number as `${x}` writes it. */
+function plain(out: ByteWriter, x: number): void {
+  if (Number.isSafeInteger(x) && x >= 0) out.uint(x);
+  else out.ascii(String(x));
 }
 
-// A line written by another tool (a quarantine line fixed by hand and re-saved by Python's
-// json.dumps, say) has other separators than ours: its "kind" field says where it goes.
-function kindIndex(line: string): number {
-  try {
-    const kind = (JSON.parse(line) as { kind?: unknown }).kind;
-    const i = ENDPOINTS.findIndex((e) => e.prefix === `{"v":1,"kind":${JSON.stringify(kind)},`);
-    return Math.max(i, 0);
-  } catch {
-    return 0;
-  }
+function utf8(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s, "utf8"));
 }
 
-/** A `bulk_*` request body, with named arguments only (Trackio's positional binding is broken). */
-export function bulkBody(endpoint: Endpoint, lines: readonly string[], hfTokenJson: string): string {
-  return `{"kwargs":{"${endpoint.arg}":[${lines.join(",")}],"hf_token":${hfTokenJson}}}`;
-}
-
-/** A `bulk_log` request body. */
-export function bulkLogBody(lines: readonly string[], hfTokenJson: string): string {
-  return bulkBody(ENDPOINTS[0], lines, hfTokenJson);
-}
-
-/**
- * Split lines into requests of at most `max`, also ending a request before a line that
- * carries a config when the request already has one (Trackio keeps only the first config of
- * a run per request, and a later one must win).
- */
-export function chunkLines(lines: readonly string[], max: number): string[][] {
-  const chunks: string[][] = [];
-  let current: string[] = [];
-  let hasConfig = false;
-  for (const line of lines) {
-    const carries = line.includes('"config":{');
-    if (current.length >= max || (carries && hasConfig)) {
-      chunks.push(current);
-      current = [];
-      hasConfig = false;
-    }
-    current.push(line);
-    hasConfig ||= carries;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
+function ascii(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s, "latin1"));
 }

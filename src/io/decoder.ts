@@ -1,5 +1,6 @@
 // Reading ring records into batch lines: metric names from the shared key table (renamed
-// where Trackio reserves them), values as JSON text.
+// where Trackio reserves them), numeric values straight into the batch's bytes, the rest as
+// JSON text.
 
 import {
   jsonMetricsText,
@@ -8,7 +9,6 @@ import {
   KIND_CONFIG,
   KIND_MEDIA,
   KIND_NUMERIC,
-  numericMetricsJson,
   type RecordView,
   readMedia,
   readRecord,
@@ -16,11 +16,18 @@ import {
 import { CTL_KEYS_LEN, type RingReader, type RingViews } from "../shared/ring.js";
 import { type BatchBuilder, renameReservedKeys, safeKey } from "./batch.js";
 
+// Imports read for every record, copied once: where the worker runs through a CommonJS
+// transform (tsx, as in the tests and the bench), each read of an import is a getter call.
+const NUMERIC = KIND_NUMERIC;
+const CONFIG = KIND_CONFIG;
+const readHeader = readRecord;
+
 export class RecordDecoder {
   readonly #views: RingViews;
   readonly #reader: RingReader;
   readonly #keys: KeyTableReader;
-  readonly #keyJson: string[] = [];
+  /** `,"<name>":` of each key id, as UTF-8, the name renamed where Trackio reserves it. */
+  readonly #keyBytes: Uint8Array[] = [];
   readonly #record: RecordView = { size: 0, kind: 0, step: 0, time: 0, seq: 0 };
   readonly #warned = new Set<string>();
   readonly #onWarning: (message: string) => void;
@@ -47,13 +54,13 @@ export class RecordDecoder {
     while (batch.records < maxCount && batch.bytes < maxChars) {
       const off = this.#reader.next();
       if (off < 0) break;
-      readRecord(v, off, rec);
+      readHeader(v, off, rec);
       // A changed config goes in a request of its own (see BatchBuilder.hasConfig).
-      if (rec.kind === KIND_CONFIG && batch.hasConfig) break;
-      if (rec.kind === KIND_NUMERIC) {
+      if (rec.kind === CONFIG && batch.hasConfig) break;
+      if (rec.kind === NUMERIC) {
         // The producer wrote every key of this record to the table before publishing it.
-        if (this.#keys.refresh() > this.#keyJson.length) this.#syncKeys();
-        batch.add(numericMetricsJson(v, off, this.#keyJson), rec.step, rec.time, rec.seq);
+        if (this.#keys.refresh() > this.#keyBytes.length) this.#syncKeys();
+        batch.addNumeric(v, off, this.#keyBytes, rec.step, rec.time, rec.seq);
       } else if (rec.kind === KIND_ALERT) {
         const alert = jsonMetricsText(v, off);
         batch.addAlert(alert, rec.step, rec.time, rec.seq);
@@ -75,10 +82,10 @@ export class RecordDecoder {
 
   #syncKeys(): void {
     const names = this.#keys.names;
-    for (let i = this.#keyJson.length; i < names.length; i++) {
+    for (let i = this.#keyBytes.length; i < names.length; i++) {
       const safe = safeKey(names[i]);
       if (safe !== names[i]) this.#warnRenamed(names[i]);
-      this.#keyJson.push(JSON.stringify(safe));
+      this.#keyBytes.push(new Uint8Array(Buffer.from(`,${JSON.stringify(safe)}:`, "utf8")));
     }
   }
 

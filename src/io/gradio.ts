@@ -229,7 +229,9 @@ export function gradioApi(ctx: GradioContext, endpoints: GradioEndpoints): Serve
   return {
     protocol: "gradio",
     probePath: "gradio_api/info",
-    post: (name, body) => gradioCall(ctx, endpoints, name, body),
+    // The arguments are re-read to be reordered: a body built as bytes is read as text first.
+    post: (name, body) =>
+      gradioCall(ctx, endpoints, name, typeof body === "string" ? body : Buffer.from(body).toString()),
     mediaRefusal: `${ctx.displayUrl} runs Trackio 0.23 or older (the Gradio protocol), which cannot store media files under the names the records reference; upgrade the server to Trackio 0.34.1 or newer`,
   };
 }

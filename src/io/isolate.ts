@@ -7,7 +7,7 @@
 // database) is an outage, and its records wait as in any outage.
 
 import { AuthError, StatusError, type TrackioError } from "../shared/errors.js";
-import { bulkBody, type Endpoint } from "./batch.js";
+import { bulkBody, type Endpoint } from "./bodies.js";
 import { configCarrier, configOf, describeLine, projectOf, sameRun, withConfig } from "./record-line.js";
 import type { Transport } from "./transport.js";
 

@@ -3,7 +3,7 @@
 // cannot represent (integers beyond 2^53). Used to move a run's config from a line the
 // server refused onto one it accepted, and to name a set-aside record in a report.
 
-import { KIND_PREFIX, RESEND_PREFIX } from "./batch.js";
+import { KIND_PREFIX, RESEND_PREFIX } from "./bodies.js";
 
 interface Span {
   start: number;
@@ -149,9 +149,4 @@ export function describeLine(line: string): string {
   const what = r.kind === "system_metric" ? "system metrics" : "the record";
   const config = configOf(line) === null ? "" : " (it carries the run's config)";
   return `${what} of ${where}${step}, keys ${keys || "(none)"}${config}`;
-}
-
-/** Whether a line counts as a logged record (system metrics are sampled, a resend repeats one). */
-export function countsAsRecord(line: string): boolean {
-  return !line.startsWith(KIND_PREFIX.system) && !line.startsWith(RESEND_PREFIX);
 }

@@ -15,10 +15,10 @@ import {
   type SpooledArtifact,
 } from "./artifact-spool.js";
 import { sendArtifact } from "./artifacts.js";
-import { chunkLines, groupByEndpoint } from "./batch.js";
+import { chunkLines, countsAsRecord, groupByEndpoint } from "./bodies.js";
 import { type ConfigFate, type Controls, type Refusal, setAsideLines, settle } from "./isolate.js";
 import { listSpooledMedia, readSpooledMedia, removeSpooledMedia, type SpooledMedia } from "./media-files.js";
-import { countsAsRecord, damage } from "./record-line.js";
+import { damage } from "./record-line.js";
 import { keepOnly, listFragments, quarantineBeside, readFragment, removeFragment } from "./spool.js";
 import type { Transport } from "./transport.js";
 

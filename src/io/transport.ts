@@ -16,7 +16,7 @@ import {
 import type { ServerSettings } from "../shared/protocol.js";
 import { gradioApi, parseGradioInfo } from "./gradio.js";
 import type { MediaFile, MediaTarget } from "./media-files.js";
-import type { ServerApi } from "./server-api.js";
+import type { Body, ServerApi } from "./server-api.js";
 
 /**
  * The retry policy, written out. Why each status is (not) retried:
@@ -128,7 +128,7 @@ export class Transport {
    * POST a JSON body to `api/<name>`, with discovery first and retries per RETRY_POLICY.
    * `once` makes a single attempt (used to find out whether any server is there at all).
    */
-  async call(name: string, body: string, once = false): Promise<string> {
+  async call(name: string, body: Body, once = false): Promise<string> {
     return this.#retrying(async () => (await this.#discover()).post(name, body), once);
   }
 
@@ -137,7 +137,7 @@ export class Transport {
    * probes of a request being split to find the records the server refuses (see isolate.ts),
    * where a failure is expected and says nothing about the server's health.
    */
-  async callOnce(name: string, body: string): Promise<string> {
+  async callOnce(name: string, body: Body): Promise<string> {
     const text = await (await this.#discover()).post(name, body);
     this.#healthy = true;
     return text;
@@ -342,7 +342,7 @@ export class Transport {
     return this.#noEndpoint;
   }
 
-  async #httpPost(name: string, body: string): Promise<string> {
+  async #httpPost(name: string, body: Body): Promise<string> {
     const what = `POST ${this.#s.displayUrl}api/${name}`;
     const { status, headers, text } = await this.#request("POST", `${this.#s.basePath}api/${name}`, body, what);
     if (status === 200) return text;
@@ -352,7 +352,7 @@ export class Transport {
   async #request(
     method: "GET" | "POST",
     path: string,
-    body: string | Readable | undefined,
+    body: Body | Readable | undefined,
     what: string,
     headers?: Record<string, string>,
   ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {

@@ -23,9 +23,10 @@ export const CTL_SPOOL_REQ = 5; // bumped at an exit deadline: the worker spools
 export const CTL_MAIN_HEAP_KB = 8;
 export const CTL_MAIN_LOOP_P99_US = 9;
 export const CTL_MAIN_LOOP_MAX_US = 10;
-// A coarse wall clock on a line of its own, written by the worker about every millisecond:
-// ms since the ring's clock base, plus one (0 = not running yet). Reading it costs log() a
-// load instead of a Date.now() call (40-60 ns on the VMs measured).
+// A coarse wall clock on a line of its own, written by the worker about every millisecond
+// while records arrive: ms since the ring's clock base, plus one (0 = not running: not yet,
+// or stopped after a pause in logging). Reading it costs log() a load instead of a
+// Date.now() call (40-60 ns on the VMs measured).
 export const CTL_CLOCK = 32;
 // consumer line
 export const CTL_R = 16; // bytes released (the producer may overwrite up to here)

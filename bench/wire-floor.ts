@@ -1,0 +1,93 @@
+// `npx tsx bench/wire-floor.ts [sink|trackio] [requests]`: the CPU a thread spends sending
+// request bodies that are already built, per record: the floor under the bench's "worker
+// thread CPU per record", which no encoding work can go below. W1 records, 2,048 a request
+// (the default maxRecordsPerRequest), written by BatchBuilder as the worker writes them, then
+// posted one request at a time through an undici Pool like the worker's (two keep-alive
+// connections); CPU of this thread from /proc/thread-self/schedstat, over the posts only.
+
+import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
+import { Pool } from "undici";
+import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
+import { BatchBuilder } from "../src/io/batch.js";
+import { testSettings } from "../test/support/transport.js";
+import { threadCpuNs } from "./measure.js";
+import { WORKLOADS } from "./workloads.js";
+
+const PER_REQUEST = 2048;
+
+/** The bench's sink in a process of its own, so that its work is not this thread's. */
+async function sinkProcess(): Promise<{ writeUrl: string; stop(): void }> {
+  const code = `import(${JSON.stringify(new URL("./sink.ts", import.meta.url).href)}).then(async (m) => { const s = await m.startSink(); process.stdout.write(s.writeUrl + "\\n"); });`;
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const writeUrl = await new Promise<string>((resolve, reject) => {
+    child.stdout.once("data", (d: Buffer) => resolve(String(d).trim()));
+    child.once("exit", (c) => reject(new Error(`the sink exited (${c})`)));
+  });
+  return { writeUrl, stop: () => child.kill() };
+}
+
+async function main(): Promise<void> {
+  const target = process.argv[2] === "trackio" ? "trackio" : "sink";
+  const requests = Number(process.argv[3] ?? 100);
+  const sink = target === "sink" ? await sinkProcess() : null;
+  const server: TrackioServer | null = target === "trackio" ? await startTrackio() : null;
+  try {
+    const url = new URL(server?.writeUrl ?? (sink?.writeUrl as string));
+    const s = testSettings(url.origin, {
+      basePath: url.pathname,
+      project: `wire-floor-${Date.now().toString(36)}`,
+      run: "run",
+      runId: "wire-floor-run",
+      clientId: "wire-floor",
+      configJson: "null",
+    });
+    const builder = new BatchBuilder(s);
+    const bodies: Uint8Array[] = [];
+    const now = Date.now();
+    for (let r = 0; r <= requests; r++) {
+      for (let i = r * PER_REQUEST; i < (r + 1) * PER_REQUEST; i++) {
+        builder.add(JSON.stringify(WORKLOADS.w1.make(i, 0)), i, now, i);
+      }
+      const part = builder.takeBatch().metrics;
+      if (part === null) throw new Error("no metric lines");
+      bodies.push(part.body("null"));
+    }
+    const pool = new Pool(url.origin, { connections: 2, pipelining: 1 });
+    const headers = {
+      "content-type": "application/json",
+      "x-trackio-write-token": url.searchParams.get("write_token") ?? "",
+    };
+    const post = async (body: Uint8Array): Promise<void> => {
+      const res = await pool.request({ method: "POST", path: `${url.pathname}api/bulk_log`, body, headers });
+      const text = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`bulk_log answered ${res.statusCode}: ${text.slice(0, 300)}`);
+    };
+    // The first request opens the connection and, on Trackio, creates the project.
+    await post(bodies[0]);
+    const cpu0 = threadCpuNs();
+    const t0 = performance.now();
+    for (const body of bodies.slice(1)) await post(body);
+    const cpuNs = threadCpuNs() - cpu0;
+    const ms = performance.now() - t0;
+    await pool.close();
+    const records = requests * PER_REQUEST;
+    process.stdout.write(
+      `${target}: ${records.toLocaleString("en-US")} records in ${requests} requests of ${bodies[1].length.toLocaleString("en-US")} bytes, ${ms.toFixed(0)} ms; ` +
+        `this thread's CPU ${(cpuNs / 1e6).toFixed(0)} ms, ${(cpuNs / records).toFixed(0)} ns per record\n`,
+    );
+  } finally {
+    sink?.stop();
+    if (server !== null) {
+      await server.stop();
+      rmSync(server.dataDir, { recursive: true, force: true });
+    }
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`wire-floor: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,237 @@
+// The batch written as bytes (src/io/json-bytes.ts, batch.ts, bodies.ts) against the text
+// the worker made before it: every number exactly as numberJson writes it, every line exactly
+// as the line template writes it, every request body exactly as bulkBody joins the lines.
+// Property-based (fast-check, seeded; TRACKIO_FC_SEED picks another seed), plus sweeps of
+// the doubles training loops log.
+
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import fc from "fast-check";
+import { BatchBuilder, isoTimestamp, safeKey } from "../src/io/batch.js";
+import { bulkBody, ENDPOINTS, KIND_PREFIX, RESEND_PREFIX } from "../src/io/bodies.js";
+import { ByteWriter } from "../src/io/json-bytes.js";
+import { numberJson, numericMetricsJson, regionOf, writeNumeric } from "../src/shared/codec.js";
+import { doubleArb, keyArb } from "./support/arbitraries.js";
+import { prng } from "./support/prng.js";
+import { testSettings } from "./support/transport.js";
+
+const SEED = Number(process.env.TRACKIO_FC_SEED ?? 20261130);
+const writer = new ByteWriter(64);
+const text = new TextDecoder();
+
+function written(x: number): string {
+  writer.pos = 0;
+  writer.number(x);
+  return text.decode(writer.buf.subarray(0, writer.pos));
+}
+
+/** Uint32s from a seed, for the sweeps. */
+function rng(seed: number): () => number {
+  const next = prng(seed);
+  return () => (next() * 0x100000000) >>> 0;
+}
+
+describe("ByteWriter.number", () => {
+  test("writes what numberJson writes, for every kind of double", () => {
+    console.log(`seed ${SEED}`);
+    fc.assert(
+      fc.property(doubleArb, (x) => written(x) === numberJson(x)),
+      { seed: SEED, numRuns: 20_000 },
+    );
+  });
+
+  test("writes what numberJson writes for the values training loops log, and their neighbours", () => {
+    const next = rng(SEED);
+    const f = new Float64Array(1);
+    const u = new Uint32Array(f.buffer);
+    const bad: string[] = [];
+    const check = (x: number) => {
+      const got = written(x);
+      if (got !== numberJson(x) && bad.length < 10) bad.push(`${numberJson(x)} written as ${got}`);
+    };
+    for (let i = 0; i < 100_000; i++) {
+      check(1 / (i + 1));
+      check(i * 1e-6);
+      check((i % 97) * 0.01);
+      check(-i / 7);
+      check(2 ** ((i % 140) - 40));
+      check(Math.fround(i / 3));
+      u[0] = next();
+      u[1] = next();
+      check(f[0]);
+      // A decimal of 1 to 4 digits anywhere from 1e-9 to 1e18, and the doubles just beside it.
+      const base = Number(`${(next() % 9999) + 1}e${(next() % 28) - 12}`);
+      check(base);
+      f[0] = base;
+      u[0] = (u[0] + 1) >>> 0;
+      check(f[0]);
+      f[0] = base;
+      u[0] = (u[0] - 1) >>> 0;
+      check(f[0]);
+    }
+    assert.deepEqual(bad, []);
+  });
+});
+
+const T0 = Date.UTC(2026, 10, 30, 19, 0, 0, 1);
+
+type Op =
+  | { kind: "numeric"; entries: [string, number][]; step: number; dt: number }
+  | { kind: "json"; metrics: string; step: number; dt: number }
+  | { kind: "alert"; title: string; step: number }
+  | { kind: "config"; value: number }
+  | { kind: "take" };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("numeric" as const),
+      entries: fc.array(
+        fc.tuple(
+          keyArb.filter((k) => k.isWellFormed()),
+          doubleArb,
+        ),
+        { maxLength: 6 },
+      ),
+      step: fc.maxSafeInteger().map(Math.abs),
+      dt: fc.integer({ min: 0, max: 5000 }),
+    }),
+    weight: 8,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("json" as const),
+      metrics: fc.constantFrom('{"s":"é\\n"}', "{}", '{"a":[1,2.5,null]}'),
+      step: fc.nat(),
+      dt: fc.integer({ min: 0, max: 5 }),
+    }),
+    weight: 2,
+  },
+  { arbitrary: fc.record({ kind: fc.constant("alert" as const), title: fc.string(), step: fc.nat() }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant("config" as const), value: fc.nat() }), weight: 1 },
+  { arbitrary: fc.constant({ kind: "take" as const }), weight: 2 },
+);
+
+describe("BatchBuilder's bytes", () => {
+  test("a value repeated from the record before is written as itself (-0 after 0, NaN, across batches)", () => {
+    const s = testSettings("http://127.0.0.1:1");
+    const b = new BatchBuilder(s);
+    const names = ["lr", "loss", "z", "n"];
+    const keys = names.map((k) => new Uint8Array(Buffer.from(`,${JSON.stringify(k)}:`)));
+    const region = regionOf(new ArrayBuffer(256));
+    const want: string[] = [];
+    const zeros = [0, -0, -0, 0];
+    for (let i = 0; i < 40; i++) {
+      const values = [0.001, i < 20 ? 0.5 : 1 / (i + 1), zeros[i % 4], i % 3 === 0 ? Number.NaN : 2.5];
+      writeNumeric(region, 0, i, T0, i, 4, new Float64Array(values), new Uint16Array([0, 1, 2, 3]));
+      b.addNumeric(region, 0, keys, i, T0, i);
+      want.push(
+        numericMetricsJson(
+          region,
+          0,
+          names.map((k) => JSON.stringify(k)),
+        ),
+      );
+      // Batches of 7: the text of the record before may be in the batch already taken.
+      if (i % 7 === 6) {
+        assert.deepEqual(
+          b.take().map((l) => l.slice(l.indexOf('"metrics":') + 10, l.indexOf(',"step":'))),
+          want.splice(0),
+        );
+      }
+    }
+    assert.deepEqual(
+      b.take().map((l) => l.slice(l.indexOf('"metrics":') + 10, l.indexOf(',"step":'))),
+      want,
+    );
+  });
+
+  test("lines, their order and each request body are what the text template makes", () => {
+    const s = testSettings("http://127.0.0.1:1", { project: 'p "é" 🎉', run: "r\n1", configJson: '{"lr":0.1}' });
+    const run = `"project":${JSON.stringify(s.project)},"run":${JSON.stringify(s.run)},"run_id":${JSON.stringify(s.runId)}`;
+    const line = (prefix: string, metrics: string, step: number, time: number, seq: number, config: string) =>
+      `${prefix}${run},"metrics":${metrics},"step":${step},"timestamp":"${isoTimestamp(time)}","config":${config},"log_id":"${s.clientId}-${seq}"}`;
+    const region = regionOf(new ArrayBuffer(4096));
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 40 }), fc.constantFrom("null", '"hf_x"'), (ops, token) => {
+        const b = new BatchBuilder(s);
+        const keyIds = new Map<string, number>();
+        const keyBytes: Uint8Array[] = [];
+        const keyJson: string[] = [];
+        let config = s.configJson;
+        let configSent = false;
+        let last: { metrics: string; step: number; time: number; seq: number } | null = null;
+        let want: string[] = [];
+        let time = T0;
+        let seq = 0;
+        const metric = (metrics: string, step: number) => {
+          want.push(line(KIND_PREFIX.metric, metrics, step, time, seq, configSent ? "null" : config));
+          configSent = true;
+          last = { metrics, step, time, seq };
+        };
+        const take = () => {
+          if (!configSent && last !== null) {
+            want.push(line(RESEND_PREFIX, last.metrics, last.step, last.time, last.seq, config));
+            configSent = true;
+          }
+          b.addConfigResend();
+          const batch = b.takeBatch();
+          assert.deepEqual(batch.lines(), want);
+          const metricLines = want.filter((l) => l.startsWith(KIND_PREFIX.metric));
+          const body = batch.metrics === null ? null : Buffer.from(batch.metrics.body(token)).toString("utf8");
+          assert.equal(body, metricLines.length === 0 ? null : bulkBody(ENDPOINTS[0], metricLines, token));
+          if (batch.metrics !== null) {
+            assert.equal(batch.metrics.records, metricLines.filter((l) => !l.startsWith(RESEND_PREFIX)).length);
+            assert.equal(batch.metrics.last(), metricLines.at(-1));
+          }
+          want = [];
+        };
+        for (const op of ops) {
+          if (op.kind === "numeric") {
+            const ids = op.entries.map(([k]) => {
+              let id = keyIds.get(k);
+              if (id === undefined) {
+                id = keyIds.size;
+                keyIds.set(k, id);
+                keyJson.push(JSON.stringify(safeKey(k)));
+                keyBytes.push(new Uint8Array(Buffer.from(`,${keyJson[id]}:`)));
+              }
+              return id;
+            });
+            time += op.dt;
+            const n = op.entries.length;
+            writeNumeric(
+              region,
+              0,
+              op.step,
+              time,
+              seq,
+              n,
+              new Float64Array(op.entries.map(([, v]) => v)),
+              new Uint16Array(ids),
+            );
+            metric(numericMetricsJson(region, 0, keyJson), op.step);
+            b.addNumeric(region, 0, keyBytes, op.step, time, seq++);
+          } else if (op.kind === "json") {
+            time += op.dt;
+            metric(op.metrics, op.step);
+            b.add(op.metrics, op.step, time, seq++);
+          } else if (op.kind === "alert") {
+            const alert = JSON.stringify({ title: op.title, text: null, level: "warn" });
+            want.push(
+              `${KIND_PREFIX.alert}${run},"title":${JSON.stringify(op.title)},"text":null,"level":"warn","step":${op.step},"timestamp":"${isoTimestamp(time)}","alert_id":"${s.clientId}-${seq}"}`,
+            );
+            b.addAlert(alert, op.step, time, seq++);
+          } else if (op.kind === "config") {
+            config = `{"lr":${op.value}}`;
+            configSent = false;
+            b.setConfig(config);
+            seq++;
+          } else take();
+        }
+        take();
+      }),
+      { seed: SEED, numRuns: 300 },
+    );
+  });
+});
