@@ -24,6 +24,19 @@ after(async () => {
 });
 
 const fixture = new URL("./fixtures/fault-child.ts", import.meta.url).pathname;
+
+/** The fault child run with `args`, its output collected as it comes; `ended`: the signal it died of. */
+function startChild(args: string[], env: NodeJS.ProcessEnv) {
+  const proc = spawn(process.execPath, ["--import", "tsx", fixture, ...args], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const child = { proc, stdout: "", stderr: "", ended: null as unknown as Promise<NodeJS.Signals | null> };
+  proc.stdout.on("data", (d) => (child.stdout += d));
+  proc.stderr.on("data", (d) => (child.stderr += d));
+  child.ended = new Promise((resolve) => proc.on("close", (_code, signal) => resolve(signal)));
+  return child;
+}
 let seq = 0;
 const newProject = () => `outage-${process.pid}-${seq++}`;
 
@@ -144,30 +157,20 @@ describe("after Ctrl+C with the server down", () => {
       };
       delete env.TRACKIO_SERVER_URL;
       delete env.TRACKIO_WRITE_TOKEN;
-      const proc = spawn(process.execPath, ["--import", "tsx", fixture, "signal"], {
-        env,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      proc.stdout.on("data", (d) => (stdout += d));
-      proc.stderr.on("data", (d) => (stderr += d));
-      const ended = new Promise<NodeJS.Signals | null>((resolve) =>
-        proc.on("close", (_code, signal) => resolve(signal)),
-      );
+      const child = startChild(["signal"], env);
       await waitFor(
         "the retry warning",
-        () => stderr.includes("TRACKIO_RETRYING"),
+        () => child.stderr.includes("TRACKIO_RETRYING"),
         30_000,
-        () => stderr,
+        () => child.stderr,
       );
-      proc.kill("SIGINT");
-      assert.equal(await ended, "SIGINT", stderr);
-      const logged = Number(/logged (\d+)\n$/.exec(stdout)?.[1]);
-      const runId = /^run (\w+)$/m.exec(stdout)?.[1] as string;
-      assert.ok(logged > 0, stdout);
+      child.proc.kill("SIGINT");
+      assert.equal(await child.ended, "SIGINT", child.stderr);
+      const logged = Number(/logged (\d+)\n$/.exec(child.stdout)?.[1]);
+      const runId = /^run (\w+)$/m.exec(child.stdout)?.[1] as string;
+      assert.ok(logged > 0, child.stdout);
 
-      const lines = stderr.trimEnd().split("\n");
+      const lines = child.stderr.trimEnd().split("\n");
       const dir = spoolDirFor(spoolRoot, proxy.url);
       assert.match(
         lines[0],
@@ -175,7 +178,7 @@ describe("after Ctrl+C with the server down", () => {
           `^\\(node:\\d+\\) \\[TRACKIO_RETRYING\\] Warning: GET ${proxy.url}version got no answer: ECONNREFUSED .*; retrying for up to 20 s \\(retryDeadlineMs\\), then keeping the records in the spool ${dir} and sending them when the server answers again$`,
         ),
       );
-      assert.equal(stderr.match(/TRACKIO_RETRYING/g)?.length, 1, stderr);
+      assert.equal(child.stderr.match(/TRACKIO_RETRYING/g)?.length, 1, child.stderr);
       const last = lines.at(-1) as string;
       assert.equal(
         last,
@@ -211,27 +214,17 @@ describe("a large backlog at Ctrl+C with the server down", () => {
         TEST_CLIENT_OPTIONS: JSON.stringify({ writeToken: server.writeToken }),
       };
       delete env.TRACKIO_SERVER_URL;
-      const proc = spawn(process.execPath, ["--import", "tsx", fixture, "burst", "250000"], {
-        env,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      proc.stdout.on("data", (d) => (stdout += d));
-      proc.stderr.on("data", (d) => (stderr += d));
-      const ended = new Promise<NodeJS.Signals | null>((resolve) =>
-        proc.on("close", (_code, signal) => resolve(signal)),
-      );
+      const child = startChild(["burst", "250000"], env);
       await waitFor(
         "the burst and the retry warning",
-        () => /logged \d+\n/.test(stdout) && stderr.includes("TRACKIO_RETRYING"),
+        () => /logged \d+\n/.test(child.stdout) && child.stderr.includes("TRACKIO_RETRYING"),
         60_000,
-        () => stdout + stderr,
+        () => child.stdout + child.stderr,
       );
-      proc.kill("SIGINT");
-      assert.equal(await ended, "SIGINT", stderr);
-      assert.doesNotMatch(stderr, /neither delivered nor kept/);
-      assert.match(stderr, /250000 records kept in the spool; send them with/);
+      child.proc.kill("SIGINT");
+      assert.equal(await child.ended, "SIGINT", child.stderr);
+      assert.doesNotMatch(child.stderr, /neither delivered nor kept/);
+      assert.match(child.stderr, /250000 records kept in the spool; send them with/);
       assert.equal(spooledLines(spoolRoot).lines, 250_000);
     } finally {
       await proxy.close();
