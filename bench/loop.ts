@@ -36,7 +36,7 @@ export function sampleHeap(st: LoopState): void {
   if (used > st.peakHeap) st.peakHeap = used;
 }
 
-function timedEach(c: Logger, w: Workload, from: number, to: number, iters: number, st: LoopState): void {
+export function timedEach(c: Logger, w: Workload, from: number, to: number, iters: number, st: LoopState): void {
   const hist = st.hist;
   let x = 0;
   for (let i = from; i < to; i++) {
@@ -51,7 +51,7 @@ function timedEach(c: Logger, w: Workload, from: number, to: number, iters: numb
 }
 
 /** The steps with no clock read inside. */
-function untimed(c: Logger, w: Workload, from: number, to: number, iters: number, st: LoopState): void {
+export function untimed(c: Logger, w: Workload, from: number, to: number, iters: number, st: LoopState): void {
   let x = 0;
   for (let i = from; i < to; i++) {
     if (iters > 0) x = spin(iters, i);

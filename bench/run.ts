@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --profile]
+// npm run bench [-- --quick] [-- --profile] [-- --stalls [--repeat k]]
 // Narrowing, for investigation: --only w1,w3,peers  --target trackio,sink  --client worker,inline,floor
 // --n <steps> (every group)  --warmup <steps>
 // The peers (the server's ceiling, Trackio's Python client, eight ranks) run after the
@@ -6,7 +6,8 @@
 // Starts a real Trackio server and a discarding sink, runs every (workload, target, client)
 // in a child process of its own, prints the tables and writes bench/results/<date>-<mode>.json.
 // --profile instead runs workload 1 with the worker client under --cpu-prof and prints the
-// main thread's self time per function.
+// main thread's self time per function. --stalls runs W1 for 300,000 steps with per-block
+// evidence of what the slow blocks are (bench/stalls.ts).
 
 import { spawn } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -18,6 +19,8 @@ import { type Peers, runCeiling, runPython, runRanks } from "./peers.js";
 import { runProfile } from "./profile.js";
 import { machine, report } from "./report.js";
 import { startSink } from "./sink.js";
+import { runStalls } from "./stalls.js";
+import type { StallsResult } from "./stalls-child.js";
 import type { ChildResult, ChildSpec, ClientKind, TargetKind, WorkloadName } from "./types.js";
 import { calibrateSpin } from "./workloads.js";
 
@@ -57,11 +60,15 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** A child that takes longer is killed and reported as failed; the others still run. */
 const CHILD_TIMEOUT_MS = Number(process.env.BENCH_CHILD_TIMEOUT_MS ?? 90_000);
 
-function runChild(spec: ChildSpec, extraNodeArgs: string[] = []): Promise<ChildResult> {
+function runChild<R = ChildResult>(
+  spec: ChildSpec,
+  extraNodeArgs: string[] = [],
+  script = "bench/child.ts",
+): Promise<R> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", "--expose-gc", ...extraNodeArgs, "bench/child.ts", JSON.stringify(spec)],
+      ["--import", "tsx", "--expose-gc", ...extraNodeArgs, script, JSON.stringify(spec)],
       { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );
     let out = "";
@@ -76,7 +83,7 @@ function runChild(spec: ChildSpec, extraNodeArgs: string[] = []): Promise<ChildR
       clearTimeout(timer);
       const line = out.split("\n").find((l) => l.startsWith("BENCH_RESULT "));
       if (process.env.BENCH_VERBOSE) process.stderr.write(err);
-      if (line !== undefined) resolve(JSON.parse(line.slice("BENCH_RESULT ".length)) as ChildResult);
+      if (line !== undefined) resolve(JSON.parse(line.slice("BENCH_RESULT ".length)) as R);
       else reject(new Error(`${label(spec)} failed (${signal ?? `exit ${code}`}):\n${out}${err}`));
     });
   });
@@ -120,6 +127,7 @@ function label(s: ChildSpec): string {
 function parseArgs(argv: string[]) {
   const quick = argv.includes("--quick");
   const profile = argv.includes("--profile");
+  const stalls = argv.includes("--stalls");
   const value = (flag: string): string | null => {
     const at = argv.indexOf(flag);
     return at >= 0 ? (argv[at + 1] ?? "") : null;
@@ -135,6 +143,8 @@ function parseArgs(argv: string[]) {
   return {
     quick,
     profile,
+    stalls,
+    repeat: num("--repeat"),
     only: list("--only"),
     targets: list("--target"),
     clients: list("--client"),
@@ -146,7 +156,7 @@ function parseArgs(argv: string[]) {
 async function main(): Promise<void> {
   const started = performance.now();
   const args = parseArgs(process.argv.slice(2));
-  const mode = args.quick ? "quick" : "full";
+  const mode = args.stalls ? "stalls" : args.quick ? "quick" : "full";
   const plan = (args.quick ? QUICK : FULL)
     .filter((g) => (args.only === null || args.only.has(g.workload)) && (args.targets?.has(g.target) ?? true))
     .map((g) => ({
@@ -181,6 +191,21 @@ async function main(): Promise<void> {
       const profSpec = (workload: WorkloadName, target: TargetKind, n: number) =>
         specFor({ workload, target, n, clients: [] }, "worker", "-prof");
       await runProfile(ROOT, (s, a) => runChild(s, a), profSpec, stamp);
+      return;
+    }
+
+    if (args.stalls) {
+      const trackio = server;
+      await runStalls({
+        repeat: args.repeat ?? 1,
+        targets: [...(args.targets ?? ["trackio"])] as TargetKind[],
+        specFor: (target, tag) => ({
+          ...specFor({ workload: "w1", target, n: args.n ?? 300_000, clients: [] }, "worker", tag),
+          serverPid: target === "trackio" ? trackio.pid : undefined,
+        }),
+        runChild: (s) => runChild<StallsResult>(s, [], "bench/stalls-child.ts"),
+        outFile: new URL(`results/${stamp}-stalls.json`, import.meta.url),
+      });
       return;
     }
 

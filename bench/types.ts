@@ -30,6 +30,9 @@ export interface ChildSpec {
   settleMs: number;
   /** Profiling mode: no per-call timers, just the loop. */
   bare?: boolean;
+  /** Stalls mode: the client's ring size (default 16 MiB) and the Trackio server's pid (its threads' CPU). */
+  ringBytes?: number;
+  serverPid?: number;
   /** Import the real client from here (a tsc build, for line-accurate profiles) instead of src/. */
   clientModule?: string;
 }
