@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --profile] [-- --stalls [--repeat k]]
+// npm run bench [-- --quick] [-- --profile] [-- --stalls [--repeat k] [--compare <git ref>]]
 // Narrowing, for investigation: --only w1,w3,peers  --target trackio,sink  --client worker,inline,floor
 // --n <steps> (every group)  --warmup <steps>
 // The peers (the server's ceiling, Trackio's Python client, eight ranks) run after the
@@ -145,6 +145,7 @@ function parseArgs(argv: string[]) {
     profile,
     stalls,
     repeat: num("--repeat"),
+    compare: value("--compare"),
     only: list("--only"),
     targets: list("--target"),
     clients: list("--client"),
@@ -197,6 +198,8 @@ async function main(): Promise<void> {
     if (args.stalls) {
       const trackio = server;
       await runStalls({
+        root: ROOT,
+        compare: args.compare,
         repeat: args.repeat ?? 1,
         targets: [...(args.targets ?? ["trackio"])] as TargetKind[],
         specFor: (target, tag) => ({

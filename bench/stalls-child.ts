@@ -8,11 +8,10 @@
 import { writeSync } from "node:fs";
 import { type PerformanceEntry, PerformanceObserver } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Client } from "../src/index.js";
 import { runRows } from "../test/support/read-api.js";
 import { BLOCK, loopSync, newLoopState, timedEach, untimed } from "./loop.js";
 import { latencyOf, timerOverheadNs } from "./measure.js";
-import { Evidence, FIELDS, findWorkerTid, ownThreads } from "./stalls-evidence.js";
+import { Evidence, FIELDS, findWorkerTid, machineCpu, ownThreads } from "./stalls-evidence.js";
 import type { ChildSpec, Latency } from "./types.js";
 import { WORKLOADS } from "./workloads.js";
 
@@ -37,6 +36,8 @@ export interface StallsResult {
   blocks: StallsBlock[];
   /** Main-thread GC pauses outside the timed blocks (the snapshots between them), ms. */
   gcOutsideMs: number;
+  /** Over the loop: every CPU's busy time (/proc/stat, 10 ms ticks), this process's CPU, and PSI's time some task waited for a CPU. */
+  machine: { busyMs: number; ownMs: number; cpuWaitMs: number };
   workerTidFound: boolean;
   serverThreads: number;
   clientStats: Record<string, unknown>;
@@ -49,6 +50,8 @@ const GC_KINDS: Record<number, string> = { 1: "scavenge", 2: "mark-compact", 4: 
 
 async function main(): Promise<StallsResult> {
   const spec = JSON.parse(process.argv[2] ?? "") as ChildSpec;
+  // --compare runs an earlier commit's client, extracted under .cache/, beside this one.
+  const { Client } = (await import(spec.clientModule ?? "../src/index.js")) as typeof import("../src/index.js");
   const w = WORKLOADS[spec.workload];
   const overhead = timerOverheadNs();
   let errors = 0;
@@ -86,6 +89,7 @@ async function main(): Promise<StallsResult> {
   const starts = new Float64Array(nBlocks);
   const ends = new Float64Array(nBlocks);
   const st = newLoopState();
+  const machine0 = machineCpu();
   ev.take(snaps, 0);
   const t0 = performance.now();
   // Never yields: no await until the loop is over.
@@ -100,6 +104,7 @@ async function main(): Promise<StallsResult> {
     i = end;
   }
   const loopMs = performance.now() - t0;
+  const machine1 = machineCpu();
   await sleep(10); // the observer's entries arrive once the event loop turns
   obs.disconnect();
   ev.close();
@@ -136,6 +141,11 @@ async function main(): Promise<StallsResult> {
     loopMs,
     blocks,
     gcOutsideMs,
+    machine: {
+      busyMs: machine1.busyMs - machine0.busyMs,
+      ownMs: machine1.ownMs - machine0.ownMs,
+      cpuWaitMs: machine1.cpuWaitMs - machine0.cpuWaitMs,
+    },
     workerTidFound: workerTid !== null,
     serverThreads: ev.serverThreads,
     clientStats: subject.stats() as unknown as Record<string, unknown>,

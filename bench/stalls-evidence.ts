@@ -4,7 +4,8 @@
 // a read here, against 20–45 µs for readFileSync), so a snapshot costs a few tens of µs
 // between blocks of ~300 µs and nothing inside a timed block.
 
-import { closeSync, openSync, readdirSync, readSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
+import { cpuSnapshot, processCpuNs } from "./measure.js";
 
 /** One snapshot's figures; the loop stores differences between consecutive snapshots. */
 export const FIELDS = [
@@ -134,4 +135,19 @@ export class Evidence {
       if (fd !== null) closeSync(fd);
     }
   }
+}
+
+/**
+ * Whole-machine figures, read before and after the loop: every CPU's busy ms (/proc/stat, in
+ * 10 ms ticks, so only a loop-long figure), this process's CPU ms, and the ms during which at
+ * least one task on the machine was runnable but had no CPU (/proc/pressure/cpu, µs; 0 where
+ * the kernel has no PSI).
+ */
+export function machineCpu(): { busyMs: number; ownMs: number; cpuWaitMs: number } {
+  let cpuWaitMs = 0;
+  try {
+    const m = /some .*total=(\d+)/.exec(readFileSync("/proc/pressure/cpu", "latin1"));
+    cpuWaitMs = m === null ? 0 : Number(m[1]) / 1000;
+  } catch {}
+  return { busyMs: cpuSnapshot()?.busyMs ?? 0, ownMs: processCpuNs() / 1e6, cpuWaitMs };
 }

@@ -5,7 +5,9 @@
 // around it, and the cause it points to: the main thread waiting for a CPU (preempted), a GC
 // pause, log() blocked on a full overflow, or extra time on the CPU (with its page faults).
 
-import { writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import type { StallsBlock, StallsResult } from "./stalls-child.js";
 import { F } from "./stalls-evidence.js";
 import type { ChildSpec, TargetKind } from "./types.js";
@@ -139,6 +141,9 @@ export function summarize(label: string, r: StallsResult): { summary: StallsSumm
       `worker thread CPU ${f1(summary.workerCpuMs)} ms${r.workerTidFound ? "" : " (thread not found)"}, ` +
       `server CPU ${f1(summary.serverCpuMs)} ms (${r.serverThreads} threads)`,
     `typical block on the CPU ${f2(typicalRunMs)} ms; stored afterwards: ${summary.verified}; errors ${r.errors}`,
+    `machine over the loop: CPUs busy ${f1(r.machine.busyMs)} ms (10 ms ticks) of ${f1(cpus().length * r.loopMs)}, this process ${f1(r.machine.ownMs)}, ` +
+      `server ${f1(summary.serverCpuMs)}, so others ≈ ${f1(r.machine.busyMs - r.machine.ownMs - summary.serverCpuMs)}; ` +
+      `some task waited for a CPU ${f1(r.machine.cpuWaitMs)} ms (PSI)`,
     "",
     HEADER,
     ...shown.map(({ b, i }) => blockRow(b, i, typicalRunMs)),
@@ -174,30 +179,56 @@ function summaryTable(rows: StallsSummary[]): string {
   return [head, ...body.map((r) => `| ${r} |`)].join("\n");
 }
 
+/**
+ * src/ and worker/ of `ref` under .cache/, for --compare: the client as it was, run by the same
+ * bench code in the same sitting. Returns the module the child imports.
+ */
+function extractClient(root: string, ref: string): string {
+  const dir = `${root}.cache/stalls-${ref.replace(/[^A-Za-z0-9_.-]/g, "-")}/`;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const archive = spawnSync("git", ["archive", ref, "src", "worker"], { cwd: root, maxBuffer: 1 << 28 });
+  if (archive.status !== 0) throw new Error(`git archive ${ref}: ${archive.stderr.toString()}`);
+  const tar = spawnSync("tar", ["-x", "-C", dir], { input: archive.stdout });
+  if (tar.status !== 0) throw new Error(`tar: ${tar.stderr.toString()}`);
+  return `${dir}src/index.ts`;
+}
+
 export async function runStalls(opts: {
+  root: string;
   repeat: number;
   targets: TargetKind[];
+  /** A commit to run beside the working tree's client, alternating, in the same sitting. */
+  compare: string | null;
   specFor: (target: TargetKind, tag: string) => ChildSpec;
   runChild: (spec: ChildSpec) => Promise<StallsResult>;
   outFile: URL;
 }): Promise<void> {
+  const clients: { name: string; module: string | undefined }[] = [{ name: "", module: undefined }];
+  if (opts.compare !== null) {
+    clients.unshift({ name: `${opts.compare} `, module: extractClient(opts.root, opts.compare) });
+    clients[1].name = "this tree ";
+  }
   const summaries: StallsSummary[] = [];
   const results: StallsResult[] = [];
   for (let rep = 1; rep <= opts.repeat; rep++) {
     for (const target of opts.targets) {
       for (const ring of RINGS) {
-        const label = `${ring.label} → ${target} #${rep}`;
-        const spec = {
-          ...opts.specFor(target, `-stalls-${ring.ringBytes ?? "16m"}-${rep}`),
-          ringBytes: ring.ringBytes,
-        };
-        const t = performance.now();
-        const r = await opts.runChild(spec);
-        process.stderr.write(`  ${label.padEnd(28)} ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
-        const { summary, text } = summarize(label, r);
-        process.stdout.write(text);
-        summaries.push(summary);
-        results.push(r);
+        for (const [k, client] of clients.entries()) {
+          const label = `${client.name}${ring.label} → ${target} #${rep}`;
+          const spec: ChildSpec = {
+            ...opts.specFor(target, `-stalls-${ring.ringBytes ?? "16m"}-${rep}-${k}`),
+            ringBytes: ring.ringBytes,
+            clientModule: client.module,
+          };
+          const t = performance.now();
+          const r = await opts.runChild(spec);
+          process.stderr.write(`  ${label.padEnd(40)} ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+          const { summary, text } = summarize(label, r);
+          process.stdout.write(text);
+          summaries.push(summary);
+          results.push(r);
+        }
       }
     }
   }
