@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --profile] [-- --stalls [--repeat k] [--compare <git ref>]]
+// npm run bench [-- --quick] [-- --profile] [-- --stalls [--repeat k] [--compare <git ref>] [--pause-server]]
 // Narrowing, for investigation: --only w1,w3,peers  --target trackio,sink  --client worker,inline,floor
 // --n <steps> (every group)  --warmup <steps>
 // The peers (the server's ceiling, Trackio's Python client, eight ranks) run after the
@@ -146,6 +146,7 @@ function parseArgs(argv: string[]) {
     stalls,
     repeat: num("--repeat"),
     compare: value("--compare"),
+    pauseServer: argv.includes("--pause-server"),
     only: list("--only"),
     targets: list("--target"),
     clients: list("--client"),
@@ -200,6 +201,7 @@ async function main(): Promise<void> {
       await runStalls({
         root: ROOT,
         compare: args.compare,
+        pauseServer: args.pauseServer,
         repeat: args.repeat ?? 1,
         targets: [...(args.targets ?? ["trackio"])] as TargetKind[],
         specFor: (target, tag) => ({

@@ -39,6 +39,8 @@ export interface StallsResult {
   /** Over the loop: every CPU's busy time (/proc/stat, 10 ms ticks), this process's CPU, and PSI's time some task waited for a CPU. */
   machine: { busyMs: number; ownMs: number; cpuWaitMs: number };
   workerTidFound: boolean;
+  /** CPU over the loop of this process's other threads: those there before the client started are V8's and libuv's. */
+  otherThreadsMs: { tid: number; startedWithClient: boolean; ms: number }[];
   serverThreads: number;
   clientStats: Record<string, unknown>;
   verifiedRows: number | null;
@@ -89,7 +91,17 @@ async function main(): Promise<StallsResult> {
   const starts = new Float64Array(nBlocks);
   const ends = new Float64Array(nBlocks);
   const st = newLoopState();
+  // An experiment: with the server stopped, it cannot take a CPU from the loop (the worker's
+  // requests wait; close() delivers them once it runs again).
+  const paused = spec.pauseServer === true && spec.serverPid !== undefined;
+  if (paused) {
+    const pid = spec.serverPid as number;
+    // Whatever happens to this child, the server must not stay stopped.
+    process.once("exit", () => process.kill(pid, "SIGCONT"));
+    process.kill(pid, "SIGSTOP");
+  }
   const machine0 = machineCpu();
+  const others0 = ev.otherThreads();
   ev.take(snaps, 0);
   const t0 = performance.now();
   // Never yields: no await until the loop is over.
@@ -105,6 +117,8 @@ async function main(): Promise<StallsResult> {
   }
   const loopMs = performance.now() - t0;
   const machine1 = machineCpu();
+  const others1 = ev.otherThreads();
+  if (paused) process.kill(spec.serverPid as number, "SIGCONT");
   await sleep(10); // the observer's entries arrive once the event loop turns
   obs.disconnect();
   ev.close();
@@ -147,6 +161,11 @@ async function main(): Promise<StallsResult> {
       cpuWaitMs: machine1.cpuWaitMs - machine0.cpuWaitMs,
     },
     workerTidFound: workerTid !== null,
+    otherThreadsMs: others1.map((t, i) => ({
+      tid: t.tid,
+      startedWithClient: !threadsBefore.has(t.tid),
+      ms: (t.ns - others0[i].ns) / 1e6,
+    })),
     serverThreads: ev.serverThreads,
     clientStats: subject.stats() as unknown as Record<string, unknown>,
     verifiedRows: verified?.rows ?? null,

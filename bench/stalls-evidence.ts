@@ -22,6 +22,8 @@ export const FIELDS = [
   /** The trackio worker thread's ns on a CPU; every thread of the Python server, summed. */
   "workerRunNs",
   "serverRunNs",
+  /** This process's other threads (V8's GC and compiler helpers, libuv's pool, the read probe), summed. */
+  "othersRunNs",
   /** client.stats(): records that went through the overflow, time log() blocked on a full overflow. */
   "overflowed",
   "blockedMs",
@@ -89,6 +91,8 @@ export class Evidence {
   readonly #mainStat: number | null;
   readonly #workerSched: number | null;
   readonly #serverSched: (number | null)[];
+  readonly #ownSched: (number | null)[];
+  readonly #ownTids: number[];
   readonly #overflow: () => OverflowFigures;
 
   constructor(workerTid: number | null, serverPid: number | null, overflow: () => OverflowFigures) {
@@ -100,7 +104,14 @@ export class Evidence {
       if (serverPid !== null) serverTids = readdirSync(`/proc/${serverPid}/task`);
     } catch {}
     this.#serverSched = serverTids.map((t) => reader(`/proc/${serverPid}/task/${t}/schedstat`));
+    this.#ownTids = [...ownThreads()].filter((t) => t !== process.pid && t !== workerTid).sort((a, b) => a - b);
+    this.#ownSched = this.#ownTids.map((t) => reader(`/proc/self/task/${t}/schedstat`));
     this.#overflow = overflow;
+  }
+
+  /** ns on a CPU so far of each of this process's other threads, by tid (ascending: creation order). */
+  otherThreads(): { tid: number; ns: number }[] {
+    return this.#ownTids.map((tid, i) => ({ tid, ns: schedstat(this.#ownSched[i])[0] }));
   }
 
   get serverThreads(): number {
@@ -125,13 +136,16 @@ export class Evidence {
     let server = 0;
     for (const fd of this.#serverSched) server += schedstat(fd)[0];
     out[at + F.serverRunNs] = server;
+    let own = 0;
+    for (const fd of this.#ownSched) own += schedstat(fd)[0];
+    out[at + F.othersRunNs] = own;
     const o = this.#overflow();
     out[at + F.overflowed] = o.overflowed;
     out[at + F.blockedMs] = o.blockedMs;
   }
 
   close(): void {
-    for (const fd of [this.#mainSched, this.#mainStat, this.#workerSched, ...this.#serverSched]) {
+    for (const fd of [this.#mainSched, this.#mainStat, this.#workerSched, ...this.#serverSched, ...this.#ownSched]) {
       if (fd !== null) closeSync(fd);
     }
   }

@@ -69,6 +69,7 @@ function blockRow(b: StallsBlock, index: number, typicalRunMs: number): string {
     String(b.d[F.overflowed]),
     f1(b.d[F.blockedMs]),
     f2(b.d[F.workerRunNs] / 1e6),
+    f2(b.d[F.othersRunNs] / 1e6),
     f2(b.d[F.serverRunNs] / 1e6),
     cause,
   ];
@@ -76,8 +77,8 @@ function blockRow(b: StallsBlock, index: number, typicalRunMs: number): string {
 }
 
 const HEADER =
-  "| block | at ms | wall ms | on CPU ms | waited for CPU ms | slices | invol. switches | GC ms | minor faults | major faults | overflowed | blocked ms | worker CPU ms | server CPU ms | cause |\n" +
-  "| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |";
+  "| block | at ms | wall ms | on CPU ms | waited for CPU ms | slices | invol. switches | GC ms | minor faults | major faults | overflowed | blocked ms | worker CPU ms | our other threads ms | server CPU ms | cause |\n" +
+  "| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |";
 
 export interface StallsSummary {
   label: string;
@@ -131,6 +132,7 @@ export function summarize(label: string, r: StallsResult): { summary: StallsSumm
         ? "—"
         : `${r.verifiedRows.toLocaleString("en-US")} rows, ${r.verifiedDistinctLogIds?.toLocaleString("en-US")} log_ids`,
   };
+  const during = (f: number) => slow.reduce((a, { b }) => a + b.d[f], 0) / 1e6;
   const causes = (Object.keys(byCause) as Cause[]).map((c) => `${c} ${byCause[c]}`).join(", ");
   const text = [
     `\n### ${label}: W1 → ${r.spec.target}, n=${r.spec.n.toLocaleString("en-US")}, loop ${f1(r.loopMs)} ms`,
@@ -140,6 +142,12 @@ export function summarize(label: string, r: StallsResult): { summary: StallsSumm
       `${summary.minflt} minor faults, ${summary.overflowed.toLocaleString("en-US")} records overflowed, ` +
       `worker thread CPU ${f1(summary.workerCpuMs)} ms${r.workerTidFound ? "" : " (thread not found)"}, ` +
       `server CPU ${f1(summary.serverCpuMs)} ms (${r.serverThreads} threads)`,
+    `in the blocks over ${SLOW_MS} ms: ${f1(slow.reduce((a, { b }) => a + b.ms, 0))} ms in all, the main thread waited for a CPU ${f1(during(F.mainWaitNs))} ms ` +
+      `while the server ran ${f1(during(F.serverRunNs))} ms, the worker thread ${f1(during(F.workerRunNs))} ms and our other threads ${f1(during(F.othersRunNs))} ms`,
+    `our other threads over the loop (ms, by tid; * = started with the client): ${r.otherThreadsMs
+      .filter((t) => t.ms >= 0.05)
+      .map((t) => `${t.tid}${t.startedWithClient ? "*" : ""} ${f1(t.ms)}`)
+      .join(", ")}`,
     `typical block on the CPU ${f2(typicalRunMs)} ms; stored afterwards: ${summary.verified}; errors ${r.errors}`,
     `machine over the loop: CPUs busy ${f1(r.machine.busyMs)} ms (10 ms ticks) of ${f1(cpus().length * r.loopMs)}, this process ${f1(r.machine.ownMs)}, ` +
       `server ${f1(summary.serverCpuMs)}, so others ≈ ${f1(r.machine.busyMs - r.machine.ownMs - summary.serverCpuMs)}; ` +
@@ -200,6 +208,8 @@ export async function runStalls(opts: {
   targets: TargetKind[];
   /** A commit to run beside the working tree's client, alternating, in the same sitting. */
   compare: string | null;
+  /** Also run each case with the server stopped (SIGSTOP) during the loop: the stalls without it. */
+  pauseServer: boolean;
   specFor: (target: TargetKind, tag: string) => ChildSpec;
   runChild: (spec: ChildSpec) => Promise<StallsResult>;
   outFile: URL;
@@ -215,19 +225,22 @@ export async function runStalls(opts: {
     for (const target of opts.targets) {
       for (const ring of RINGS) {
         for (const [k, client] of clients.entries()) {
-          const label = `${client.name}${ring.label} → ${target} #${rep}`;
-          const spec: ChildSpec = {
-            ...opts.specFor(target, `-stalls-${ring.ringBytes ?? "16m"}-${rep}-${k}`),
-            ringBytes: ring.ringBytes,
-            clientModule: client.module,
-          };
-          const t = performance.now();
-          const r = await opts.runChild(spec);
-          process.stderr.write(`  ${label.padEnd(40)} ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
-          const { summary, text } = summarize(label, r);
-          process.stdout.write(text);
-          summaries.push(summary);
-          results.push(r);
+          for (const pause of opts.pauseServer && target === "trackio" ? [false, true] : [false]) {
+            const label = `${client.name}${ring.label} → ${target}${pause ? " (server paused)" : ""} #${rep}`;
+            const spec: ChildSpec = {
+              ...opts.specFor(target, `-stalls-${ring.ringBytes ?? "16m"}-${rep}-${k}${pause ? "-p" : ""}`),
+              ringBytes: ring.ringBytes,
+              clientModule: client.module,
+              pauseServer: pause,
+            };
+            const t = performance.now();
+            const r = await opts.runChild(spec);
+            process.stderr.write(`  ${label.padEnd(40)} ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+            const { summary, text } = summarize(label, r);
+            process.stdout.write(text);
+            summaries.push(summary);
+            results.push(r);
+          }
         }
       }
     }

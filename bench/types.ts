@@ -33,6 +33,8 @@ export interface ChildSpec {
   /** Stalls mode: the client's ring size (default 16 MiB) and the Trackio server's pid (its threads' CPU). */
   ringBytes?: number;
   serverPid?: number;
+  /** Stalls mode: SIGSTOP the server (serverPid) for the loop, SIGCONT after it. */
+  pauseServer?: boolean;
   /** Import the real client from here (a tsc build, for line-accurate profiles) instead of src/. */
   clientModule?: string;
 }
