@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --profile] [-- --stalls [--repeat k] [--compare <git ref>] [--pause-server]]
+// npm run bench [-- --quick] [-- --profile] [-- --stalls [--repeat k] [--compare <git ref>] [--pause-server] [--child-flags "<node flags>"]]
 // Narrowing, for investigation: --only w1,w3,peers  --target trackio,sink  --client worker,inline,floor
 // --n <steps> (every group)  --warmup <steps>
 // The peers (the server's ceiling, Trackio's Python client, eight ranks) run after the
@@ -147,6 +147,7 @@ function parseArgs(argv: string[]) {
     repeat: num("--repeat"),
     compare: value("--compare"),
     pauseServer: argv.includes("--pause-server"),
+    childFlags: (value("--child-flags") ?? "").split(" ").filter((f) => f !== ""),
     only: list("--only"),
     targets: list("--target"),
     clients: list("--client"),
@@ -208,7 +209,7 @@ async function main(): Promise<void> {
           ...specFor({ workload: "w1", target, n: args.n ?? 300_000, clients: [] }, "worker", tag),
           serverPid: target === "trackio" ? trackio.pid : undefined,
         }),
-        runChild: (s) => runChild<StallsResult>(s, [], "bench/stalls-child.ts"),
+        runChild: (s) => runChild<StallsResult>(s, args.childFlags, "bench/stalls-child.ts"),
         outFile: new URL(`results/${stamp}-stalls.json`, import.meta.url),
       });
       return;

@@ -62,7 +62,7 @@ function blockRow(b: StallsBlock, index: number, typicalRunMs: number): string {
     f2(onCpuMs(b)),
     f2(b.d[F.mainWaitNs] / 1e6),
     String(b.d[F.mainSlices]),
-    String(b.d[F.invol]),
+    `${b.d[F.invol]} / ${b.d[F.vol]}`,
     gc,
     String(b.d[F.minflt]),
     String(b.d[F.majflt]),
@@ -77,7 +77,7 @@ function blockRow(b: StallsBlock, index: number, typicalRunMs: number): string {
 }
 
 const HEADER =
-  "| block | at ms | wall ms | on CPU ms | waited for CPU ms | slices | invol. switches | GC ms | minor faults | major faults | overflowed | blocked ms | worker CPU ms | our other threads ms | server CPU ms | cause |\n" +
+  "| block | at ms | wall ms | on CPU ms | waited for CPU ms | slices | process switches invol. / vol. | GC ms | minor faults | major faults | overflowed | blocked ms | worker CPU ms | our other threads ms | server CPU ms | cause |\n" +
   "| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |";
 
 export interface StallsSummary {
