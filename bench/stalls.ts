@@ -246,5 +246,5 @@ export async function runStalls(opts: {
     }
   }
   process.stdout.write(`\n## Summary\n\n${summaryTable(summaries)}\n`);
-  writeFileSync(opts.outFile, `${JSON.stringify({ summaries, results }, null, 1)}\n`);
+  writeFileSync(opts.outFile, `${JSON.stringify({ summaries, results })}\n`);
 }
