@@ -2,13 +2,12 @@
 // Usage (from run.ts): node --import tsx --expose-gc bench/child.ts '<ChildSpec JSON>'
 // Prints one line `BENCH_RESULT <ChildResult JSON>` on stdout.
 
-import { writeSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { runRows } from "../test/support/read-api.js";
 import { InlineClient } from "./inline-client.js";
 import { type Logger, type LoopState, loopBare, loopSync, loopYielding, newLoopState, sampleHeap } from "./loop.js";
-import { latencyOf, processCpuNs, SyncProbe, threadCpuNs, timerOverheadNs } from "./measure.js";
+import { latencyOf, processCpuNs, runAsChild, SyncProbe, threadCpuNs, timerOverheadNs } from "./measure.js";
 import type { ChildResult, ChildSpec, ClientKind } from "./types.js";
 import { type Metrics, WORKLOADS, type Workload } from "./workloads.js";
 
@@ -182,13 +181,4 @@ async function main(): Promise<ChildResult> {
   };
 }
 
-main().then(
-  (result) => {
-    writeSync(1, `BENCH_RESULT ${JSON.stringify(result)}\n`);
-    process.exit(0);
-  },
-  (err: unknown) => {
-    writeSync(1, `BENCH_ERROR ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runAsChild(main);

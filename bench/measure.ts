@@ -2,7 +2,7 @@
 // synchronous read of the target's stored count that works from inside a loop that never
 // yields.
 
-import { readFileSync } from "node:fs";
+import { readFileSync, writeSync } from "node:fs";
 import type { RecordableHistogram } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
 import { threadCpuNs as ownThreadCpuNs } from "../worker/thread-cpu.js";
@@ -165,4 +165,18 @@ export class SyncProbe {
   async stop(): Promise<void> {
     await this.#worker.terminate();
   }
+}
+
+/** A measuring child's end: its result as one `BENCH_RESULT <json>` line for run.ts, or the error. */
+export function runAsChild(main: () => Promise<unknown>): void {
+  main().then(
+    (result) => {
+      writeSync(1, `BENCH_RESULT ${JSON.stringify(result)}\n`);
+      process.exit(0);
+    },
+    (err: unknown) => {
+      writeSync(1, `BENCH_ERROR ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -5,12 +5,11 @@
 // Usage (from stalls.ts): node --import tsx --expose-gc bench/stalls-child.ts '<ChildSpec JSON>'
 // Prints one line `BENCH_RESULT <StallsResult JSON>` on stdout.
 
-import { writeSync } from "node:fs";
 import { type PerformanceEntry, PerformanceObserver } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { runRows } from "../test/support/read-api.js";
 import { BLOCK, loopSync, newLoopState, timedEach, untimed } from "./loop.js";
-import { latencyOf, timerOverheadNs } from "./measure.js";
+import { latencyOf, runAsChild, timerOverheadNs } from "./measure.js";
 import { Evidence, FIELDS, findWorkerTid, machineCpu, ownThreads } from "./stalls-evidence.js";
 import type { ChildSpec, Latency } from "./types.js";
 import { WORKLOADS } from "./workloads.js";
@@ -174,13 +173,4 @@ async function main(): Promise<StallsResult> {
   };
 }
 
-main().then(
-  (result) => {
-    writeSync(1, `BENCH_RESULT ${JSON.stringify(result)}\n`);
-    process.exit(0);
-  },
-  (err: unknown) => {
-    writeSync(1, `BENCH_ERROR ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runAsChild(main);
