@@ -82,7 +82,8 @@ function runChild<R = ChildResult>(
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       const line = out.split("\n").find((l) => l.startsWith("BENCH_RESULT "));
-      if (process.env.BENCH_VERBOSE) process.stderr.write(err);
+      // With BENCH_VERBOSE, the child's own output too (e.g. V8's --trace-deopt through --child-flags).
+      if (process.env.BENCH_VERBOSE) process.stderr.write(out.replace(/^BENCH_RESULT .*\n?/m, "") + err);
       if (line !== undefined) resolve(JSON.parse(line.slice("BENCH_RESULT ".length)) as R);
       else reject(new Error(`${label(spec)} failed (${signal ?? `exit ${code}`}):\n${out}${err}`));
     });
