@@ -21,6 +21,8 @@ interface Chunk {
   region: Region;
   used: number;
   read: number;
+  /** Bytes from the start whose pages have been written to (see touchAhead). */
+  touched: number;
 }
 
 export class Overflow {
@@ -58,10 +60,11 @@ export class Overflow {
         this.spare = null;
         last = spare;
       } else {
-        last = { region: freshRegion(Math.max(CHUNK_BYTES, size)), used: 0, read: 0 };
+        last = { region: regionOf(new ArrayBuffer(Math.max(CHUNK_BYTES, size))), used: 0, read: 0, touched: 0 };
       }
       this.chunks.push(last);
     }
+    if (last.used + size > last.touched) touchAhead(last, last.used + size);
     return last.region;
   }
 
@@ -136,11 +139,16 @@ export class Overflow {
   }
 }
 
-// A fresh chunk's 256 page faults in the call that makes it (a few hundred µs, once per MiB
-// of overflow) rather than on one call in ~57: those calls were the p99 of an overflowing
-// loop (`npm run bench -- --stalls`: 1.5 µs, 0.5–0.65 µs with this).
-function freshRegion(bytes: number): Region {
-  const buf = new ArrayBuffer(bytes);
-  touchPages(new Uint8Array(buf));
-  return regionOf(buf);
+// A fresh chunk's pages fault in as records first reach them: left alone, one call in ~57
+// took a fault, and those calls were the p99 of an overflowing loop (`npm run bench --
+// --stalls`: 1.5 µs). Touching the whole MiB at once instead put 256 faults in one call,
+// 0.3-3.7 ms, enough to push its block of 1,000 calls over 2 ms. So 16 pages at a time: one
+// call in ~900 takes them (tens of µs), below the p99 and far from a slow block.
+const TOUCH_STEP = 64 * 1024;
+
+function touchAhead(chunk: Chunk, need: number): void {
+  const u8 = chunk.region.u8;
+  const end = Math.min(u8.length, Math.max(need, chunk.touched + TOUCH_STEP));
+  touchPages(u8.subarray(chunk.touched, end));
+  chunk.touched = end;
 }
