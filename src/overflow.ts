@@ -149,6 +149,6 @@ const TOUCH_STEP = 64 * 1024;
 function touchAhead(chunk: Chunk, need: number): void {
   const u8 = chunk.region.u8;
   const end = Math.min(u8.length, Math.max(need, chunk.touched + TOUCH_STEP));
-  touchPages(u8.subarray(chunk.touched, end));
+  touchPages(u8, chunk.touched, end);
   chunk.touched = end;
 }

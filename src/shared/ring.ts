@@ -87,11 +87,11 @@ export function createRing(capacity: number, keyCapacity: number): RingLayout {
 }
 
 /**
- * Writes to every 4 KiB page of fresh memory now, so that its page faults are taken here at
- * once rather than one every few dozen log() calls as records fill it.
+ * Writes to every 4 KiB page of fresh memory in [from, to) now, so that its page faults are
+ * taken here at once rather than one every few dozen log() calls as records fill it.
  */
-export function touchPages(bytes: Uint8Array): void {
-  for (let i = 0; i < bytes.length; i += 4096) bytes[i] = 0;
+export function touchPages(bytes: Uint8Array, from = 0, to = bytes.length): void {
+  for (let i = from; i < to; i += 4096) bytes[i] = 0;
 }
 
 /** Typed views over the ring region of one SharedArrayBuffer, shared by both ends. */
