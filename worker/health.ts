@@ -23,6 +23,8 @@ export class Health {
   #triedAtClose = false;
   /** A failed attempt was reported since the server last took something. */
   #attemptReported = false;
+  /** Sends have failed since the server last took something (told to onTrouble on each change). */
+  #troubled = false;
   readonly #onTrouble: (troubled: boolean) => void;
 
   constructor(opts: {
@@ -58,7 +60,7 @@ export class Health {
     if (isTransient(err)) {
       this.#downUntil = performance.now() + this.#probeInterval;
       this.downReason = err;
-      this.#onTrouble(true);
+      this.#setTroubled(true);
     }
   }
 
@@ -76,7 +78,7 @@ export class Health {
   /** The server took something: the outage (if any) is over, and the spool is replayed at once. */
   recovered(): void {
     this.#downUntil = 0;
-    if (this.#attemptReported) this.#onTrouble(false);
+    this.#setTroubled(false);
     this.#attemptReported = false;
     if (this.#outage) {
       this.#outage = false;
@@ -94,8 +96,14 @@ export class Health {
   firstFailedAttempt(): boolean {
     const first = !this.#attemptReported;
     this.#attemptReported = true;
-    if (first) this.#onTrouble(true);
+    this.#setTroubled(true);
     return first;
+  }
+
+  #setTroubled(troubled: boolean): void {
+    if (this.#troubled === troubled) return;
+    this.#troubled = troubled;
+    this.#onTrouble(troubled);
   }
 
   /** A failure to report: returns whether it starts an outage (and so deserves an 'error' event). */

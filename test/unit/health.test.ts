@@ -29,6 +29,22 @@ describe("Health", () => {
     assert.equal(h.believedDown(), false);
   });
 
+  test("trouble (what the exit path reads): set by a retried attempt or a send that failed for good, cleared by recovery, told once per change", () => {
+    const told: boolean[] = [];
+    const h = health({ onTrouble: (t) => told.push(t) });
+    h.sendFailed(transient()); // failed for good without a retried attempt (an unhealthy transport tries once)
+    h.recovered();
+    assert.deepEqual(told, [true, false], "a send failed for good is cleared by recovery too");
+    assert.equal(h.firstFailedAttempt(), true);
+    assert.equal(h.firstFailedAttempt(), false);
+    h.sendFailed(transient());
+    h.recovered();
+    h.recovered();
+    assert.deepEqual(told, [true, false, true, false]);
+    h.sendFailed(new AuthError("refused", 401, ""));
+    assert.deepEqual(told, [true, false, true, false], "a refusal is not an outage");
+  });
+
   test("not believed down after a failure that is not transient (auth, 400)", () => {
     const h = health();
     h.sendFailed(new AuthError("refused", 401, ""));
