@@ -6,6 +6,7 @@
 
 import { spoolArtifact } from "../src/io/artifact-spool.js";
 import { fetchArtifactRecord, hashArtifact, logArtifactUse, sendArtifact } from "../src/io/artifacts.js";
+import { keptBy, syncCommand } from "../src/io/sync-hint.js";
 import { isTransient, type Transport } from "../src/io/transport.js";
 import type { ArtifactJob, ArtifactRecord } from "../src/shared/artifact.js";
 import { fromWire, HttpError, NotFoundError, toWire } from "../src/shared/errors.js";
@@ -59,7 +60,10 @@ async function logArtifact(
     const id = `${settings.clientId}-${Date.now()}-${String(spooledSeq++).padStart(6, "0")}`;
     let where: string;
     try {
-      where = `kept in ${await spoolArtifact(settings.spoolDir, id, spec, blobs)}; it is logged when the server answers again, or with \`npx trackio sync\``;
+      // The whole command for this spool and server, without --project/--run: sync's filters
+      // pass spooled artifacts by.
+      const sync = syncCommand({ ...keptBy(settings), project: undefined, run: undefined });
+      where = `kept in ${await spoolArtifact(settings.spoolDir, id, spec, blobs)}; it is logged when the server answers again, or with \`${sync}\``;
       onSpooled();
     } catch (spoolErr) {
       where = `not kept: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
