@@ -21,6 +21,7 @@ import {
 } from "./shared/codec.js";
 import {
   CTL_CLOCK,
+  CTL_CLOCK_WANTED,
   CTL_DONE_SEQ,
   CTL_FLUSH_SEQ,
   CTL_KEYS_LEN,
@@ -35,6 +36,11 @@ import { encodeValues, getterThrew, hasOwnKey, type MediaUse } from "./values/js
 import type { Metrics } from "./values/types.js";
 
 const INITIAL_SCRATCH = 64;
+/**
+ * log() calls within one millisecond that ask for the worker's clock: ~512 Date.now() calls
+ * cost about what the clock's 1 kHz ticks do (see worker/clock.ts).
+ */
+const CLOCK_REQUEST_CALLS = 512;
 
 /** A media value of the record log() is encoding, ready to be written after it. */
 interface PendingMedia {
@@ -69,6 +75,9 @@ export class Producer {
   #values: Float64Array<ArrayBuffer> = new Float64Array(INITIAL_SCRATCH);
   #ids: Uint16Array<ArrayBuffer> = new Uint16Array(INITIAL_SCRATCH);
   #mediaStep = 0;
+  /** The last Date.now() of now(), and how many calls after it saw the same value. */
+  #nowMs = 0;
+  #sameMs = 0;
   // As Python names them: a uuid under the run's step directory.
   readonly #nameFile = (media: FileMedia): string =>
     `${this.#o.mediaPrefix}${this.#mediaStep}/${randomUUID()}.${media.ext}`;
@@ -81,10 +90,23 @@ export class Producer {
     this.#o = options;
   }
 
-  /** Now, from the millisecond clock the worker keeps in shared memory (Date.now() until it runs). */
+  /**
+   * Now, from the millisecond clock the worker keeps in shared memory while it runs, else
+   * Date.now(); calls that keep seeing the same millisecond ask the worker for the clock.
+   */
   now(): number {
-    const clock = Atomics.load(this.views.ctl, CTL_CLOCK);
-    return clock !== 0 ? this.#o.clockBase + clock - 1 : Date.now();
+    const ctl = this.views.ctl;
+    const clock = Atomics.load(ctl, CTL_CLOCK);
+    if (clock !== 0) return this.#o.clockBase + clock - 1;
+    const t = Date.now();
+    if (t !== this.#nowMs) {
+      this.#nowMs = t;
+      this.#sameMs = 0;
+    } else if (++this.#sameMs === CLOCK_REQUEST_CALLS && Atomics.load(ctl, CTL_CLOCK_WANTED) === 0) {
+      Atomics.store(ctl, CTL_CLOCK_WANTED, 1);
+      Atomics.notify(ctl, CTL_CLOCK_WANTED);
+    }
+    return t;
   }
 
   /**

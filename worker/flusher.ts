@@ -15,7 +15,6 @@ import type { WorkerMessage, WorkerSettings, WorkerTaskResult } from "../src/sha
 import {
   COUNTER_REQUESTS,
   COUNTER_RETRIED,
-  CTL_CLOCK,
   CTL_DONE_SEQ,
   CTL_FLUSH_SEQ,
   CTL_R,
@@ -29,6 +28,7 @@ import {
   RingViews,
   seqDiff,
 } from "../src/shared/ring.js";
+import { LogClock } from "./clock.js";
 import { Delivery } from "./delivery.js";
 import { SystemSampler, systemSampleJson } from "./system.js";
 import { threadCpuNs } from "./thread-cpu.js";
@@ -38,8 +38,6 @@ import { Webhook } from "./webhook.js";
 const IDLE_MS = 1000;
 /** A request body larger than this (bytes) is sent even if fewer than maxRecordsPerRequest records. */
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
-/** Clock ticks (about 1 ms each) without a new record before the clock stops. */
-const CLOCK_IDLE_TICKS = 200;
 /** Events kept for the main thread until its port is attached. */
 const MAX_QUEUED_EVENTS = 100;
 
@@ -75,7 +73,7 @@ export class Flusher {
   #port: MessagePort | null = null;
   #queued: WorkerMessage[] = [];
   #systemTimer: ReturnType<typeof setInterval> | null = null;
-  #clock: ReturnType<typeof setInterval> | null = null;
+  readonly #clock: LogClock;
   /** Closed: its timers stopped, so that a shared thread can forget this client. */
   #finished = false;
 
@@ -96,6 +94,7 @@ export class Flusher {
       webhook === null ? null : (alert, step, time) => webhook.post(alert, step, time),
     );
     this.#batch = new BatchBuilder(settings);
+    this.#clock = new LogClock(this.#views.ctl, settings.clockBase);
     const counters = this.#views.counters;
     this.#transport = new Transport(settings, {
       onRequest: () => Atomics.add(counters, COUNTER_REQUESTS, 1n),
@@ -113,48 +112,8 @@ export class Flusher {
     this.#flushTarget = this.#done;
   }
 
-  // Keep CTL_CLOCK close to the wall clock for log() (see ring.ts). A timer of its own, so
-  // that it ticks while the loop waits on the network; when this thread is busy for a few
-  // ms, log() timestamps lag by as much. Each tick costs this thread ~30 µs, so the clock
-  // stops once no record has been published for CLOCK_IDLE_TICKS ticks (log() then reads
-  // Date.now()), and starts again when the loop reads a record.
-  #startClock(): void {
-    const ctl = this.#views.ctl;
-    if (this.#clock !== null || this.#finished || Atomics.load(ctl, CTL_STATE) !== 0) return;
-    const base = this.#s.clockBase;
-    let published = Atomics.load(ctl, CTL_W);
-    let idle = 0;
-    const tick = () => {
-      // Once the client closes, log() is no longer called: what still reaches the ring is
-      // its overflow, moved in by close(), which needs no clock.
-      if (Atomics.load(ctl, CTL_STATE) !== 0) {
-        this.#stopClock();
-        return;
-      }
-      const w = Atomics.load(ctl, CTL_W);
-      if (w !== published) {
-        published = w;
-        idle = 0;
-      } else if (++idle > CLOCK_IDLE_TICKS) {
-        this.#stopClock();
-        return;
-      }
-      const ms = Date.now() - base + 1;
-      Atomics.store(ctl, CTL_CLOCK, ms > 0 && ms < 2 ** 31 ? ms : 0);
-    };
-    tick();
-    this.#clock = setInterval(tick, 1);
-  }
-
-  #stopClock(): void {
-    if (this.#clock === null) return;
-    clearInterval(this.#clock);
-    this.#clock = null;
-    Atomics.store(this.#views.ctl, CTL_CLOCK, 0);
-  }
-
   start(): void {
-    this.#startClock();
+    this.#clock.listen();
     this.#stopped = this.#loop().catch((err: unknown) => {
       // A bug, not a delivery failure: report it, and keep the records in the ring for a
       // restarted loop rather than lose them.
@@ -224,7 +183,7 @@ export class Flusher {
     await this.#stopped;
     await this.#webhook?.settled();
     await this.#transport.close();
-    this.#stopClock();
+    this.#clock.close();
     this.#finished = true;
     Atomics.notify(this.#views.ctl, CTL_SPOOL_REQ); // ends #watchExitDeadline
     // A failure while replaying the spool during close is reported too.
@@ -278,7 +237,6 @@ export class Flusher {
   #read(): void {
     const before = this.#batch.records;
     this.#decoder.readInto(this.#batch, this.#s.maxRecordsPerRequest, MAX_BODY_BYTES);
-    if (this.#batch.records > before && this.#clock === null) this.#startClock();
     if (before === 0 && this.#batch.records > 0) this.#firstReadAt = performance.now();
   }
 
