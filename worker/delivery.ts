@@ -20,6 +20,7 @@ import {
   type Controls,
   rejectionMessage,
   remember,
+  type SetAsideIn,
   type Settled,
   setAsideLines,
 } from "../src/io/isolate.js";
@@ -162,17 +163,18 @@ export class Delivery {
   ): void {
     const lines = setAsideLines(result, damaged);
     if (lines.length === 0) return;
-    let where: string;
+    let where: SetAsideIn;
     // Records set aside while replaying the spool were counted `spooled` when they were kept.
     let counter: number | null = keptIn === null ? COUNTER_QUARANTINED : null;
-    if (keptIn !== null) where = `set aside in ${keptIn}`;
+    // Beside a spooled fragment, which may hold other runs' records too: the whole directory.
+    if (keptIn !== null) where = { file: keptIn, sync: { ...keptBy(this.#s), project: undefined, run: undefined } };
     else {
       try {
         if (this.#spool === null) throw new Error("the spool is off (spoolDir: false)");
-        where = `set aside in ${this.#spool.quarantine(lines)}`;
+        where = { file: this.#spool.quarantine(lines), sync: keptBy(this.#s) };
       } catch (err) {
         counter = COUNTER_FAILED;
-        where = `lost: ${err instanceof Error ? err.message : String(err)}`;
+        where = { lost: err instanceof Error ? err.message : String(err) };
       }
     }
     // A record stored without its refused config is counted sent; its line is kept for the config.

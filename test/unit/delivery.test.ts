@@ -117,7 +117,13 @@ describe("Delivery", () => {
     assert.equal(h.errors.length, 1);
     assert.equal(h.errors[0].code, "ERR_TRACKIO_REJECTED");
     assert.match(h.errors[0].message, /step 3/);
-    assert.ok(h.errors[0].message.includes(file), "the report says where the record is kept");
+    // Where it is kept, and the sync command for this spool and server, not a bare `npx trackio sync`.
+    assert.ok(
+      h.errors[0].message.endsWith(
+        `; set aside in ${file}. They are not sent again: fix or delete the lines, then rename the file to *.jsonl and run \`npx trackio sync --spool ${h.s.spoolDir} --url ${server.origin}/ --project p --run r\``,
+      ),
+      h.errors[0].message,
+    );
   });
 
   test("a server that refuses everything: nothing is set aside, the batch waits in the spool", async (t) => {
@@ -231,6 +237,13 @@ describe("Delivery.replayOne", () => {
     assert.deepEqual(stepsOf(readFragment(aside) ?? []), [0]);
     assert.equal(h.errors.length, 1);
     assert.equal(h.errors[0].code, "ERR_TRACKIO_REJECTED");
+    // The fragment may hold other runs' records: the command sends the server's whole directory.
+    assert.ok(
+      h.errors[0].message.endsWith(
+        `; set aside in ${aside}. They are not sent again: fix or delete the lines, then rename the file to *.jsonl and run \`npx trackio sync --spool ${h.s.spoolDir} --url ${server.origin}/\``,
+      ),
+      h.errors[0].message,
+    );
     assert.deepEqual([...server.stored.values()].map(stepOf), [1, 2, 3]);
     // Counted `spooled` when they were kept (by the earlier process): not counted again here.
     assertFates(h.counters, 0, {});
