@@ -14,7 +14,7 @@
 // flush()), and nothing leaves the ring before one of these has happened to it.
 
 import { listSpooledArtifacts } from "../src/io/artifact-spool.js";
-import { countsAsRecord, OutBatch } from "../src/io/bodies.js";
+import { countsAsRecord, OutBatch, type Part } from "../src/io/bodies.js";
 import {
   afterFailure,
   type Controls,
@@ -42,6 +42,7 @@ import {
 } from "../src/shared/ring.js";
 import { Health } from "./health.js";
 import { MediaDelivery } from "./media-delivery.js";
+import { type Kept, Sending, sentAfterKept } from "./sending.js";
 
 export interface DeliveryEvents {
   error(error: WireError): void;
@@ -95,9 +96,9 @@ export class Delivery {
   /**
    * Send a batch; on failure keep it on disk. Never throws. `closing` gives a down server one
    * more try before the client goes away, so that records are not left in the spool of a
-   * server that has just come back.
+   * server that has just come back. `sending` follows the batch's parts for keepInFlight.
    */
-  async deliver(batch: OutBatch | string[], closing = false): Promise<void> {
+  async deliver(batch: OutBatch | string[], closing = false, sending = new Sending()): Promise<void> {
     const out = Array.isArray(batch) ? OutBatch.of(batch) : batch;
     if (this.#inbox !== null) {
       this.#toInbox(out.lines());
@@ -107,28 +108,64 @@ export class Delivery {
     // Metrics, then system metrics, then alerts: each kind has its own endpoint. A part's
     // lines are made as text only when something other than a plain send needs them.
     const parts = out.parts();
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i];
-      const { endpoint } = part;
-      if (this.#health.believedDown()) {
-        this.#fail(part.lines(), this.#health.downReason);
-        continue;
+    sending.parts = parts;
+    try {
+      for (let i = 0; i < parts.length; i++) {
+        sending.at = i;
+        if (await this.#deliverPart(parts, i, sending)) return;
       }
-      try {
-        await this.#transport.call(endpoint.api, part.body(this.#transport.hfTokenJson), this.#health.probing);
-        this.#health.probing = false;
-        remember(this.#controls, endpoint, [part.last()]);
-        this.#add(COUNTER_SENT, part.records);
-        this.#health.recovered();
-      } catch (err) {
-        if (this.#health.probing && isConnectionRefused(err)) {
-          this.#switchToInbox();
-          for (const p of parts.slice(i)) this.#toInbox(p.lines());
-          return;
-        }
-        this.#settled(await afterFailure(this.#transport, endpoint, part.lines(), err, this.#controls));
-      }
+    } finally {
+      // Settled or kept: nothing of it is left for keepInFlight.
+      sending.at = parts.length;
     }
+  }
+
+  /** Deliver `parts[i]`; true when the parts after it are taken care of already. */
+  async #deliverPart(parts: readonly Part[], i: number, sending: Sending): Promise<boolean> {
+    const part = parts[i];
+    const { endpoint } = part;
+    if (this.#health.believedDown()) {
+      this.#fail(part.lines(), this.#health.downReason);
+      return false;
+    }
+    try {
+      await this.#transport.call(endpoint.api, part.body(this.#transport.hfTokenJson), this.#health.probing);
+      this.#health.probing = false;
+      remember(this.#controls, endpoint, [part.last()]);
+      if (sending.kept === null) this.#add(COUNTER_SENT, part.records);
+      else this.#arrivedAfterKept(sending.kept);
+      this.#health.recovered();
+    } catch (err) {
+      // Kept by an exit deadline while it ran: its lines stay where they were kept.
+      if (sending.kept !== null) return true;
+      if (this.#health.probing && isConnectionRefused(err)) {
+        this.#switchToInbox();
+        for (const p of parts.slice(i)) this.#toInbox(p.lines());
+        return true;
+      }
+      const result = await afterFailure(this.#transport, endpoint, part.lines(), err, this.#controls);
+      if (sending.kept === null) this.#settled(result);
+    }
+    // The parts after a kept one were kept with the rest of the ring.
+    return sending.kept !== null;
+  }
+
+  /**
+   * An exit deadline while `sending` is delivered: keep the lines of the part in flight on
+   * disk now, in a fragment of their own, so that if its request succeeds after all,
+   * deliver() removes that fragment and counts them sent rather than kept. Returns the lines
+   * of the parts not yet started, for the caller to keep with the rest. Never throws.
+   */
+  keepInFlight(sending: Sending): string[] {
+    const { parts, at } = sending;
+    if (sending.kept !== null || at >= parts.length) return [];
+    sending.kept = this.#keep(parts[at].lines());
+    return parts.slice(at + 1).flatMap((p) => p.lines());
+  }
+
+  // The copy is gone: what was reported about it no longer holds.
+  #arrivedAfterKept(kept: Kept): void {
+    if (sentAfterKept(kept, this.#counters) && this.#unreported === kept.report) this.#unreported = null;
   }
 
   /**
@@ -224,9 +261,12 @@ export class Delivery {
 
   /** Keep lines on disk right now, synchronously (exit deadline). Never throws. */
   keepNow(lines: string[]): void {
-    if (lines.length === 0) return;
-    if (this.#inbox !== null) this.#toInbox(lines);
-    else this.#fail(lines, new TrackioError("the process is exiting before the server acknowledged these records"));
+    if (lines.length > 0) this.#keep(lines);
+  }
+
+  #keep(lines: string[]): Kept {
+    if (this.#inbox !== null) return this.#toInbox(lines);
+    return this.#fail(lines, new TrackioError("the process is exiting before the server acknowledged these records"));
   }
 
   /** Something other than records or media went to the spool (an artifact version). */
@@ -314,13 +354,14 @@ export class Delivery {
       this.#report(toWire(outcome.error), `${path} is kept as it is`);
   }
 
-  #fail(lines: string[], err: unknown): void {
+  #fail(lines: string[], err: unknown): Kept {
     const n = lines.length;
     let error = toWire(err);
     let where: string;
+    let path: string | null = null;
     try {
       if (this.#spool === null) throw new Error("the spool is off (spoolDir: false)");
-      const path = this.#spool.write(lines);
+      path = this.#spool.write(lines);
       this.#count(COUNTER_SPOOLED, lines);
       this.#health.spooled();
       where = `${count(n, "record")} kept in ${path}; ${whoSends(err, keptBy(this.#s), n === 1)}`;
@@ -333,6 +374,7 @@ export class Delivery {
       } else where = `${count(n, "record")} lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
     }
     this.#report(error, where);
+    return { lines, counter: path === null ? COUNTER_FAILED : COUNTER_SPOOLED, path, report: error };
   }
 
   #report(error: WireError, what: string): void {
@@ -364,13 +406,16 @@ export class Delivery {
     );
   }
 
-  #toInbox(lines: string[]): void {
+  #toInbox(lines: string[]): Kept {
     try {
-      (this.#inbox as FragmentWriter).write(lines);
+      const path = (this.#inbox as FragmentWriter).write(lines);
       this.#count(COUNTER_INBOXED, lines);
+      return { lines, counter: COUNTER_INBOXED, path, report: null };
     } catch (err) {
       this.#count(COUNTER_FAILED, lines);
-      this.#report(toWire(err), `${count(lines.length, "record")} lost: the inbox could not be written`);
+      const report = toWire(err);
+      this.#report(report, `${count(lines.length, "record")} lost: the inbox could not be written`);
+      return { lines, counter: COUNTER_FAILED, path: null, report };
     }
   }
 }

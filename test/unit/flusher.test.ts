@@ -200,4 +200,62 @@ describe("Flusher", () => {
     );
     answer();
   });
+
+  test("an exit deadline, then the request in flight succeeds after all: its copy leaves the spool, counted sent and not spooled", async (t) => {
+    const { server, s, views, producer, flusher, close } = await rig(t);
+    const answer = server.hold();
+    for (let i = 0; i < 4; i++) assert.ok(producer.log());
+    const flushed = flusher.flush(producer.writer.seq);
+    await server.postsReach(1);
+    Atomics.add(views.ctl, CTL_SPOOL_REQ, 1);
+    Atomics.notify(views.ctl, CTL_SPOOL_REQ);
+    await flushed;
+    // What the main thread reads as it exits: kept, in the spool.
+    assertFates(views.counters, 4, { spooled: 4 });
+    assert.deepEqual(
+      listFragments(s.spoolDir as string).map((f) => stepsOf(readFragment(f) ?? [])),
+      [[0, 1, 2, 3]],
+    );
+    answer();
+    await until("the late answer is counted", () => views.counters[COUNTER_SENT] > 0n);
+    assertFates(views.counters, 4, { sent: 4 });
+    assert.deepEqual(listFragments(s.spoolDir as string), [], "no needless copy in the spool");
+    assertStored(server, 4);
+    const result = await close(producer.writer.seq);
+    assert.equal(result.ok, true, "nothing to report: the records reached the server");
+    assertFates(views.counters, 4, { sent: 4 });
+    assert.equal(server.posts().length, 1, "no replay of a copy");
+  });
+
+  test("an exit deadline, then the request in flight fails: the kept copy stays, counted spooled once", async (t) => {
+    const { server, s, views, producer, flusher, close } = await rig(t);
+    const answer = server.hold();
+    for (let i = 0; i < 4; i++) assert.ok(producer.log());
+    const flushed = flusher.flush(producer.writer.seq);
+    await server.postsReach(1);
+    Atomics.add(views.ctl, CTL_SPOOL_REQ, 1);
+    Atomics.notify(views.ctl, CTL_SPOOL_REQ);
+    await flushed;
+    server.answer = down(503);
+    answer();
+    // close() waits for the request in flight (retried until retryDeadlineMs, then failed).
+    await close(producer.writer.seq);
+    assert.ok(server.posts().length >= 2, "the 503 was retried");
+    assertFates(views.counters, 4, { spooled: 4 });
+    assert.deepEqual(
+      listFragments(s.spoolDir as string).map((f) => stepsOf(readFragment(f) ?? [])),
+      [[0, 1, 2, 3]],
+      "one copy, kept by the exit deadline",
+    );
+    assert.equal(server.stored.size, 0);
+  });
 });
+
+/** Poll `cond` every 5 ms; fail after 10 s. */
+async function until(what: string, cond: () => boolean): Promise<void> {
+  const end = performance.now() + 10_000;
+  while (!cond()) {
+    if (performance.now() > end) assert.fail(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
