@@ -27,7 +27,7 @@ import {
 import { listSpooledMedia, type MediaJob } from "../src/io/media-files.js";
 import { type FragmentReplay, replayFragment } from "../src/io/replay.js";
 import { FragmentWriter, listFragments } from "../src/io/spool.js";
-import { keptBy, retryPlan, syncCommand, whoSends } from "../src/io/sync-hint.js";
+import { keptBy, retryPlan, syncCommand } from "../src/io/sync-hint.js";
 import { isConnectionRefused, type Transport } from "../src/io/transport.js";
 import { RejectedError, SpoolError, StatusError, TrackioError, toWire, type WireError } from "../src/shared/errors.js";
 import { count } from "../src/shared/plural.js";
@@ -42,7 +42,7 @@ import {
 } from "../src/shared/ring.js";
 import { Health } from "./health.js";
 import { MediaDelivery } from "./media-delivery.js";
-import { type Kept, Sending, sentAfterKept } from "./sending.js";
+import { type Kept, keptReport, Sending, sentAfterKept } from "./sending.js";
 
 export interface DeliveryEvents {
   error(error: WireError): void;
@@ -133,11 +133,14 @@ export class Delivery {
       this.#health.probing = false;
       remember(this.#controls, endpoint, [part.last()]);
       if (sending.kept === null) this.#add(COUNTER_SENT, part.records);
-      else this.#arrivedAfterKept(sending.kept);
+      else sentAfterKept(sending.kept, this.#counters);
       this.#health.recovered();
     } catch (err) {
       // Kept by an exit deadline while it ran: its lines stay where they were kept.
-      if (sending.kept !== null) return true;
+      if (sending.kept !== null) {
+        this.#reportKept(sending.kept, err);
+        return true;
+      }
       if (this.#health.probing && isConnectionRefused(err)) {
         this.#switchToInbox();
         for (const p of parts.slice(i)) this.#toInbox(p.lines());
@@ -145,6 +148,7 @@ export class Delivery {
       }
       const result = await afterFailure(this.#transport, endpoint, part.lines(), err, this.#controls);
       if (sending.kept === null) this.#settled(result);
+      else this.#reportKept(sending.kept, err);
     }
     // The parts after a kept one were kept with the rest of the ring.
     return sending.kept !== null;
@@ -159,13 +163,10 @@ export class Delivery {
   keepInFlight(sending: Sending): string[] {
     const { parts, at } = sending;
     if (sending.kept !== null || at >= parts.length) return [];
-    sending.kept = this.#keep(parts[at].lines());
+    const lines = parts[at].lines();
+    // Reported once the request has failed, if it does, with what failed it.
+    sending.kept = this.#inbox !== null ? this.#toInbox(lines) : this.#toSpool(lines);
     return parts.slice(at + 1).flatMap((p) => p.lines());
-  }
-
-  // The copy is gone: what was reported about it no longer holds.
-  #arrivedAfterKept(kept: Kept): void {
-    if (sentAfterKept(kept, this.#counters) && this.#unreported === kept.report) this.#unreported = null;
   }
 
   /**
@@ -261,12 +262,9 @@ export class Delivery {
 
   /** Keep lines on disk right now, synchronously (exit deadline). Never throws. */
   keepNow(lines: string[]): void {
-    if (lines.length > 0) this.#keep(lines);
-  }
-
-  #keep(lines: string[]): Kept {
-    if (this.#inbox !== null) return this.#toInbox(lines);
-    return this.#fail(lines, new TrackioError("the process is exiting before the server acknowledged these records"));
+    if (lines.length === 0) return;
+    if (this.#inbox !== null) this.#toInbox(lines);
+    else this.#fail(lines, new TrackioError("the process is exiting before the server acknowledged these records"));
   }
 
   /** Something other than records or media went to the spool (an artifact version). */
@@ -354,27 +352,30 @@ export class Delivery {
       this.#report(toWire(outcome.error), `${path} is kept as it is`);
   }
 
-  #fail(lines: string[], err: unknown): Kept {
-    const n = lines.length;
-    let error = toWire(err);
-    let where: string;
-    let path: string | null = null;
+  #fail(lines: string[], err: unknown): void {
+    this.#reportKept(this.#toSpool(lines), err);
+  }
+
+  /** Write lines to the spool, counted `spooled`, or count them `failed` when it cannot. Reports nothing. */
+  #toSpool(lines: string[]): Kept {
     try {
       if (this.#spool === null) throw new Error("the spool is off (spoolDir: false)");
-      path = this.#spool.write(lines);
+      const path = this.#spool.write(lines);
       this.#count(COUNTER_SPOOLED, lines);
       this.#health.spooled();
-      where = `${count(n, "record")} kept in ${path}; ${whoSends(err, keptBy(this.#s), n === 1)}`;
+      return { lines, counter: COUNTER_SPOOLED, path, spoolError: null, reported: false };
     } catch (spoolErr) {
       this.#count(COUNTER_FAILED, lines);
-      if (spoolErr instanceof SpoolError) {
-        // The spool is what failed the user: its error leads, the send failure is context.
-        where = `${count(n, "record")} lost; ${n === 1 ? "it" : "they"} could not be sent: ${error.message}`;
-        error = toWire(spoolErr);
-      } else where = `${count(n, "record")} lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
+      return { lines, counter: COUNTER_FAILED, path: null, spoolError: spoolErr, reported: false };
     }
+  }
+
+  /** Report lines that could not be sent (`err`): where they are kept, or that they are lost. */
+  #reportKept(kept: Kept, err: unknown): void {
+    if (kept.reported) return;
+    kept.reported = true;
+    const { error, where } = keptReport(kept, err, this.#s);
     this.#report(error, where);
-    return { lines, counter: path === null ? COUNTER_FAILED : COUNTER_SPOOLED, path, report: error };
   }
 
   #report(error: WireError, what: string): void {
@@ -410,12 +411,11 @@ export class Delivery {
     try {
       const path = (this.#inbox as FragmentWriter).write(lines);
       this.#count(COUNTER_INBOXED, lines);
-      return { lines, counter: COUNTER_INBOXED, path, report: null };
+      return { lines, counter: COUNTER_INBOXED, path, spoolError: null, reported: true };
     } catch (err) {
       this.#count(COUNTER_FAILED, lines);
-      const report = toWire(err);
-      this.#report(report, `${count(lines.length, "record")} lost: the inbox could not be written`);
-      return { lines, counter: COUNTER_FAILED, path: null, report };
+      this.#report(toWire(err), `${count(lines.length, "record")} lost: the inbox could not be written`);
+      return { lines, counter: COUNTER_FAILED, path: null, spoolError: err, reported: true };
     }
   }
 }

@@ -3,11 +3,15 @@
 // acknowledged (flusher.ts #keepEverything), the request in flight included, which may still
 // succeed before the thread ends. Its lines are kept in a fragment of their own, so that
 // delivery can then remove that copy and count the records sent, not kept: stats() counts
-// each record once, and the spool holds no needless copy.
+// each record once, and the spool holds no needless copy. They are reported (an 'error'
+// event, the next flush()) only if the request fails.
 
 import { countsAsRecord, type Part } from "../src/io/bodies.js";
 import { removeFragment } from "../src/io/spool.js";
-import type { WireError } from "../src/shared/errors.js";
+import { keptBy, whoSends } from "../src/io/sync-hint.js";
+import { SpoolError, toWire, type WireError } from "../src/shared/errors.js";
+import { count } from "../src/shared/plural.js";
+import type { WorkerSettings } from "../src/shared/protocol.js";
 import { COUNTER_SENT } from "../src/shared/ring.js";
 
 /** Lines kept on disk, where, and under which counter they were counted. */
@@ -17,8 +21,10 @@ export interface Kept {
   counter: number;
   /** The fragment written; null when none was. */
   path: string | null;
-  /** What was reported about them, for flush() to reject with; null when nothing was. */
-  report: WireError | null;
+  /** Why nothing was written (the spool is off, or the disk refused). */
+  spoolError: unknown;
+  /** Whether they were reported (an 'error' event, the next flush()) or need no report. */
+  reported: boolean;
 }
 
 /** Where deliver() is in a batch: which part's request runs, and where its lines were kept. */
@@ -32,15 +38,15 @@ export class Sending {
 
 /**
  * The request of lines an exit deadline kept succeeded after all: remove their copy and
- * count them sent instead. False when the copy cannot be removed: it stays, counted as kept
- * (replaying it adds nothing on the server, and nothing is lost).
+ * count them sent instead. A copy that cannot be removed stays, counted as kept (replaying it
+ * adds nothing on the server, and nothing is lost).
  */
-export function sentAfterKept(kept: Kept, counters: BigInt64Array): boolean {
+export function sentAfterKept(kept: Kept, counters: BigInt64Array): void {
   if (kept.path !== null) {
     try {
       removeFragment(kept.path);
     } catch {
-      return false;
+      return;
     }
   }
   let n = 0;
@@ -48,5 +54,23 @@ export function sentAfterKept(kept: Kept, counters: BigInt64Array): boolean {
   // Out of the kept counter first: a reader never sees these records in two places.
   Atomics.sub(counters, kept.counter, BigInt(n));
   Atomics.add(counters, COUNTER_SENT, BigInt(n));
-  return true;
+}
+
+/** The error to report for lines that could not be sent (`err`): where they are kept, or that they are lost. */
+export function keptReport(kept: Kept, err: unknown, s: WorkerSettings): { error: WireError; where: string } {
+  const n = kept.lines.length;
+  const { path, spoolError } = kept;
+  if (path !== null) {
+    return { error: toWire(err), where: `${count(n, "record")} kept in ${path}; ${whoSends(err, keptBy(s), n === 1)}` };
+  }
+  if (spoolError instanceof SpoolError) {
+    // The spool is what failed the user: its error leads, the send failure is context.
+    const why = toWire(err).message;
+    return {
+      error: toWire(spoolError),
+      where: `${count(n, "record")} lost; ${n === 1 ? "it" : "they"} could not be sent: ${why}`,
+    };
+  }
+  const why = spoolError instanceof Error ? spoolError.message : String(spoolError);
+  return { error: toWire(err), where: `${count(n, "record")} lost: ${why}` };
 }

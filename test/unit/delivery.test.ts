@@ -274,7 +274,7 @@ describe("Delivery", () => {
     answer();
     await delivered;
     assertFates(h.counters, 2, { sent: 2 });
-    assert.equal(h.delivery.takeUnreported(), null, "the loss it reported did not happen");
+    assert.equal(h.delivery.takeUnreported(), null, "nothing to report: nothing was lost");
   });
 });
 

@@ -239,7 +239,11 @@ describe("Flusher", () => {
     server.answer = down(503);
     answer();
     // close() waits for the request in flight (retried until retryDeadlineMs, then failed).
-    await close(producer.writer.seq);
+    const result = await close(producer.writer.seq);
+    assert.equal(result.ok, false);
+    const error = result.ok ? null : result.error;
+    assert.equal(error?.code, "ERR_TRACKIO_STATUS", "reported with what failed the request");
+    assert.match(error?.message ?? "", /\(4 records kept in .*\.jsonl; they are sent when the server answers again/);
     assert.ok(server.posts().length >= 2, "the 503 was retried");
     assertFates(views.counters, 4, { spooled: 4 });
     assert.deepEqual(
