@@ -102,6 +102,7 @@ async function main(): Promise<ChildResult> {
   const cpu0 = threadCpuNs();
   const proc0 = processCpuNs();
   const t0 = performance.now();
+  const mono0 = process.hrtime.bigint();
 
   if (bare) await loopBare(subject, w, spec.n, iters, st);
   else if (w.yieldEvery > 0) await loopYielding(subject, w, spec.n, iters, st);
@@ -121,6 +122,7 @@ async function main(): Promise<ChildResult> {
   const heapTimer = setInterval(() => sampleHeap(st), 20);
   await subject.close();
   const tClosed = performance.now();
+  const monoClosed = process.hrtime.bigint();
   debug(`closed after ${(tClosed - tEnd).toFixed(0)} ms`);
   clearInterval(heapTimer);
   sampleHeap(st);
@@ -159,6 +161,8 @@ async function main(): Promise<ChildResult> {
     loopMs: tEnd - t0,
     loopStartEpochMs: performance.timeOrigin + t0,
     closedEpochMs: performance.timeOrigin + tClosed,
+    loopStartMonoUs: Number(mono0 / 1000n),
+    closedMonoUs: Number(monoClosed / 1000n),
     mainCpuMs: ms(cpu1 - cpu0),
     loopMainCpuMs: ms(cpuEnd - cpu0),
     processCpuMs: ms(proc1 - proc0),

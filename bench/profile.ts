@@ -18,6 +18,7 @@ interface ProfileNode {
 }
 
 interface CpuProfile {
+  startTime: number;
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -36,8 +37,11 @@ interface Summary {
   lines: Map<string, Map<number, number>>;
 }
 
-/** Self time per function; with `within`, only samples whose stack contains that function. */
-function summarize(p: CpuProfile, root: string, within?: string): Summary {
+/**
+ * Self time per function; with `within`, only samples whose stack contains that function;
+ * with `window` (monotonic µs, the profile's own clock), only samples taken inside it.
+ */
+function summarize(p: CpuProfile, root: string, within?: string, window?: [number, number]): Summary {
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
   for (const n of p.nodes) {
@@ -56,8 +60,11 @@ function summarize(p: CpuProfile, root: string, within?: string): Summary {
   };
   const self = new Map<string, number>();
   let total = 0;
+  let at = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
     const id = p.samples[i];
+    at += p.timeDeltas[i] ?? 0;
+    if (window !== undefined && (at < window[0] || at > window[1])) continue;
     if (!isInside(id)) continue;
     const { functionName, url } = (byId.get(id) as ProfileNode).callFrame;
     const name = `${functionName || "(anonymous)"}  ${fileOf(url, root)}`;
@@ -67,7 +74,8 @@ function summarize(p: CpuProfile, root: string, within?: string): Summary {
   }
   const lines = new Map<string, Map<number, number>>();
   for (const n of p.nodes) {
-    if (n.positionTicks === undefined || !isInside(n.id)) continue;
+    // Line ticks carry no times: only for a whole profile.
+    if (n.positionTicks === undefined || !isInside(n.id) || window !== undefined) continue;
     const url = n.callFrame.url;
     const m = lines.get(url) ?? new Map<number, number>();
     lines.set(url, m);
@@ -156,6 +164,7 @@ export async function runProfile(
     // One profile per thread: main, tsx's loader, the probe, and two client workers (the
     // warm-up client's and the measured one's, which has the most samples).
     let worker: Summary | null = null;
+    let steady: Summary | null = null;
     for (const f of readdirSync(dir).filter((x) => x.endsWith(".cpuprofile"))) {
       const text = readFileSync(join(dir, f), "utf8");
       const p = JSON.parse(text) as CpuProfile;
@@ -165,10 +174,14 @@ export async function runProfile(
         sections.push(lineTable(inLoop, buildDir, root, 15));
       } else if (text.includes("flusher.js")) {
         const s = summarize(p, root);
-        if (worker === null || s.total > worker.total) worker = s;
+        if (worker === null || s.total > worker.total) {
+          worker = s;
+          steady = summarize(p, root, undefined, [r.loopStartMonoUs, r.closedMonoUs]);
+        }
       }
     }
     if (worker !== null) sections.push(fnTable("measured client's worker thread, whole run", worker, 12));
+    if (steady !== null) sections.push(fnTable("… from loop start to close() done", steady, 25));
   }
   const text = `${sections.join("\n\n")}\n`;
   process.stdout.write(text);

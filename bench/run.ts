@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --profile] [-- --stalls [--repeat k] [--compare <git ref>] [--pause-server] [--child-flags "<node flags>"]]
+// npm run bench [-- --quick] [-- --profile] [-- --stalls [--repeat k] [--compare <git ref>] [--pause-server]] [-- --child-flags "<node flags>"]
 // Narrowing, for investigation: --only w1,w3,peers  --target trackio,sink  --client worker,inline,floor
 // --n <steps> (every group)  --warmup <steps>
 // The peers (the server's ceiling, Trackio's Python client, eight ranks) run after the
@@ -233,7 +233,7 @@ async function main(): Promise<void> {
         const spec = specFor(g, client);
         let note: string;
         try {
-          const r = await runChild(spec);
+          const r = await runChild(spec, args.childFlags);
           const cpu1 = targetCpu();
           r.targetCpuMs = client === "floor" || cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
           results.push(r);

@@ -68,6 +68,9 @@ export interface ChildResult {
   /** Epoch ms of the loop's first step and of close() returning (the eight-rank group's window). */
   loopStartEpochMs: number;
   closedEpochMs: number;
+  /** The same two instants on the monotonic clock V8's profiler stamps samples with (µs). */
+  loopStartMonoUs: number;
+  closedMonoUs: number;
   /** Main-thread CPU time from loop start until close() returned (loop included), ms. */
   mainCpuMs: number;
   /** Main-thread CPU time during the loop only, ms. */

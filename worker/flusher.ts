@@ -122,12 +122,18 @@ export class Flusher {
   // stops once no record has been published for CLOCK_IDLE_TICKS ticks (log() then reads
   // Date.now()), and starts again when the loop reads a record.
   #startClock(): void {
-    if (this.#clock !== null || this.#finished) return;
     const ctl = this.#views.ctl;
+    if (this.#clock !== null || this.#finished || Atomics.load(ctl, CTL_STATE) !== 0) return;
     const base = this.#s.clockBase;
     let published = Atomics.load(ctl, CTL_W);
     let idle = 0;
     const tick = () => {
+      // Once the client closes, log() is no longer called: what still reaches the ring is
+      // its overflow, moved in by close(), which needs no clock.
+      if (Atomics.load(ctl, CTL_STATE) !== 0) {
+        this.#stopClock();
+        return;
+      }
       const w = Atomics.load(ctl, CTL_W);
       if (w !== published) {
         published = w;
@@ -296,13 +302,29 @@ export class Flusher {
     const { batch, media, records } = this.#takeBatch();
     const flight: InFlight = { batch, media, records, endPos: this.#reader.pos, kept: false, sending: new Sending() };
     this.#inFlight = flight;
-    if (batch.count > 0) await this.#delivery.deliver(batch, this.#closing, flight.sending);
+    if (batch.count > 0) {
+      const delivered = this.#delivery.deliver(batch, this.#closing, flight.sending);
+      // Rejections are seen by the await below; this keeps one that comes while the next
+      // batch is read from counting as unhandled.
+      delivered.catch(() => {});
+      await this.#readAhead();
+      await delivered;
+    }
     // After the records that reference them, as Trackio's Python client sends them.
     if (media.length > 0 && !flight.kept) await this.#delivery.deliverMedia(media, this.#closing, () => flight.kept);
     this.#inFlight = null;
     this.#batch.recycle(batch);
     // An exit deadline kept these lines while the request ran, and released them already.
     if (!flight.kept) this.#release(flight.endPos, records);
+  }
+
+  // While the server works on one request, write the next body, so that it can go out the
+  // moment the answer comes; one process otherwise left the server idle for the time it
+  // takes to encode a request (1-2 ms of every ~35 ms against Trackio). First let the
+  // request's own bytes reach the socket.
+  async #readAhead(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.#inFlight !== null && !this.#inFlight.kept) this.#read();
   }
 
   #release(pos: number, n: number): void {
