@@ -48,8 +48,9 @@ export function parseCommandArgs(command: string, args: string[], spec: OptionSp
       values[token.name] = true;
       continue;
     }
-    // `--spool --url x` would read "--url" as the directory: say what is missing instead.
-    if (token.value === undefined || (!token.inlineValue && token.value.startsWith("-"))) {
+    // An option that takes a value takes the next word, even one that starts with "-" (a
+    // project named "-x"), as most commands do; only an option given last has none.
+    if (token.value === undefined) {
       throw new UsageError(
         `trackio ${command}: ${token.rawName} needs a value (${option.value ?? "a value"}). ${help}`,
       );

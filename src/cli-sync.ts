@@ -88,7 +88,12 @@ export async function syncCommand(
         tty: isTty(err),
         beforeWrite: () => sending?.clear(),
       });
-  const transport = makeTransport(url, values.token, waitMs, notice ?? { onRequest() {}, onRetry() {} });
+  const writeToken =
+    (typeof values.token === "string" ? values.token : null) ??
+    url.writeToken ??
+    process.env.TRACKIO_WRITE_TOKEN ??
+    null;
+  const transport = makeTransport(url, writeToken, waitMs, notice ?? { onRequest() {}, onRetry() {} });
 
   const stock = takeStock(root, sel, url.displayUrl);
   const scoped = new Set(stock.flatMap((d) => d.fragments));
@@ -147,7 +152,8 @@ export async function syncCommand(
             out.write(`  skipped ${path}: ${redact(why)}; fix its permissions and sync again\n`);
           }
           if (outcome.quarantinedIn !== null) {
-            const what = rejectionMessage(outcome, outcome.damaged, `set aside in ${outcome.quarantinedIn}`);
+            const sync = { spoolDir: dir, displayUrl: url.displayUrl, writeToken, ...sel };
+            const what = rejectionMessage(outcome, outcome.damaged, { file: outcome.quarantinedIn, sync });
             out.write(`  ${redact(what)}\n`);
           }
         },
@@ -263,14 +269,13 @@ function waitOf(given: string | boolean | undefined): number {
   return s * 1000;
 }
 
-function makeTransport(url: ParsedUrl, token: string | boolean | undefined, waitMs: number, hooks: TransportHooks) {
+function makeTransport(url: ParsedUrl, writeToken: string | null, waitMs: number, hooks: TransportHooks) {
   return new Transport(
     {
       origin: url.origin,
       basePath: url.basePath,
       displayUrl: url.displayUrl,
-      writeToken:
-        (typeof token === "string" ? token : null) ?? url.writeToken ?? process.env.TRACKIO_WRITE_TOKEN ?? null,
+      writeToken,
       hfToken: process.env.HF_TOKEN ?? null,
       timeoutMs: 30_000,
       retryDeadlineMs: waitMs,

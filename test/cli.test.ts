@@ -10,6 +10,7 @@ import { Writable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { freePort, startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { main } from "../src/cli.js";
+import { EXIT_SET_ASIDE } from "../src/cli-sync.js";
 import { Client, Html } from "../src/index.js";
 import { BatchBuilder } from "../src/io/batch.js";
 import { listSpooledMedia, spoolMedia } from "../src/io/media-files.js";
@@ -148,9 +149,14 @@ describe("help, version and usage errors", () => {
       [["sync", "--frobnicate"], "trackio sync: unknown option --frobnicate. See `npx trackio help sync`."],
       [["status", "-x"], "trackio status: unknown option -x. See `npx trackio help status`."],
       [["sync", "--spool"], "trackio sync: --spool needs a value (a directory). See `npx trackio help sync`."],
+      [["sync", "--project"], "trackio sync: --project needs a value (a project name). See `npx trackio help sync`."],
+      [["status", "--spool"], "trackio status: --spool needs a value (a directory). See `npx trackio help status`."],
+      // A value that starts with "-" is the option's value, not an option of its own.
+      [["sync", "--wait", "-1"], 'trackio sync: --wait takes a number of seconds (0 or more), got "-1".'],
+      [["status", "--spool", "-x"], "trackio status: the spool directory -x does not exist."],
       [
         ["sync", "--spool", "--url", "http://x/"],
-        "trackio sync: --spool needs a value (a directory). See `npx trackio help sync`.",
+        'trackio sync: unexpected argument "http://x/". See `npx trackio help sync`.',
       ],
       [["sync", "extra"], 'trackio sync: unexpected argument "extra". See `npx trackio help sync`.'],
       [["sync", "--quiet=yes"], "trackio sync: --quiet takes no value (got --quiet=yes)."],
@@ -431,6 +437,64 @@ describe("sync --project / --run", () => {
       assert.equal(rows.distinctLogIds, n, `${project}/${run} once each`);
     }
   });
+  test("a project or run named with a leading '-' is the value of --project / --run, as --project=-x is", async () => {
+    const root = tempDir("cli-dash");
+    const here = spoolDirFor(root, parseServerUrl(server.writeUrl).displayUrl);
+    const p = `-p${process.pid}`;
+    const dash = runLines(p, "-r", range(0, 4));
+    const other = runLines(p, "r", range(0, 3));
+    const fragment = new FragmentWriter(here, "0000000000000006").write([...dash, ...other]);
+
+    const first = await cli(["sync", "--spool", root, "--url", server.writeUrl, "--project", p, "--run", "-r"]);
+    assert.equal(first.code, 0, first.out + first.err);
+    assert.match(first.out, /\ntrackio sync: sent 4 records from 1 fragment; 3 lines of other projects or runs stay/);
+    assert.deepEqual(readFragment(fragment), other);
+    assert.equal((await runRows(server.url, p, `${p}--r-id`)).rows, 4);
+
+    const second = await cli(["sync", `--spool=${root}`, `--url=${server.writeUrl}`, `--project=${p}`, "--run=r"]);
+    assert.equal(second.code, 0, second.out + second.err);
+    assert.match(second.out, /\ntrackio sync: sent 3 records from 1 fragment\n$/);
+    assert.equal((await runRows(server.url, p, `${p}-r-id`)).rows, 3);
+    assert.deepEqual(spooledLines(root), { fragments: 0, lines: 0 });
+  });
+});
+
+test("a record the server refuses during sync: set aside, and the message names the sync command for its directory, server and selection", async (t) => {
+  const before = process.env.TRACKIO_WRITE_TOKEN;
+  delete process.env.TRACKIO_WRITE_TOKEN;
+  t.after(() => {
+    if (before !== undefined) process.env.TRACKIO_WRITE_TOKEN = before;
+  });
+  const root = tempDir("cli-refused");
+  const url = parseServerUrl(server.writeUrl).displayUrl;
+  const here = spoolDirFor(root, url);
+  const p = `cli-refused-${process.pid}`;
+  // Trackio answers 500 "Integer exceeds 64-bit range" for this value, alone.
+  const big = new BatchBuilder({
+    project: p,
+    run: "r",
+    runId: `${p}-r-id`,
+    clientId: "big",
+    configJson: "null",
+  } as WorkerSettings);
+  big.add('{"loss":18446744073709551616}', 3, T0 + 3000, 3);
+  const fragment = new FragmentWriter(here, "0000000000000007").write([
+    ...runLines(p, "r", range(0, 3)),
+    ...big.take(),
+  ]);
+
+  // The token travels in the URL, not in $TRACKIO_WRITE_TOKEN: the command needs --token.
+  const r = await cli(["sync", "--spool", root, "--url", server.writeUrl, "--project", p, "--run", "r"]);
+  assert.equal(r.code, EXIT_SET_ASIDE, r.out + r.err);
+  const aside = fragment.replace(/\.jsonl$/, ".quarantined.jsonl");
+  const command = `npx trackio sync --spool ${here} --url ${url} --token TOKEN --project ${p} --run r`;
+  assert.ok(
+    r.out.includes(
+      `; set aside in ${aside}. They are not sent again: fix or delete the lines, then rename the file to *.jsonl and run \`${command}\`\n`,
+    ),
+    r.out,
+  );
+  assert.equal((await runRows(server.url, p, `${p}-r-id`)).rows, 3);
 });
 
 test("sync --project sends that project's spooled media files only; the others stay", async () => {

@@ -14,19 +14,20 @@
 // flush()), and nothing leaves the ring before one of these has happened to it.
 
 import { listSpooledArtifacts } from "../src/io/artifact-spool.js";
-import { countsAsRecord, OutBatch } from "../src/io/bodies.js";
+import { countsAsRecord, OutBatch, type Part } from "../src/io/bodies.js";
 import {
   afterFailure,
   type Controls,
   rejectionMessage,
   remember,
+  type SetAsideIn,
   type Settled,
   setAsideLines,
 } from "../src/io/isolate.js";
 import { listSpooledMedia, type MediaJob } from "../src/io/media-files.js";
 import { type FragmentReplay, replayFragment } from "../src/io/replay.js";
 import { FragmentWriter, listFragments } from "../src/io/spool.js";
-import { keptBy, retryPlan, syncCommand, whoSends } from "../src/io/sync-hint.js";
+import { keptBy, retryPlan, syncCommand } from "../src/io/sync-hint.js";
 import { isConnectionRefused, type Transport } from "../src/io/transport.js";
 import { RejectedError, SpoolError, StatusError, TrackioError, toWire, type WireError } from "../src/shared/errors.js";
 import { count } from "../src/shared/plural.js";
@@ -41,6 +42,7 @@ import {
 } from "../src/shared/ring.js";
 import { Health } from "./health.js";
 import { MediaDelivery } from "./media-delivery.js";
+import { type Kept, keptReport, Sending, sentAfterKept } from "./sending.js";
 
 export interface DeliveryEvents {
   error(error: WireError): void;
@@ -94,9 +96,9 @@ export class Delivery {
   /**
    * Send a batch; on failure keep it on disk. Never throws. `closing` gives a down server one
    * more try before the client goes away, so that records are not left in the spool of a
-   * server that has just come back.
+   * server that has just come back. `sending` follows the batch's parts for keepInFlight.
    */
-  async deliver(batch: OutBatch | string[], closing = false): Promise<void> {
+  async deliver(batch: OutBatch | string[], closing = false, sending = new Sending()): Promise<void> {
     const out = Array.isArray(batch) ? OutBatch.of(batch) : batch;
     if (this.#inbox !== null) {
       this.#toInbox(out.lines());
@@ -106,28 +108,65 @@ export class Delivery {
     // Metrics, then system metrics, then alerts: each kind has its own endpoint. A part's
     // lines are made as text only when something other than a plain send needs them.
     const parts = out.parts();
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i];
-      const { endpoint } = part;
-      if (this.#health.believedDown()) {
-        this.#fail(part.lines(), this.#health.downReason);
-        continue;
+    sending.parts = parts;
+    try {
+      for (let i = 0; i < parts.length; i++) {
+        sending.at = i;
+        if (await this.#deliverPart(parts, i, sending)) return;
       }
-      try {
-        await this.#transport.call(endpoint.api, part.body(this.#transport.hfTokenJson), this.#health.probing);
-        this.#health.probing = false;
-        remember(this.#controls, endpoint, [part.last()]);
-        this.#add(COUNTER_SENT, part.records);
-        this.#health.recovered();
-      } catch (err) {
-        if (this.#health.probing && isConnectionRefused(err)) {
-          this.#switchToInbox();
-          for (const p of parts.slice(i)) this.#toInbox(p.lines());
-          return;
-        }
-        this.#settled(await afterFailure(this.#transport, endpoint, part.lines(), err, this.#controls));
-      }
+    } finally {
+      // Settled or kept: nothing of it is left for keepInFlight.
+      sending.at = parts.length;
     }
+  }
+
+  /** Deliver `parts[i]`; true when the parts after it are taken care of already. */
+  async #deliverPart(parts: readonly Part[], i: number, sending: Sending): Promise<boolean> {
+    const part = parts[i];
+    const { endpoint } = part;
+    if (this.#health.believedDown()) {
+      this.#fail(part.lines(), this.#health.downReason);
+      return false;
+    }
+    try {
+      await this.#transport.call(endpoint.api, part.body(this.#transport.hfTokenJson), this.#health.probing);
+      this.#health.probing = false;
+      remember(this.#controls, endpoint, [part.last()]);
+      if (sending.kept === null) this.#add(COUNTER_SENT, part.records);
+      else sentAfterKept(sending.kept, this.#counters);
+      this.#health.recovered();
+    } catch (err) {
+      // Kept by an exit deadline while it ran: its lines stay where they were kept.
+      if (sending.kept !== null) {
+        this.#reportKept(sending.kept, err);
+        return true;
+      }
+      if (this.#health.probing && isConnectionRefused(err)) {
+        this.#switchToInbox();
+        for (const p of parts.slice(i)) this.#toInbox(p.lines());
+        return true;
+      }
+      const result = await afterFailure(this.#transport, endpoint, part.lines(), err, this.#controls);
+      if (sending.kept === null) this.#settled(result);
+      else this.#reportKept(sending.kept, err);
+    }
+    // The parts after a kept one were kept with the rest of the ring.
+    return sending.kept !== null;
+  }
+
+  /**
+   * An exit deadline while `sending` is delivered: keep the lines of the part in flight on
+   * disk now, in a fragment of their own, so that if its request succeeds after all,
+   * deliver() removes that fragment and counts them sent rather than kept. Returns the lines
+   * of the parts not yet started, for the caller to keep with the rest. Never throws.
+   */
+  keepInFlight(sending: Sending): string[] {
+    const { parts, at } = sending;
+    if (sending.kept !== null || at >= parts.length) return [];
+    const lines = parts[at].lines();
+    // Reported once the request has failed, if it does, with what failed it.
+    sending.kept = this.#inbox !== null ? this.#toInbox(lines) : this.#toSpool(lines);
+    return parts.slice(at + 1).flatMap((p) => p.lines());
   }
 
   /**
@@ -162,17 +201,18 @@ export class Delivery {
   ): void {
     const lines = setAsideLines(result, damaged);
     if (lines.length === 0) return;
-    let where: string;
+    let where: SetAsideIn;
     // Records set aside while replaying the spool were counted `spooled` when they were kept.
     let counter: number | null = keptIn === null ? COUNTER_QUARANTINED : null;
-    if (keptIn !== null) where = `set aside in ${keptIn}`;
+    // Beside a spooled fragment, which may hold other runs' records too: the whole directory.
+    if (keptIn !== null) where = { file: keptIn, sync: { ...keptBy(this.#s), project: undefined, run: undefined } };
     else {
       try {
         if (this.#spool === null) throw new Error("the spool is off (spoolDir: false)");
-        where = `set aside in ${this.#spool.quarantine(lines)}`;
+        where = { file: this.#spool.quarantine(lines), sync: keptBy(this.#s) };
       } catch (err) {
         counter = COUNTER_FAILED;
-        where = `lost: ${err instanceof Error ? err.message : String(err)}`;
+        where = { lost: err instanceof Error ? err.message : String(err) };
       }
     }
     // A record stored without its refused config is counted sent; its line is kept for the config.
@@ -313,23 +353,28 @@ export class Delivery {
   }
 
   #fail(lines: string[], err: unknown): void {
-    const n = lines.length;
-    let error = toWire(err);
-    let where: string;
+    this.#reportKept(this.#toSpool(lines), err);
+  }
+
+  /** Write lines to the spool, counted `spooled`, or count them `failed` when it cannot. Reports nothing. */
+  #toSpool(lines: string[]): Kept {
     try {
       if (this.#spool === null) throw new Error("the spool is off (spoolDir: false)");
       const path = this.#spool.write(lines);
       this.#count(COUNTER_SPOOLED, lines);
       this.#health.spooled();
-      where = `${count(n, "record")} kept in ${path}; ${whoSends(err, keptBy(this.#s), n === 1)}`;
+      return { lines, counter: COUNTER_SPOOLED, path, spoolError: null, reported: false };
     } catch (spoolErr) {
       this.#count(COUNTER_FAILED, lines);
-      if (spoolErr instanceof SpoolError) {
-        // The spool is what failed the user: its error leads, the send failure is context.
-        where = `${count(n, "record")} lost; ${n === 1 ? "it" : "they"} could not be sent: ${error.message}`;
-        error = toWire(spoolErr);
-      } else where = `${count(n, "record")} lost: ${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}`;
+      return { lines, counter: COUNTER_FAILED, path: null, spoolError: spoolErr, reported: false };
     }
+  }
+
+  /** Report lines that could not be sent (`err`): where they are kept, or that they are lost. */
+  #reportKept(kept: Kept, err: unknown): void {
+    if (kept.reported) return;
+    kept.reported = true;
+    const { error, where } = keptReport(kept, err, this.#s);
     this.#report(error, where);
   }
 
@@ -362,13 +407,15 @@ export class Delivery {
     );
   }
 
-  #toInbox(lines: string[]): void {
+  #toInbox(lines: string[]): Kept {
     try {
-      (this.#inbox as FragmentWriter).write(lines);
+      const path = (this.#inbox as FragmentWriter).write(lines);
       this.#count(COUNTER_INBOXED, lines);
+      return { lines, counter: COUNTER_INBOXED, path, spoolError: null, reported: true };
     } catch (err) {
       this.#count(COUNTER_FAILED, lines);
       this.#report(toWire(err), `${count(lines.length, "record")} lost: the inbox could not be written`);
+      return { lines, counter: COUNTER_FAILED, path: null, spoolError: err, reported: true };
     }
   }
 }

@@ -30,6 +30,7 @@ import {
 } from "../src/shared/ring.js";
 import { LogClock } from "./clock.js";
 import { Delivery } from "./delivery.js";
+import { Sending } from "./sending.js";
 import { SystemSampler, systemSampleJson } from "./system.js";
 import { threadCpuNs } from "./thread-cpu.js";
 import { Webhook } from "./webhook.js";
@@ -48,8 +49,10 @@ interface InFlight {
   /** Ring records behind the lines. */
   records: number;
   endPos: number;
-  /** Set when an exit deadline spooled these lines while the request was still running. */
+  /** Set when an exit deadline kept these records on disk while they were being delivered. */
   kept: boolean;
+  /** Where delivery is in the batch, for the exit deadline. */
+  sending: Sending;
 }
 
 export class Flusher {
@@ -255,10 +258,10 @@ export class Flusher {
 
   async #send(): Promise<void> {
     const { batch, media, records } = this.#takeBatch();
-    const flight: InFlight = { batch, media, records, endPos: this.#reader.pos, kept: false };
+    const flight: InFlight = { batch, media, records, endPos: this.#reader.pos, kept: false, sending: new Sending() };
     this.#inFlight = flight;
     if (batch.count > 0) {
-      const delivered = this.#delivery.deliver(batch, this.#closing);
+      const delivered = this.#delivery.deliver(batch, this.#closing, flight.sending);
       // Rejections are seen by the await below; this keeps one that comes while the next
       // batch is read from counting as unhandled.
       delivered.catch(() => {});
@@ -295,8 +298,8 @@ export class Flusher {
   /**
    * The main thread is about to exit and will not wait for HTTP any longer: keep everything
    * not yet acknowledged (the request in flight, the batch, the rest of the ring) on disk,
-   * synchronously. If the request in flight succeeds after all, replaying its lines later
-   * adds nothing: the server ignores log_ids it has.
+   * synchronously. The lines of the request in flight go to a fragment of their own, which
+   * delivery removes if that request succeeds after all (worker/sending.ts).
    */
   #keepEverything(): void {
     const lines: string[] = [];
@@ -305,7 +308,7 @@ export class Flusher {
     const flight = this.#inFlight;
     if (flight !== null && !flight.kept) {
       flight.kept = true;
-      lines.push(...flight.batch.lines());
+      lines.push(...this.#delivery.keepInFlight(flight.sending));
       media.push(...flight.media);
       records += flight.records;
     }

@@ -9,6 +9,7 @@
 import { AuthError, StatusError, type TrackioError } from "../shared/errors.js";
 import { bulkBody, type Endpoint } from "./bodies.js";
 import { configCarrier, configOf, describeLine, projectOf, sameRun, withConfig } from "./record-line.js";
+import { type SyncTarget, syncCommand } from "./sync-hint.js";
 import type { Transport } from "./transport.js";
 
 /** Lone refusals, without any request accepted, after which the server is taken as refusing everything. */
@@ -288,13 +289,20 @@ export function setAsideLines(
 }
 
 /**
+ * Where lines set aside ended up: a quarantine file, with the spool and server whose sync
+ * command sends them once fixed (a bare `npx trackio sync` sends the default spool to the
+ * default URL, which may not be theirs), or nowhere (`lost` says why).
+ */
+export type SetAsideIn = { file: string; sync: SyncTarget } | { lost: string };
+
+/**
  * The message of the RejectedError for lines set aside: which records (run, step, keys), the
  * server's answer, and where they are kept.
  */
 export function rejectionMessage(
   result: Pick<Settled, "refused" | "configs">,
   damaged: readonly { line: string; reason: string }[],
-  where: string,
+  where: SetAsideIn,
 ): string {
   const parts: string[] = [];
   const { refused } = result;
@@ -316,8 +324,9 @@ export function rejectionMessage(
     const reasons = [...new Set(damaged.map((d) => d.reason))].join(", ");
     parts.push(`${damaged.length} damaged spool ${damaged.length === 1 ? "line" : "lines"} (${reasons})`);
   }
-  const advice = where.startsWith("set aside in")
-    ? ". They are not sent again: fix or delete the lines, then rename the file to *.jsonl and run `npx trackio sync`"
-    : "";
-  return `${parts.join("; ")}; ${where}${advice}`;
+  const fate =
+    "lost" in where
+      ? `lost: ${where.lost}`
+      : `set aside in ${where.file}. They are not sent again: fix or delete the lines, then rename the file to *.jsonl and run \`${syncCommand(where.sync)}\``;
+  return `${parts.join("; ")}; ${fate}`;
 }

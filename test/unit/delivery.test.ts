@@ -3,13 +3,16 @@
 // record counters account for every record exactly once.
 
 import assert from "node:assert/strict";
+import { mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, type TestContext, test } from "node:test";
+import { BatchBuilder } from "../../src/io/batch.js";
 import { FragmentWriter, listFragments, listQuarantined, readFragment } from "../../src/io/spool.js";
 import { HttpError, StatusError, type WireError } from "../../src/shared/errors.js";
 import type { WorkerSettings } from "../../src/shared/protocol.js";
 import { COUNTER_REPLAYED } from "../../src/shared/ring.js";
 import { Delivery } from "../../worker/delivery.js";
+import { Sending } from "../../worker/sending.js";
 import { assertFates, metricLines, newCounters, stepsOf } from "../support/batch-lines.js";
 import { closedOrigin, down, type Entry, fakeTrackio, refusing, tempDir } from "../support/fake-trackio.js";
 import { testSettings, transportFor } from "../support/transport.js";
@@ -117,7 +120,13 @@ describe("Delivery", () => {
     assert.equal(h.errors.length, 1);
     assert.equal(h.errors[0].code, "ERR_TRACKIO_REJECTED");
     assert.match(h.errors[0].message, /step 3/);
-    assert.ok(h.errors[0].message.includes(file), "the report says where the record is kept");
+    // Where it is kept, and the sync command for this spool and server, not a bare `npx trackio sync`.
+    assert.ok(
+      h.errors[0].message.endsWith(
+        `; set aside in ${file}. They are not sent again: fix or delete the lines, then rename the file to *.jsonl and run \`npx trackio sync --spool ${h.s.spoolDir} --url ${server.origin}/ --project p --run r\``,
+      ),
+      h.errors[0].message,
+    );
   });
 
   test("a server that refuses everything: nothing is set aside, the batch waits in the spool", async (t) => {
@@ -201,6 +210,72 @@ describe("Delivery", () => {
       [[0, 1]],
     );
   });
+
+  // An exit deadline while a batch is sent (worker/flusher.ts #keepEverything).
+  async function inFlight(t: TestContext, over: Partial<WorkerSettings> = {}) {
+    const server = await fakeTrackio(t);
+    const h = harness(t, server.origin, over);
+    const answer = server.hold();
+    const sending = new Sending();
+    return { server, h, answer, sending };
+  }
+
+  test("keepInFlight: the part in flight kept alone, the parts not started handed back; a late success removes its copy, counted sent", async (t) => {
+    const { server, h, answer, sending } = await inFlight(t);
+    const spool = h.s.spoolDir as string;
+    const b = new BatchBuilder(h.s);
+    for (let i = 0; i < 3; i++) b.add(`{"i":${i}}`, i, 1_700_000_000_000 + i, i);
+    b.addAlert('{"title":"t","text":null,"level":"warn"}', 3, 1_700_000_000_003, 3);
+    const delivered = h.delivery.deliver(b.takeBatch(), false, sending);
+    await server.postsReach(1);
+    const rest = h.delivery.keepInFlight(sending);
+    assert.equal(rest.length, 1);
+    assert.match(rest[0], /"alert_id"/, "the alerts' part, not started");
+    assert.deepEqual(h.delivery.keepInFlight(sending), [], "kept once");
+    h.delivery.keepNow(rest);
+    assertFates(h.counters, 4, { spooled: 4 });
+    assert.deepEqual(
+      listFragments(spool).map((f) => stepsOf(readFragment(f) ?? [])),
+      [[0, 1, 2], [3]],
+    );
+    answer();
+    await delivered;
+    assertFates(h.counters, 4, { sent: 3, spooled: 1 });
+    assert.deepEqual(
+      listFragments(spool).map((f) => stepsOf(readFragment(f) ?? [])),
+      [[3]],
+    );
+    assert.equal(server.posts().length, 1, "the alerts' part is not sent: it was kept");
+    assert.deepEqual([...server.stored.values()].map(stepOf), [0, 1, 2]);
+  });
+
+  test("keepInFlight: a copy that cannot be removed after a late success stays, counted spooled", async (t) => {
+    const { server, h, answer, sending } = await inFlight(t);
+    const delivered = h.delivery.deliver(metricLines(h.s, 0, 2), false, sending);
+    await server.postsReach(1);
+    assert.deepEqual(h.delivery.keepInFlight(sending), []);
+    const [copy] = listFragments(h.s.spoolDir as string);
+    // chmod stops no unlink by root; a directory in the fragment's place does.
+    rmSync(copy);
+    mkdirSync(join(copy, "d"), { recursive: true });
+    answer();
+    await delivered;
+    assertFates(h.counters, 2, { spooled: 2 });
+    assert.ok(statSync(copy).isDirectory(), "left as it was");
+    assert.equal(server.stored.size, 2);
+  });
+
+  test("keepInFlight with the spool off: counted failed, then sent when the request succeeds after all", async (t) => {
+    const { server, h, answer, sending } = await inFlight(t, { spoolDir: null });
+    const delivered = h.delivery.deliver(metricLines(h.s, 0, 2), false, sending);
+    await server.postsReach(1);
+    h.delivery.keepInFlight(sending);
+    assertFates(h.counters, 2, { failed: 2 });
+    answer();
+    await delivered;
+    assertFates(h.counters, 2, { sent: 2 });
+    assert.equal(h.delivery.takeUnreported(), null, "nothing to report: nothing was lost");
+  });
 });
 
 describe("Delivery.replayOne", () => {
@@ -231,6 +306,13 @@ describe("Delivery.replayOne", () => {
     assert.deepEqual(stepsOf(readFragment(aside) ?? []), [0]);
     assert.equal(h.errors.length, 1);
     assert.equal(h.errors[0].code, "ERR_TRACKIO_REJECTED");
+    // The fragment may hold other runs' records: the command sends the server's whole directory.
+    assert.ok(
+      h.errors[0].message.endsWith(
+        `; set aside in ${aside}. They are not sent again: fix or delete the lines, then rename the file to *.jsonl and run \`npx trackio sync --spool ${h.s.spoolDir} --url ${server.origin}/\``,
+      ),
+      h.errors[0].message,
+    );
     assert.deepEqual([...server.stored.values()].map(stepOf), [1, 2, 3]);
     // Counted `spooled` when they were kept (by the earlier process): not counted again here.
     assertFates(h.counters, 0, {});

@@ -182,22 +182,70 @@ describe("Flusher", () => {
     );
   });
 
-  test("an exit deadline keeps the request in flight on disk and releases its records at once", async (t) => {
-    const { server, s, views, producer, flusher } = await rig(t);
-    const answer = server.hold();
-    for (let i = 0; i < 4; i++) assert.ok(producer.log());
-    const flushed = flusher.flush(producer.writer.seq);
-    await server.postsReach(1);
+  /** Four records in a request the server holds, and the exit deadline while it runs. */
+  async function exitWhileInFlight(t: TestContext) {
+    const r = await rig(t);
+    const answer = r.server.hold();
+    for (let i = 0; i < 4; i++) assert.ok(r.producer.log());
+    const flushed = r.flusher.flush(r.producer.writer.seq);
+    await r.server.postsReach(1);
     // What the main thread's exit handler does (src/producer.ts waitAtExit).
-    Atomics.add(views.ctl, CTL_SPOOL_REQ, 1);
-    Atomics.notify(views.ctl, CTL_SPOOL_REQ);
+    Atomics.add(r.views.ctl, CTL_SPOOL_REQ, 1);
+    Atomics.notify(r.views.ctl, CTL_SPOOL_REQ);
     await flushed;
+    return {
+      ...r,
+      answer,
+      spooledSteps: () => listFragments(r.s.spoolDir as string).map((f) => stepsOf(readFragment(f) ?? [])),
+    };
+  }
+
+  test("an exit deadline keeps the request in flight on disk and releases its records at once", async (t) => {
+    const { views, answer, spooledSteps } = await exitWhileInFlight(t);
     assert.equal(done(views), 4, "released while the request is still unanswered");
     assert.equal(views.counters[COUNTER_SPOOLED], 4n);
-    assert.deepEqual(
-      listFragments(s.spoolDir as string).map((f) => stepsOf(readFragment(f) ?? [])),
-      [[0, 1, 2, 3]],
-    );
+    assert.deepEqual(spooledSteps(), [[0, 1, 2, 3]]);
     answer();
   });
+
+  test("an exit deadline, then the request in flight succeeds after all: its copy leaves the spool, counted sent and not spooled", async (t) => {
+    const { server, views, producer, close, answer, spooledSteps } = await exitWhileInFlight(t);
+    // What the main thread reads as it exits: kept, in the spool.
+    assertFates(views.counters, 4, { spooled: 4 });
+    assert.deepEqual(spooledSteps(), [[0, 1, 2, 3]]);
+    answer();
+    await until("the late answer is counted", () => views.counters[COUNTER_SENT] > 0n);
+    assertFates(views.counters, 4, { sent: 4 });
+    assert.deepEqual(spooledSteps(), [], "no needless copy in the spool");
+    assertStored(server, 4);
+    const result = await close(producer.writer.seq);
+    assert.equal(result.ok, true, "nothing to report: the records reached the server");
+    assertFates(views.counters, 4, { sent: 4 });
+    assert.equal(server.posts().length, 1, "no replay of a copy");
+  });
+
+  test("an exit deadline, then the request in flight fails: the kept copy stays, counted spooled once", async (t) => {
+    const { server, views, producer, close, answer, spooledSteps } = await exitWhileInFlight(t);
+    server.answer = down(503);
+    answer();
+    // close() waits for the request in flight (retried until retryDeadlineMs, then failed).
+    const result = await close(producer.writer.seq);
+    assert.equal(result.ok, false);
+    const error = result.ok ? null : result.error;
+    assert.equal(error?.code, "ERR_TRACKIO_STATUS", "reported with what failed the request");
+    assert.match(error?.message ?? "", /\(4 records kept in .*\.jsonl; they are sent when the server answers again/);
+    assert.ok(server.posts().length >= 2, "the 503 was retried");
+    assertFates(views.counters, 4, { spooled: 4 });
+    assert.deepEqual(spooledSteps(), [[0, 1, 2, 3]], "one copy, kept by the exit deadline");
+    assert.equal(server.stored.size, 0);
+  });
 });
+
+/** Poll `cond` every 5 ms; fail after 10 s. */
+async function until(what: string, cond: () => boolean): Promise<void> {
+  const end = performance.now() + 10_000;
+  while (!cond()) {
+    if (performance.now() > end) assert.fail(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
