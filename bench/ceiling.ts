@@ -1,6 +1,6 @@
 // The server's ingest ceiling, for `npm run bench`: how many records/s the Trackio server
 // stores when nothing on the client side costs anything. Every `bulk_log` body is built
-// before the clock starts (the same lines our worker sends for workload 1, 2,048 records a
+// before the clock starts (the same bytes our worker sends for workload 1, 2,048 records a
 // request, our default maxRecordsPerRequest), then posted over two keep-alive connections
 // (the worker's pool size), two requests in flight, as fast as the server answers.
 // Usage (from run.ts): node --import tsx bench/ceiling.ts '<json: writeUrl, project, run, records>'
@@ -9,7 +9,6 @@
 import { writeSync } from "node:fs";
 import { Pool } from "undici";
 import { BatchBuilder } from "../src/io/batch.js";
-import { bulkLogBody } from "../src/io/bodies.js";
 import type { WorkerSettings } from "../src/shared/protocol.js";
 import { WORKLOADS } from "./workloads.js";
 
@@ -60,11 +59,14 @@ async function main(): Promise<CeilingResult> {
   const runId = `ceiling${Date.now().toString(36)}`;
   const s = settings(spec, runId);
   const builder = new BatchBuilder(s);
-  const bodies: string[] = [];
+  const bodies: Uint8Array[] = [];
   const now = Date.now();
   for (let i = 0; i < spec.records; i++) {
     builder.add(JSON.stringify(WORKLOADS.w1.make(i, 0)), i, now, i);
-    if (builder.count === PER_REQUEST || i === spec.records - 1) bodies.push(bulkLogBody(builder.take(), "null"));
+    if (builder.count === PER_REQUEST || i === spec.records - 1) {
+      const part = builder.takeBatch().metrics;
+      if (part !== null) bodies.push(part.body("null"));
+    }
   }
   const pool = new Pool(s.origin, { connections: 2, pipelining: 1 });
   const headers = { "content-type": "application/json", "x-trackio-write-token": s.writeToken ?? "" };

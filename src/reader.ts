@@ -8,7 +8,7 @@
 // key that pages cannot skip or repeat rows of while the run is still being written. Servers
 // without it (the Gradio-based ≤ 0.23) get the downsampling readers.
 
-import { isoTimestamp } from "./io/batch.js";
+import { isoTimestamp } from "./io/bodies.js";
 import { Transport } from "./io/transport.js";
 import { ClosedError, NotFoundError, StatusError } from "./shared/errors.js";
 import type { ServerSettings } from "./shared/protocol.js";

@@ -1,14 +1,15 @@
 // The batch written as bytes (src/io/json-bytes.ts, batch.ts, bodies.ts) against the text
 // the worker made before it: every number exactly as numberJson writes it, every line exactly
-// as the line template writes it, every request body exactly as bulkBody joins the lines.
+// as the fragment-line template writes it, every request body exactly as bulkBody joins the
+// compact entries (the fields bulk_log reads), and each entry the server-read part of its line.
 // Property-based (fast-check, seeded; TRACKIO_FC_SEED picks another seed), plus sweeps of
 // the doubles training loops log.
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { BatchBuilder, isoTimestamp, safeKey } from "../src/io/batch.js";
-import { bulkBody, ENDPOINTS, KIND_PREFIX, RESEND_PREFIX } from "../src/io/bodies.js";
+import { BatchBuilder, safeKey } from "../src/io/batch.js";
+import { type BytesPart, bulkBody, ENDPOINTS, isoTimestamp, KIND_PREFIX, RESEND_PREFIX } from "../src/io/bodies.js";
 import { ByteWriter } from "../src/io/json-bytes.js";
 import { numberJson, numericMetricsJson, regionOf, writeNumeric } from "../src/shared/codec.js";
 import { doubleArb, keyArb } from "./support/arbitraries.js";
@@ -79,7 +80,8 @@ type Op =
   | { kind: "numeric"; entries: [string, number][]; step: number; dt: number }
   | { kind: "json"; metrics: string; step: number; dt: number }
   | { kind: "alert"; title: string; step: number }
-  | { kind: "config"; value: number }
+  | { kind: "config"; config: string }
+  | { kind: "resend" }
   | { kind: "take" };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -108,9 +110,30 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 2,
   },
   { arbitrary: fc.record({ kind: fc.constant("alert" as const), title: fc.string(), step: fc.nat() }), weight: 1 },
-  { arbitrary: fc.record({ kind: fc.constant("config" as const), value: fc.nat() }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("config" as const),
+      config: fc.oneof(
+        fc.nat().map((n) => `{"lr":${n}}`),
+        fc.constantFrom("null", "{}", '{"é":"🎉\\n","n":[1,null,-0.0]}'),
+      ),
+    }),
+    weight: 1,
+  },
+  // Outside take() too, though the worker asks for a resend only before taking a batch.
+  { arbitrary: fc.constant({ kind: "resend" as const }), weight: 1 },
   { arbitrary: fc.constant({ kind: "take" as const }), weight: 2 },
 );
+
+/** The fields of a fragment line that Trackio's bulk_log reads: no v, kind, resend, timestamp, or null config. */
+function serverRead(line: string): Record<string, unknown> {
+  const { v, kind, resend, timestamp, config, ...read } = JSON.parse(line) as Record<string, unknown>;
+  assert.equal(v, 1);
+  assert.equal(kind, "metric");
+  assert.ok(resend === undefined || resend === true);
+  assert.equal(typeof timestamp, "string");
+  return config === null ? read : { ...read, config };
+}
 
 describe("BatchBuilder's bytes", () => {
   test("a value repeated from the record before is written as itself (-0 after 0, NaN, across batches)", () => {
@@ -146,92 +169,162 @@ describe("BatchBuilder's bytes", () => {
     );
   });
 
-  test("lines, their order and each request body are what the text template makes", () => {
-    const s = testSettings("http://127.0.0.1:1", { project: 'p "é" 🎉', run: "r\n1", configJson: '{"lr":0.1}' });
-    const run = `"project":${JSON.stringify(s.project)},"run":${JSON.stringify(s.run)},"run_id":${JSON.stringify(s.runId)}`;
-    const line = (prefix: string, metrics: string, step: number, time: number, seq: number, config: string) =>
-      `${prefix}${run},"metrics":${metrics},"step":${step},"timestamp":"${isoTimestamp(time)}","config":${config},"log_id":"${s.clientId}-${seq}"}`;
+  test("lines are the fragment template's; body entries are the compact template's and the server-read part of their lines", () => {
     const region = regionOf(new ArrayBuffer(4096));
     fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 40 }), fc.constantFrom("null", '"hf_x"'), (ops, token) => {
-        const b = new BatchBuilder(s);
-        const keyIds = new Map<string, number>();
-        const keyBytes: Uint8Array[] = [];
-        const keyJson: string[] = [];
-        let config = s.configJson;
-        let configSent = false;
-        let last: { metrics: string; step: number; time: number; seq: number } | null = null;
-        let want: string[] = [];
-        let time = T0;
-        let seq = 0;
-        const metric = (metrics: string, step: number) => {
-          want.push(line(KIND_PREFIX.metric, metrics, step, time, seq, configSent ? "null" : config));
-          configSent = true;
-          last = { metrics, step, time, seq };
-        };
-        const take = () => {
-          if (!configSent && last !== null) {
-            want.push(line(RESEND_PREFIX, last.metrics, last.step, last.time, last.seq, config));
+      fc.property(
+        fc.array(opArb, { maxLength: 40 }),
+        fc.constantFrom("null", '"hf_x"'),
+        fc.constantFrom('{"lr":0.1}', "null"),
+        (ops, token, firstConfig) => {
+          const s = testSettings("http://127.0.0.1:1", {
+            project: 'p "é" 🎉',
+            run: "r\n1",
+            configJson: firstConfig,
+          });
+          const run = `"project":${JSON.stringify(s.project)},"run":${JSON.stringify(s.run)},"run_id":${JSON.stringify(s.runId)}`;
+          type Metric = { resend: boolean; metrics: string; step: number; time: number; seq: number; config: string };
+          // What the worker made before (and still spools), and what bulk_log bodies carry now.
+          const line = (m: Metric) =>
+            `${m.resend ? RESEND_PREFIX : KIND_PREFIX.metric}${run},"metrics":${m.metrics},"step":${m.step},"timestamp":"${isoTimestamp(m.time)}","config":${m.config},"log_id":"${s.clientId}-${m.seq}"}`;
+          const entry = (m: Metric) =>
+            `{${run},"metrics":${m.metrics},"step":${m.step}${m.config === "null" ? "" : `,"config":${m.config}`},"log_id":"${s.clientId}-${m.seq}"}`;
+          const b = new BatchBuilder(s);
+          const keyIds = new Map<string, number>();
+          const keyBytes: Uint8Array[] = [];
+          const keyJson: string[] = [];
+          let config = s.configJson;
+          let configSent = false;
+          let last: Metric | null = null;
+          let want: (string | Metric)[] = [];
+          let time = T0;
+          let seq = 0;
+          const metric = (metrics: string, step: number) => {
+            last = { resend: false, metrics, step, time, seq, config: configSent ? "null" : config };
+            want.push(last);
             configSent = true;
-          }
-          b.addConfigResend();
-          const batch = b.takeBatch();
-          assert.deepEqual(batch.lines(), want);
-          const metricLines = want.filter((l) => l.startsWith(KIND_PREFIX.metric));
-          const body = batch.metrics === null ? null : Buffer.from(batch.metrics.body(token)).toString("utf8");
-          assert.equal(body, metricLines.length === 0 ? null : bulkBody(ENDPOINTS[0], metricLines, token));
-          if (batch.metrics !== null) {
-            assert.equal(batch.metrics.records, metricLines.filter((l) => !l.startsWith(RESEND_PREFIX)).length);
-            assert.equal(batch.metrics.last(), metricLines.at(-1));
-          }
-          want = [];
-        };
-        for (const op of ops) {
-          if (op.kind === "numeric") {
-            const ids = op.entries.map(([k]) => {
-              let id = keyIds.get(k);
-              if (id === undefined) {
-                id = keyIds.size;
-                keyIds.set(k, id);
-                keyJson.push(JSON.stringify(safeKey(k)));
-                keyBytes.push(new Uint8Array(Buffer.from(`,${keyJson[id]}:`)));
-              }
-              return id;
-            });
-            time += op.dt;
-            const n = op.entries.length;
-            writeNumeric(
-              region,
-              0,
-              op.step,
-              time,
-              seq,
-              n,
-              new Float64Array(op.entries.map(([, v]) => v)),
-              new Uint16Array(ids),
+          };
+          const resend = () => {
+            if (!configSent && last !== null) {
+              want.push({ ...last, resend: true, config });
+              configSent = true;
+            }
+            b.addConfigResend();
+          };
+          const checkPart = (part: BytesPart, metrics: Metric[]) => {
+            const body = Buffer.from(part.body(token)).toString("utf8");
+            assert.equal(body, bulkBody(ENDPOINTS[0], metrics.map(entry), token));
+            const entries = (JSON.parse(body) as { kwargs: { logs: unknown[] } }).kwargs.logs;
+            assert.equal(entries.length, part.count);
+            for (let i = 0; i < part.count; i++) {
+              assert.equal(part.entry(i), entry(metrics[i]));
+              assert.deepEqual(entries[i], serverRead(line(metrics[i])));
+              assert.deepEqual(Object.keys(entries[i] as object), [
+                "project",
+                "run",
+                "run_id",
+                "metrics",
+                "step",
+                ...(metrics[i].config === "null" ? [] : ["config"]),
+                "log_id",
+              ]);
+            }
+            assert.equal(part.records, metrics.filter((m) => !m.resend).length);
+            assert.equal(part.last(), line(metrics[metrics.length - 1]));
+          };
+          const take = () => {
+            resend();
+            const batch = b.takeBatch();
+            const metrics = want.filter((w): w is Metric => typeof w !== "string");
+            if (batch.metrics === null) assert.equal(metrics.length, 0);
+            else checkPart(batch.metrics, metrics);
+            assert.deepEqual(
+              batch.lines(),
+              want.map((w) => (typeof w === "string" ? w : line(w))),
             );
-            metric(numericMetricsJson(region, 0, keyJson), op.step);
-            b.addNumeric(region, 0, keyBytes, op.step, time, seq++);
-          } else if (op.kind === "json") {
-            time += op.dt;
-            metric(op.metrics, op.step);
-            b.add(op.metrics, op.step, time, seq++);
-          } else if (op.kind === "alert") {
-            const alert = JSON.stringify({ title: op.title, text: null, level: "warn" });
-            want.push(
-              `${KIND_PREFIX.alert}${run},"title":${JSON.stringify(op.title)},"text":null,"level":"warn","step":${op.step},"timestamp":"${isoTimestamp(time)}","alert_id":"${s.clientId}-${seq}"}`,
-            );
-            b.addAlert(alert, op.step, time, seq++);
-          } else if (op.kind === "config") {
-            config = `{"lr":${op.value}}`;
-            configSent = false;
-            b.setConfig(config);
-            seq++;
-          } else take();
-        }
-        take();
-      }),
+            // Recycled, the next batch reuses its buffer and entries; the lines made stay.
+            const lines = batch.lines();
+            b.recycle(batch);
+            assert.deepEqual(batch.lines(), lines);
+            want = [];
+          };
+          for (const op of ops) {
+            if (op.kind === "numeric") {
+              const ids = op.entries.map(([k]) => {
+                let id = keyIds.get(k);
+                if (id === undefined) {
+                  id = keyIds.size;
+                  keyIds.set(k, id);
+                  keyJson.push(JSON.stringify(safeKey(k)));
+                  keyBytes.push(new Uint8Array(Buffer.from(`,${keyJson[id]}:`)));
+                }
+                return id;
+              });
+              time += op.dt;
+              const n = op.entries.length;
+              writeNumeric(
+                region,
+                0,
+                op.step,
+                time,
+                seq,
+                n,
+                new Float64Array(op.entries.map(([, v]) => v)),
+                new Uint16Array(ids),
+              );
+              metric(numericMetricsJson(region, 0, keyJson), op.step);
+              b.addNumeric(region, 0, keyBytes, op.step, time, seq++);
+            } else if (op.kind === "json") {
+              time += op.dt;
+              metric(op.metrics, op.step);
+              b.add(op.metrics, op.step, time, seq++);
+            } else if (op.kind === "alert") {
+              const alert = JSON.stringify({ title: op.title, text: null, level: "warn" });
+              want.push(
+                `${KIND_PREFIX.alert}${run},"title":${JSON.stringify(op.title)},"text":null,"level":"warn","step":${op.step},"timestamp":"${isoTimestamp(time)}","alert_id":"${s.clientId}-${seq}"}`,
+              );
+              b.addAlert(alert, op.step, time, seq++);
+            } else if (op.kind === "config") {
+              config = op.config;
+              configSent = false;
+              b.setConfig(config);
+              seq++;
+            } else if (op.kind === "resend") resend();
+            else take();
+          }
+          take();
+        },
+      ),
       { seed: SEED, numRuns: 300 },
     );
+  });
+});
+
+describe("BatchBuilder's entries", () => {
+  test("a batch past the entries' first capacity, then one in its recycled buffer, keeps every line and entry", () => {
+    const s = testSettings("http://127.0.0.1:1", { configJson: '{"a":1}' });
+    const b = new BatchBuilder(s);
+    const run = `"project":${JSON.stringify(s.project)},"run":${JSON.stringify(s.run)},"run_id":${JSON.stringify(s.runId)}`;
+    let seq = 0;
+    for (const n of [5000, 3000]) {
+      const want: string[] = [];
+      const entries: string[] = [];
+      for (let i = 0; i < n; i++, seq++) {
+        const config = seq === 0 ? '{"a":1}' : "null";
+        // A new millisecond every 3 records: lines share a timestamp's text only within one.
+        const time = T0 + Math.floor(seq / 3);
+        b.add(`{"x":${seq}}`, seq, time, seq);
+        want.push(
+          `${KIND_PREFIX.metric}${run},"metrics":{"x":${seq}},"step":${seq},"timestamp":"${isoTimestamp(time)}","config":${config},"log_id":"${s.clientId}-${seq}"}`,
+        );
+        entries.push(
+          `{${run},"metrics":{"x":${seq}},"step":${seq}${seq === 0 ? ',"config":{"a":1}' : ""},"log_id":"${s.clientId}-${seq}"}`,
+        );
+      }
+      const batch = b.takeBatch();
+      assert.equal(Buffer.from(batch.metrics?.body("null") ?? []).toString(), bulkBody(ENDPOINTS[0], entries, "null"));
+      assert.deepEqual(batch.lines(), want);
+      b.recycle(batch);
+    }
   });
 });

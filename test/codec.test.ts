@@ -3,8 +3,8 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { BatchBuilder, isoTimestamp, renameReservedKeys, safeKey } from "../src/io/batch.js";
-import { bodyHead, bulkLogBody, ENDPOINTS } from "../src/io/bodies.js";
+import { BatchBuilder, renameReservedKeys, safeKey } from "../src/io/batch.js";
+import { bodyHead, bodyTail, bulkLogBody, ENDPOINTS, isoTimestamp } from "../src/io/bodies.js";
 import {
   jsonMetricsText,
   jsonSize,
@@ -409,39 +409,51 @@ const T0 = Date.UTC(2026, 10, 27, 0, 15, 15, 452);
 const T0_ISO = "2026-11-27T00:15:15.452000+00:00";
 
 describe("BatchBuilder", () => {
-  test("body shape: kwargs.logs and hf_token, one entry per record", () => {
+  test("body shape: kwargs.logs and hf_token, one entry per record with what bulk_log reads; lines whole", () => {
     const b = new BatchBuilder(settings());
     b.add('{"loss":0.5}', 0, T0, 0);
     b.add('{"loss":0.25,"s":"x"}', 1, T0 + 1000, 1);
     b.add("{}", 7, T0, 12);
     assert.equal(b.count, 3);
-    const body = bulkLogBody(b.take(), "null");
+    const batch = b.takeBatch();
+    const body = Buffer.from(batch.metrics?.body("null") ?? []).toString();
     assert.ok(body.startsWith('{"kwargs":{"logs":['));
     assert.ok(body.endsWith('],"hf_token":null}}'));
     const parsed = JSON.parse(body);
     assert.deepEqual(Object.keys(parsed), ["kwargs"]);
     assert.deepEqual(Object.keys(parsed.kwargs), ["logs", "hf_token"]);
     assert.equal(parsed.kwargs.hf_token, null);
-    const common = { v: 1, kind: "metric", project: "proj", run: "run-1", run_id: "rid" };
+    const run = { project: "proj", run: "run-1", run_id: "rid" };
+    // No v, kind or timestamp (the HTTP API stamps metric rows itself), no config when null.
     assert.deepEqual(parsed.kwargs.logs, [
-      {
-        ...common,
-        metrics: { loss: 0.5 },
-        step: 0,
-        timestamp: T0_ISO,
-        config: { lr: 0.1, _Username: null },
-        log_id: "c0ffee-0",
-      },
-      {
-        ...common,
-        metrics: { loss: 0.25, s: "x" },
-        step: 1,
-        timestamp: "2026-11-27T00:15:16.452000+00:00",
-        config: null,
-        log_id: "c0ffee-1",
-      },
-      { ...common, metrics: {}, step: 7, timestamp: T0_ISO, config: null, log_id: "c0ffee-12" },
+      { ...run, metrics: { loss: 0.5 }, step: 0, config: { lr: 0.1, _Username: null }, log_id: "c0ffee-0" },
+      { ...run, metrics: { loss: 0.25, s: "x" }, step: 1, log_id: "c0ffee-1" },
+      { ...run, metrics: {}, step: 7, log_id: "c0ffee-12" },
     ]);
+    // The same records as inbox-fragment lines, for the spool and the local inbox.
+    const common = { v: 1, kind: "metric", ...run };
+    assert.deepEqual(
+      batch.lines().map((l) => JSON.parse(l)),
+      [
+        {
+          ...common,
+          metrics: { loss: 0.5 },
+          step: 0,
+          timestamp: T0_ISO,
+          config: { lr: 0.1, _Username: null },
+          log_id: "c0ffee-0",
+        },
+        {
+          ...common,
+          metrics: { loss: 0.25, s: "x" },
+          step: 1,
+          timestamp: "2026-11-27T00:15:16.452000+00:00",
+          config: null,
+          log_id: "c0ffee-1",
+        },
+        { ...common, metrics: {}, step: 7, timestamp: T0_ISO, config: null, log_id: "c0ffee-12" },
+      ],
+    );
   });
 
   test("config only on the first metrics entry the builder makes, alerts never carry it", () => {
@@ -481,10 +493,13 @@ describe("BatchBuilder", () => {
     b.add('{"a":1}', 1, T0, 2);
     assert.ok(b.bytes > one);
     const bytes = b.bytes;
-    const lines = b.take();
+    const batch = b.takeBatch();
+    const lines = batch.lines();
     assert.equal(lines.length, 2);
-    // The size of the request body so far: its head, then the lines and their commas.
-    assert.equal(bytes, bodyHead(ENDPOINTS[0]).length + lines.join(",").length);
+    // The size of the request body so far: its head, then the entries and their commas.
+    const body = batch.metrics?.body("null") ?? new Uint8Array(0);
+    assert.equal(bytes, body.length - bodyTail("null").length);
+    assert.equal(Buffer.from(body.subarray(0, bodyHead(ENDPOINTS[0]).length)).toString(), bodyHead(ENDPOINTS[0]));
     for (const line of lines) assert.equal(JSON.parse(line).metrics.a, 1);
     assert.equal(b.count, 0);
     assert.equal(b.bytes, 0);

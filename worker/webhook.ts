@@ -5,7 +5,7 @@
 // fails is reported (a warning) and not retried.
 
 import { request } from "undici";
-import { isoTimestamp } from "../src/io/batch.js";
+import { isoTimestamp } from "../src/io/bodies.js";
 import { ALERT_LEVELS, type AlertLevel } from "../src/shared/protocol.js";
 
 /** Python's urlopen(timeout=10). */

@@ -1,8 +1,9 @@
 // The lines of a batch on their way to the server: which endpoint each kind goes to, the
-// `bulk_*` request body around them, and a taken batch. Metric lines (nearly all of them)
-// arrive here already written as one request body of bytes (batch.ts); their text as lines
-// is made only when a line is needed on its own: to spool a batch, to split a refused one
-// (isolate.ts), or to drop it into a local inbox.
+// `bulk_*` request body around them, and a taken batch. Metric entries (nearly all of them)
+// arrive here already written as one request body of bytes (batch.ts), holding only the
+// fields Trackio's `bulk_log` reads; their full text as inbox-fragment lines is made only
+// when a line is needed on its own: to spool a batch, to split a refused one (isolate.ts),
+// or to drop it into a local inbox.
 
 /**
  * A metrics line sent again only to carry a changed config: same log_id as the original, so
@@ -15,6 +16,24 @@ export const KIND_PREFIX = {
   system: '{"v":1,"kind":"system_metric",',
   alert: '{"v":1,"kind":"alert",',
 } as const;
+
+/**
+ * A time as Python's `datetime.isoformat()` writes it for UTC, which is how Trackio stores
+ * timestamps and compares them (as strings): `2026-11-27T00:15:15.452000+00:00`, without the
+ * fraction when it is zero.
+ */
+export function isoTimestamp(ms: number): string {
+  let whole = Math.floor(ms);
+  let micros = Math.round((ms - whole) * 1000);
+  if (micros === 1000) {
+    whole += 1;
+    micros = 0;
+  }
+  const second = Math.floor(whole / 1000) * 1000;
+  micros += (whole - second) * 1000;
+  const base = new Date(second).toISOString().slice(0, 19);
+  return micros === 0 ? `${base}+00:00` : `${base}.${String(micros).padStart(6, "0")}+00:00`;
+}
 
 /** The endpoint and argument name for each kind of line, in the order Trackio's client sends them. */
 export const ENDPOINTS = [
@@ -127,26 +146,85 @@ class TextPart implements Part {
 }
 
 /**
- * Metric lines written as a `bulk_log` body: `buf` holds bodyHead, then the lines separated
- * by commas up to `end`; `starts` is where each line begins.
+ * Where each metric entry of a `bulk_log` body begins, and what its fragment line has that
+ * the entry lacks: the record's time (the line's timestamp), whether the entry is a config
+ * resend, and where the line's timestamp goes. Grown with the entries, by doubling: nothing
+ * is allocated per entry.
+ */
+export class MetricEntries {
+  count = 0;
+  starts: Int32Array;
+  /** Where each entry's step ends: its line has the timestamp (and `"config":null`) there. */
+  stepEnds: Int32Array;
+  times: Float64Array;
+  /** The entries that are config resends (RESEND_PREFIX), in order; rare. */
+  resends: number[] = [];
+
+  constructor(capacity = 1024) {
+    this.starts = new Int32Array(capacity);
+    this.stepEnds = new Int32Array(capacity);
+    this.times = new Float64Array(capacity);
+  }
+
+  /** A new entry at `start`. */
+  open(start: number): void {
+    const n = this.count;
+    if (n === this.starts.length) {
+      this.starts = grown(this.starts, new Int32Array(2 * n));
+      this.stepEnds = grown(this.stepEnds, new Int32Array(2 * n));
+      this.times = grown(this.times, new Float64Array(2 * n));
+    }
+    this.starts[n] = start;
+    this.count = n + 1;
+  }
+
+  /** The entry opened last: its step ends at `stepEnd`, its record's time is `time`. */
+  close(stepEnd: number, time: number): void {
+    this.stepEnds[this.count - 1] = stepEnd;
+    this.times[this.count - 1] = time;
+  }
+
+  markResend(): void {
+    this.resends.push(this.count - 1);
+  }
+
+  /** Empty again, for another batch (see BatchBuilder.recycle). */
+  clear(): void {
+    this.count = 0;
+    this.resends = [];
+  }
+}
+
+function grown<T extends Int32Array | Float64Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
+}
+
+const CONFIG_FIELD = ',"config":';
+
+/**
+ * Metric entries written as a `bulk_log` body: `buf` holds bodyHead, then the entries
+ * separated by commas up to `end`. Each entry is `{"project","run","run_id","metrics","step"`,
+ * its `"config"` when it carries one that is not null, and `"log_id"}`: what Trackio's
+ * `bulk_log` reads (it stamps metric rows itself on the HTTP path). Its fragment line, the
+ * same fields plus `v`, `kind`, `resend`, `timestamp` and `config`, is made from it on demand.
  */
 export class BytesPart implements Part {
   readonly endpoint = ENDPOINTS[0];
   #buf: Uint8Array | null;
   #tail = "";
   #lines: string[] | null = null;
+  /** Entries (the builder reuses `entries` once the part is detached). */
+  readonly count: number;
 
   constructor(
     buf: Uint8Array,
-    readonly starts: readonly number[],
+    readonly entries: MetricEntries,
     readonly end: number,
     readonly records: number,
   ) {
     this.#buf = buf;
-  }
-
-  get count(): number {
-    return this.starts.length;
+    this.count = entries.count;
   }
 
   #bytes(): Uint8Array {
@@ -169,26 +247,58 @@ export class BytesPart implements Part {
     return buf.subarray(0, this.end + tail.length);
   }
 
-  line(i: number): string {
+  #text(from: number, to: number): string {
     const buf = this.#bytes();
-    const end = i + 1 < this.starts.length ? this.starts[i + 1] - 1 : this.end;
-    return Buffer.from(buf.buffer, buf.byteOffset + this.starts[i], end - this.starts[i]).toString("utf8");
+    return Buffer.from(buf.buffer, buf.byteOffset + from, to - from).toString("utf8");
   }
 
-  /** Hand the buffer over for reuse; the part cannot be read afterwards (lines made already stay). */
-  detach(): Uint8Array | null {
+  /** Entry `i` as it is in the body. */
+  entry(i: number): string {
+    const e = this.entries;
+    return this.#text(e.starts[i], i + 1 < this.count ? e.starts[i + 1] - 1 : this.end);
+  }
+
+  /** Entry `i` as an inbox-fragment line; `timestamp` is isoTimestamp of its time. */
+  line(i: number, timestamp = isoTimestamp(this.entries.times[i])): string {
+    const e = this.entries;
+    const end = i + 1 < this.count ? e.starts[i + 1] - 1 : this.end;
+    // Without its opening brace, up to the step's end; then the config (if any) and log_id.
+    const head = this.#text(e.starts[i] + 1, e.stepEnds[i]);
+    const rest = this.#text(e.stepEnds[i], end);
+    const prefix = e.resends.includes(i) ? RESEND_PREFIX : KIND_PREFIX.metric;
+    const config = rest.startsWith(CONFIG_FIELD) ? "" : `${CONFIG_FIELD}null`;
+    return `${prefix}${head},"timestamp":"${timestamp}"${config}${rest}`;
+  }
+
+  /**
+   * Hand the buffer and the entries over for reuse; the part cannot be read afterwards (lines
+   * made already stay).
+   */
+  detach(): { buf: Uint8Array; entries: MetricEntries } | null {
     const buf = this.#buf;
     this.#buf = null;
-    return buf;
+    return buf === null ? null : { buf, entries: this.entries };
   }
 
   lines(): string[] {
-    this.#lines ??= this.starts.map((_, i) => this.line(i));
-    return this.#lines;
+    if (this.#lines !== null) return this.#lines;
+    const lines: string[] = [];
+    // Records logged in the same millisecond share their timestamp's text.
+    let time = Number.NaN;
+    let timestamp = "";
+    for (let i = 0; i < this.count; i++) {
+      if (this.entries.times[i] !== time) {
+        time = this.entries.times[i];
+        timestamp = isoTimestamp(time);
+      }
+      lines.push(this.line(i, timestamp));
+    }
+    this.#lines = lines;
+    return lines;
   }
 
   last(): string {
-    return this.line(this.starts.length - 1);
+    return this.line(this.count - 1);
   }
 }
 

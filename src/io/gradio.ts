@@ -11,8 +11,9 @@
 // Arguments are positional; their order comes from `GET {base}gradio_api/info`, so the same
 // named-argument bodies the HTTP API takes (`{"kwargs": {...}}`) are translated here, and the
 // rest of the worker does not know which protocol it speaks. The entries themselves need no
-// change: a 0.23 server reads `project`, `run`, `metrics`, `step`, `config` and `log_id` from
-// each entry and ignores the other fields (`v`, `kind`, `run_id`, `timestamp`).
+// change: a 0.23 server reads `project`, `run`, `metrics`, `step`, `config` (when truthy) and
+// `log_id` from each `bulk_log` entry, as the HTTP API does, and ignores `run_id` and
+// whatever a fragment line sent whole (isolation, sync) adds (`v`, `kind`, `timestamp`).
 
 import { AuthError, StatusError, type TrackioError } from "../shared/errors.js";
 import type { ServerApi } from "./server-api.js";
