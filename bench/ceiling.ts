@@ -1,6 +1,6 @@
 // The server's ingest ceiling, for `npm run bench`: how many records/s the Trackio server
 // stores when nothing on the client side costs anything. Every `bulk_log` body is built
-// before the clock starts (the same bytes our worker sends for workload 1, 2,048 records a
+// before the clock starts (the same bytes our worker sends for workload 1, 8,192 records a
 // request, our default maxRecordsPerRequest), then posted over two keep-alive connections
 // (the worker's pool size), two requests in flight, as fast as the server answers.
 // Usage (from run.ts): node --import tsx bench/ceiling.ts '<json: writeUrl, project, run, records>'
@@ -9,10 +9,11 @@
 import { writeSync } from "node:fs";
 import { Pool } from "undici";
 import { BatchBuilder } from "../src/io/batch.js";
+import { DEFAULT_MAX_RECORDS_PER_REQUEST } from "../src/options.js";
 import type { WorkerSettings } from "../src/shared/protocol.js";
 import { WORKLOADS } from "./workloads.js";
 
-const PER_REQUEST = 2048;
+const PER_REQUEST = DEFAULT_MAX_RECORDS_PER_REQUEST;
 
 interface CeilingSpec {
   writeUrl: string;

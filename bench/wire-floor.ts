@@ -1,7 +1,7 @@
 // `npx tsx bench/wire-floor.ts [sink|trackio] [requests]`: the CPU a thread spends sending
 // request bodies that are already built, per record: the floor under the bench's "worker
-// thread CPU per record", which no encoding work can go below. W1 records, 2,048 a request
-// (the default maxRecordsPerRequest), written by BatchBuilder as the worker writes them, then
+// thread CPU per record", which no encoding work can go below. W1 records, 8,192 a request
+// (the default maxRecordsPerRequest; PER_REQUEST=n in the environment for another size), written by BatchBuilder as the worker writes them, then
 // posted one request at a time through an undici Pool like the worker's (two keep-alive
 // connections); CPU of this thread from /proc/thread-self/schedstat, over the posts only.
 
@@ -10,11 +10,12 @@ import { rmSync } from "node:fs";
 import { Pool } from "undici";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { BatchBuilder } from "../src/io/batch.js";
+import { DEFAULT_MAX_RECORDS_PER_REQUEST } from "../src/options.js";
 import { testSettings } from "../test/support/transport.js";
 import { threadCpuNs } from "./measure.js";
 import { WORKLOADS } from "./workloads.js";
 
-const PER_REQUEST = 2048;
+const PER_REQUEST = Number(process.env.PER_REQUEST ?? DEFAULT_MAX_RECORDS_PER_REQUEST);
 
 /** The bench's sink in a process of its own, so that its work is not this thread's. */
 async function sinkProcess(): Promise<{ writeUrl: string; stop(): void }> {

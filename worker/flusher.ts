@@ -37,8 +37,12 @@ import { Webhook } from "./webhook.js";
 
 /** Longest sleep with nothing to do; the loop also wakes on every notify. */
 const IDLE_MS = 1000;
-/** A request body larger than this (bytes) is sent even if fewer than maxRecordsPerRequest records. */
-const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/**
+ * A request body larger than this (bytes) is sent even if fewer than maxRecordsPerRequest
+ * records: the server's time for a request grows with its bytes, and 2 MiB keeps even a
+ * request of large records far inside the request timeout (5 s by default).
+ */
+const MAX_BODY_BYTES = 2 * 1024 * 1024;
 /** Events kept for the main thread until its port is attached. */
 const MAX_QUEUED_EVENTS = 100;
 
