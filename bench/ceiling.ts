@@ -27,6 +27,8 @@ export interface CeilingResult {
   requests: number;
   ms: number;
   recordsPerSec: number;
+  /** The same, one request at a time. */
+  oneAtATimePerSec: number;
   runId: string;
 }
 
@@ -55,9 +57,8 @@ function settings(spec: CeilingSpec, runId: string): WorkerSettings {
   };
 }
 
-async function main(): Promise<CeilingResult> {
-  const spec = JSON.parse(process.argv[2] ?? "") as CeilingSpec;
-  const runId = `ceiling${Date.now().toString(36)}`;
+/** The W1 records as the worker's request bodies, for a run of their own. */
+function bodiesFor(spec: CeilingSpec, runId: string): { s: WorkerSettings; bodies: Uint8Array[] } {
   const s = settings(spec, runId);
   const builder = new BatchBuilder(s);
   const bodies: Uint8Array[] = [];
@@ -69,10 +70,15 @@ async function main(): Promise<CeilingResult> {
       if (part !== null) bodies.push(part.body("null"));
     }
   }
+  return { s, bodies };
+}
+
+/** ms to post `bodies` with `inFlight` requests at a time. */
+async function post(s: WorkerSettings, bodies: Uint8Array[], inFlight: number): Promise<number> {
   const pool = new Pool(s.origin, { connections: 2, pipelining: 1 });
   const headers = { "content-type": "application/json", "x-trackio-write-token": s.writeToken ?? "" };
   let next = 0;
-  const post = async (): Promise<void> => {
+  const sender = async (): Promise<void> => {
     while (next < bodies.length) {
       const body = bodies[next++];
       const res = await pool.request({ method: "POST", path: `${s.basePath}api/bulk_log`, body, headers });
@@ -81,10 +87,30 @@ async function main(): Promise<CeilingResult> {
     }
   };
   const t0 = performance.now();
-  await Promise.all([post(), post()]);
+  await Promise.all(Array.from({ length: inFlight }, sender));
   const ms = performance.now() - t0;
   await pool.close();
-  return { records: spec.records, requests: bodies.length, ms, recordsPerSec: spec.records / (ms / 1000), runId };
+  return ms;
+}
+
+async function main(): Promise<CeilingResult> {
+  const spec = JSON.parse(process.argv[2] ?? "") as CeilingSpec;
+  const runId = `ceiling${Date.now().toString(36)}`;
+  const both = bodiesFor(spec, runId);
+  // The same records again in a run of their own (the server would skip log_ids it has),
+  // posted one request at a time as one client does: how much of the ceiling is the second
+  // request in flight.
+  const one = bodiesFor(spec, `${runId}-one`);
+  const ms = await post(both.s, both.bodies, 2);
+  const oneMs = await post(one.s, one.bodies, 1);
+  return {
+    records: spec.records,
+    requests: both.bodies.length,
+    ms,
+    recordsPerSec: spec.records / (ms / 1000),
+    oneAtATimePerSec: spec.records / (oneMs / 1000),
+    runId,
+  };
 }
 
 main().then(
