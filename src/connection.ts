@@ -59,12 +59,15 @@ export class Connection {
     const onError = (err: unknown) => this.#poolError(err);
     // Each worker, the first and any replacement, gets this client's event port once it is up.
     const onWorker = () => this.#attachEvents(pool as Piscina);
+    const onGone = () => options.producer.clockLost();
     pool?.on("error", onError);
     pool?.on("workerCreate", onWorker);
+    pool?.on("workerDestroy", onGone);
     const offFailure = workerPool.onFailure(() => this.#onWorkerFailed());
     this.#unlisten = () => {
       pool?.off("error", onError);
       pool?.off("workerCreate", onWorker);
+      pool?.off("workerDestroy", onGone);
       offFailure();
     };
     // A thread that is up already has announced itself before this client listened.
@@ -179,6 +182,7 @@ export class Connection {
   // disk by the main thread (rescue.ts), right away, then by a timer while more arrive, and
   // at flush(), close() and exit. A close() under way reports it too (and rejects with it).
   #onWorkerFailed(): void {
+    this.#o.producer.clockLost();
     if (this.#released) return;
     this.#o.report(toWire(this.rescued()));
     if (!this.#o.running()) return;

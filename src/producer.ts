@@ -110,6 +110,15 @@ export class Producer {
   }
 
   /**
+   * The worker thread that kept the clock is gone: log() calls Date.now() again (a clock left
+   * running would freeze its time) until a thread is asked for the clock anew.
+   */
+  clockLost(): void {
+    Atomics.store(this.views.ctl, CTL_CLOCK, 0);
+    Atomics.store(this.views.ctl, CTL_CLOCK_WANTED, 0);
+  }
+
+  /**
    * The numeric fast path: values and key ids collected in scratch arrays, then one copy.
    * Returns false, having queued nothing, when a value is not a number (or the key table is
    * full): the record then takes the JSON path.

@@ -250,6 +250,22 @@ describe("no answer", () => {
     assert.equal(hooks.retries, server.posts().length - 1);
   });
 
+  test("a request's timeout allows for uploading its body at 1 Mbit/s", async (t) => {
+    // Answers every POST after 2.5 s: past a 300 ms timeout, within 300 ms + 500 KB at 1 Mbit/s.
+    const server = await fakeServer(t, (_req, res) => {
+      setTimeout(() => json(res, 200, { data: null }), 2500);
+    });
+    const { transport } = transportFor(t, settings(server.origin, { timeoutMs: 300, retryDeadlineMs: 600 }));
+    const err = await rejectsWith(transport.callOnce("bulk_log", BODY), HttpError);
+    assert.equal(
+      (err.cause as { code?: string }).code,
+      "UND_ERR_HEADERS_TIMEOUT",
+      "a small body gets the timeout alone",
+    );
+    const large = new TextEncoder().encode(`{"kwargs":{"logs":[],"pad":"${"x".repeat(500_000)}"},"hf_token":null}`);
+    await transport.callOnce("bulk_log", large);
+  });
+
   test("connection refused: HttpError, retried until the deadline", async (t) => {
     const { transport, hooks } = transportFor(
       t,

@@ -39,8 +39,8 @@ import { Webhook } from "./webhook.js";
 const IDLE_MS = 1000;
 /**
  * A request body larger than this (bytes) is sent even if fewer than maxRecordsPerRequest
- * records: the server's time for a request grows with its bytes, and 2 MiB keeps even a
- * request of large records far inside the request timeout (5 s by default).
+ * records: the server's time for a request grows with its bytes, and so does the time to
+ * upload it (the transport adds that to the request's timeout, at 1 Mbit/s).
  */
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
 /** Events kept for the main thread until its port is attached. */
@@ -120,13 +120,15 @@ export class Flusher {
   }
 
   start(): void {
+    if (this.#finished) return;
     this.#clock.listen();
     this.#stopped = this.#loop().catch((err: unknown) => {
       // A bug, not a delivery failure: report it, and keep the records in the ring for a
       // restarted loop rather than lose them.
       this.#emit({ type: "error", error: toWire(err) });
       this.#stopped = null;
-      setTimeout(() => this.start(), 1000);
+      // Not once closed: nothing waits on the loop any more.
+      if (!this.#finished) setTimeout(() => this.start(), 1000);
     });
     void this.#watchExitDeadline(Atomics.load(this.#views.ctl, CTL_SPOOL_REQ));
     if (this.#s.systemMetricsMs > 0) this.#startSystemMetrics();
@@ -286,7 +288,14 @@ export class Flusher {
   // request's own bytes reach the socket.
   async #readAhead(): Promise<void> {
     await new Promise<void>((resolve) => setImmediate(resolve));
-    if (this.#inFlight !== null && !this.#inFlight.kept) this.#read();
+    if (this.#inFlight === null || this.#inFlight.kept) return;
+    try {
+      this.#read();
+    } catch (err) {
+      // The request in flight must still be seen through and released; the loop's own
+      // read meets the same record next and reports it as a loop failure does.
+      this.#emit({ type: "error", error: toWire(err) });
+    }
   }
 
   #release(pos: number, n: number): void {

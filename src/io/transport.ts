@@ -51,6 +51,9 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/** 1 Mbit/s: the slowest uplink a request's timeout allows for (a 2 MiB request: 16.8 s more). */
+const UPLOAD_BYTES_PER_MS = 125;
+
 function errorText(body: string): string {
   try {
     const parsed = JSON.parse(body) as { error?: unknown };
@@ -357,12 +360,24 @@ export class Transport {
     headers?: Record<string, string>,
   ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
     this.#hooks.onRequest();
+    const length = headers?.["content-length"];
+    const bytes =
+      body === undefined || body instanceof Readable
+        ? Number(length ?? 0)
+        : typeof body === "string"
+          ? body.length
+          : body.byteLength;
+    // The timeout counts from when the body is handed to the socket, so its upload counts
+    // too: allow for it at UPLOAD_BYTES_PER_MS, or a large request on a slow uplink would
+    // look like a dead server and be retried at the same size, in vain.
+    const timeout = this.#s.timeoutMs + Math.round(bytes / UPLOAD_BYTES_PER_MS);
     try {
       const res = await this.#pool.request({
         method,
         path,
         body,
         headers: headers === undefined ? this.#headers : { ...this.#headers, ...headers },
+        headersTimeout: timeout,
       });
       const text = await res.body.text();
       return { status: res.statusCode, headers: res.headers, text };

@@ -109,3 +109,15 @@ test("LogClock: stops when the client starts closing, and never runs once closed
   assert.equal(clock.running, false, "never started once closed");
   assert.equal(Atomics.load(ctl, CTL_CLOCK), 0);
 });
+
+test("clockLost(): the thread that kept the clock is gone: log() reads Date.now() and may ask again", () => {
+  const { ctl, producer } = ring();
+  const base = Date.now() - 60_000;
+  // A clock frozen an hour ago, as a dead thread leaves it.
+  Atomics.store(ctl, CTL_CLOCK, Date.now() - 3_600_000 - base + 1);
+  Atomics.store(ctl, CTL_CLOCK_WANTED, 1);
+  producer.clockLost();
+  assert.equal(Atomics.load(ctl, CTL_CLOCK), 0);
+  assert.equal(Atomics.load(ctl, CTL_CLOCK_WANTED), 0);
+  assert.ok(Math.abs(producer.now() - Date.now()) < 1000);
+});

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, type TestContext, test } from "node:test";
 import { listFragments, readFragment } from "../../src/io/spool.js";
-import { KeyTableWriter, numericSize, writeNumeric } from "../../src/shared/codec.js";
+import { jsonSize, KeyTableWriter, KIND_ALERT, numericSize, writeJson, writeNumeric } from "../../src/shared/codec.js";
 import type { WorkerSettings } from "../../src/shared/protocol.js";
 import {
   COUNTER_SENT,
@@ -249,3 +249,92 @@ async function until(what: string, cond: () => boolean): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+describe("the next request's body, written while one is in flight", () => {
+  /** A started Flusher sending at most 4 records a request, over a ring the test fills. */
+  async function small(t: TestContext) {
+    const server = await fakeTrackio(t);
+    const s = testSettings(server.origin, {
+      spoolDir: tempDir(t, "read-ahead"),
+      maxBatch: 10_000,
+      flushIntervalMs: 600_000,
+      retryDeadlineMs: 300,
+      maxRecordsPerRequest: 4,
+    });
+    const layout = createRing(CAPACITY, 256);
+    const views = new RingViews(layout);
+    const flusher = new Flusher(s, layout);
+    flusher.start();
+    let closed = false;
+    t.after(async () => {
+      if (!closed) await flusher.close(Atomics.load(views.ctl, CTL_DONE_SEQ));
+    });
+    const close = (target: number) => {
+      closed = true;
+      return flusher.close(target);
+    };
+    const spooledSteps = () =>
+      listFragments(s.spoolDir as string).map((f) => stepsOf(readFragment(f) ?? []).sort((a, b) => a - b));
+    return { server, views, producer: new Producer(views), flusher, close, spooledSteps };
+  }
+
+  test("an exit deadline keeps the request in flight and the batch read ahead apart; each record is stored once", async (t) => {
+    const { server, views, producer, flusher, close, spooledSteps } = await small(t);
+    const answer = server.hold();
+    for (let i = 0; i < 8; i++) assert.ok(producer.log());
+    const flushed = flusher.flush(producer.writer.seq);
+    await server.postsReach(1);
+    // The read-ahead waits one turn of the event loop after the request goes out.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    Atomics.add(views.ctl, CTL_SPOOL_REQ, 1);
+    Atomics.notify(views.ctl, CTL_SPOOL_REQ);
+    await flushed;
+    assert.deepEqual(
+      spooledSteps().sort((a, b) => a[0] - b[0]),
+      [
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+      ],
+    );
+    assertFates(views.counters, 8, { spooled: 8 });
+    // The request in flight succeeds after all: its copy goes (the one read ahead is replayed
+    // once the server answers).
+    answer();
+    await until("the late answer is counted", () => views.counters[COUNTER_SENT] === 4n);
+    assert.ok(
+      spooledSteps().every((steps) => steps.every((step) => step >= 4)),
+      "the in-flight copy was removed",
+    );
+    const result = await close(producer.writer.seq);
+    assert.equal(result.ok, true);
+    assert.deepEqual(
+      [...server.stored.values()].map((e) => e.step).sort((a, b) => Number(a) - Number(b)),
+      [0, 1, 2, 3, 4, 5, 6, 7],
+      "each record stored once (the kept batch replayed by close())",
+    );
+  });
+
+  test("a record the decoder cannot read, met while reading ahead: the request in flight is still released", async (t) => {
+    const { server, views, producer, flusher } = await small(t);
+    const answer = server.hold();
+    for (let i = 0; i < 4; i++) assert.ok(producer.log());
+    // An alert record whose JSON is broken: decoding it throws.
+    const text = "{not json";
+    const size = jsonSize(Buffer.byteLength(text));
+    const off = producer.writer.reserve(size);
+    assert.ok(off >= 0);
+    writeJson(views, off, 0, Date.now(), producer.writer.seq, text, Buffer.byteLength(text), KIND_ALERT);
+    producer.writer.commit(size);
+    const flushed = flusher.flush(4);
+    await server.postsReach(1);
+    answer();
+    // Before the fix, the read-ahead's throw skipped the release: flush(4) never settled.
+    const settled = await Promise.race([
+      flushed.then(() => "flushed"),
+      new Promise((resolve) => setTimeout(() => resolve("not within 5 s"), 5000)),
+    ]);
+    assert.equal(settled, "flushed");
+    assert.equal(Atomics.load(views.ctl, CTL_DONE_SEQ), 4);
+    assert.equal(views.counters[COUNTER_SENT], 4n);
+  });
+});
