@@ -145,16 +145,22 @@ export class BatchBuilder {
 
   /** Add one metrics entry from a NUMERIC ring record; `keys[id]` is `,"<name>":` as UTF-8. */
   addNumeric(r: Region, off: number, keys: readonly Uint8Array[], step: number, time: number, seq: number): void {
-    const out = this.#begin();
-    const from = out.pos;
     const n = r.u16[(off + 6) >> 1];
     const v = (off + HEADER) >> 3;
     const k = (off + HEADER + n * 8) >> 1;
-    if (n === 0) out.byte(0x7b /* { */);
+    const out = this.#out;
+    // The separator, the entry's head and its first key in one copy (see #headWith).
+    if (this.#entries.count > 0) out.byte(0x2c /* , */);
+    this.#entries.open(out.pos);
+    const from = out.pos + this.#metricHead.length;
+    if (n === 0) {
+      out.bytes(this.#metricHead);
+      out.byte(0x7b /* { */);
+    } else out.bytes(this.#headWith(r.u16[k], keys));
     const slots = this.#slots;
     for (let i = 0; i < n; i++) {
       const id = r.u16[k + i];
-      out.bytes(keys[id]);
+      if (i > 0) out.bytes(keys[id]);
       const x = r.f64[v + i];
       // The same metric as the record before, unchanged (a learning rate, an epoch): copy its
       // text. Zeros are left out (0 and -0 are equal but written apart), NaN never matches.
@@ -171,9 +177,25 @@ export class BatchBuilder {
         slots.length[i] = out.pos - at;
       }
     }
-    // The first key's comma opens the object.
-    out.buf[from] = 0x7b /* { */;
     this.#end(from, step, time, seq);
+  }
+
+  // `<head>{"<first key>":` by key id, made the first time a record starts with that key: one
+  // copy costs less than three, and the records of a loop start with few different keys.
+  readonly #headKeys: (Uint8Array | undefined)[] = [];
+  #headWith(id: number, keys: readonly Uint8Array[]): Uint8Array {
+    let merged = this.#headKeys[id];
+    if (merged === undefined) {
+      const head = this.#metricHead;
+      const key = keys[id];
+      merged = new Uint8Array(head.length + key.length);
+      merged.set(head);
+      merged.set(key, head.length);
+      // The first key's comma opens the object.
+      merged[head.length] = 0x7b /* { */;
+      this.#headKeys[id] = merged;
+    }
+    return merged;
   }
 
   #begin(): ByteWriter {
