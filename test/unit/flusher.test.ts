@@ -73,13 +73,14 @@ interface Rig {
  * A started Flusher over a fresh ring. Batches are sent only when asked (flush, close, a ring
  * more than half full): maxBatch and the flush interval are out of reach.
  */
-async function rig(t: TestContext, server?: FakeTrackio): Promise<Rig> {
+async function rig(t: TestContext, server?: FakeTrackio, over: Partial<WorkerSettings> = {}): Promise<Rig> {
   const fake = server ?? (await fakeTrackio(t));
   const s = testSettings(fake.origin, {
     spoolDir: tempDir(t, "flusher"),
     maxBatch: 10_000,
     flushIntervalMs: 600_000,
     retryDeadlineMs: 300,
+    ...over,
   });
   const layout = createRing(CAPACITY, 256);
   const views = new RingViews(layout);
@@ -251,31 +252,12 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 }
 
 describe("the next request's body, written while one is in flight", () => {
-  /** A started Flusher sending at most 4 records a request, over a ring the test fills. */
+  /** A rig sending at most 4 records a request, and the steps of each spooled fragment. */
   async function small(t: TestContext) {
-    const server = await fakeTrackio(t);
-    const s = testSettings(server.origin, {
-      spoolDir: tempDir(t, "read-ahead"),
-      maxBatch: 10_000,
-      flushIntervalMs: 600_000,
-      retryDeadlineMs: 300,
-      maxRecordsPerRequest: 4,
-    });
-    const layout = createRing(CAPACITY, 256);
-    const views = new RingViews(layout);
-    const flusher = new Flusher(s, layout);
-    flusher.start();
-    let closed = false;
-    t.after(async () => {
-      if (!closed) await flusher.close(Atomics.load(views.ctl, CTL_DONE_SEQ));
-    });
-    const close = (target: number) => {
-      closed = true;
-      return flusher.close(target);
-    };
+    const r = await rig(t, undefined, { maxRecordsPerRequest: 4 });
     const spooledSteps = () =>
-      listFragments(s.spoolDir as string).map((f) => stepsOf(readFragment(f) ?? []).sort((a, b) => a - b));
-    return { server, views, producer: new Producer(views), flusher, close, spooledSteps };
+      listFragments(r.s.spoolDir as string).map((f) => stepsOf(readFragment(f) ?? []).sort((a, b) => a - b));
+    return { ...r, spooledSteps };
   }
 
   test("an exit deadline keeps the request in flight and the batch read ahead apart; each record is stored once", async (t) => {
