@@ -135,8 +135,8 @@ export class BatchBuilder {
    * carries it too.
    */
   add(metricsJson: string, step: number, time: number, seq: number): void {
-    const out = this.#begin();
-    const from = out.pos;
+    const from = this.#begin();
+    const out = this.#out;
     // Its closing brace comes with the rest of the line (#tail).
     out.text(metricsJson);
     out.pos--;
@@ -148,15 +148,10 @@ export class BatchBuilder {
     const n = r.u16[(off + 6) >> 1];
     const v = (off + HEADER) >> 3;
     const k = (off + HEADER + n * 8) >> 1;
+    // The entry's head and its first key in one copy (see #headWith).
+    const from = this.#begin(n === 0 ? this.#metricHead : this.#headWith(r.u16[k], keys));
     const out = this.#out;
-    // The separator, the entry's head and its first key in one copy (see #headWith).
-    if (this.#entries.count > 0) out.byte(0x2c /* , */);
-    this.#entries.open(out.pos);
-    const from = out.pos + this.#metricHead.length;
-    if (n === 0) {
-      out.bytes(this.#metricHead);
-      out.byte(0x7b /* { */);
-    } else out.bytes(this.#headWith(r.u16[k], keys));
+    if (n === 0) out.byte(0x7b /* { */);
     const slots = this.#slots;
     for (let i = 0; i < n; i++) {
       const id = r.u16[k + i];
@@ -198,12 +193,17 @@ export class BatchBuilder {
     return merged;
   }
 
-  #begin(): ByteWriter {
+  /**
+   * Open an entry with `head`: the metric head, or the head with the first key; returns where
+   * the entry's metrics object starts (just after the metric head).
+   */
+  #begin(head: Uint8Array = this.#metricHead): number {
     const out = this.#out;
     if (this.#entries.count > 0) out.byte(0x2c /* , */);
     this.#entries.open(out.pos);
-    out.bytes(this.#metricHead);
-    return out;
+    const from = out.pos + this.#metricHead.length;
+    out.bytes(head);
+    return from;
   }
 
   // Everything after the metrics object's last value; `from` is where the object starts.
@@ -271,7 +271,8 @@ export class BatchBuilder {
     this.#configSent = true;
     this.#hasConfig = true;
     const metrics = last.metrics ?? this.#out.buf.slice(last.from, last.to);
-    this.#begin().bytes(metrics);
+    this.#begin();
+    this.#out.bytes(metrics);
     this.#entries.markResend();
     this.#tail(last.step, last.time, last.seq, this.#configJson);
     return true;
