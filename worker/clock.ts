@@ -57,10 +57,7 @@ export class LogClock {
     });
   }
 
-  /**
-   * Judge the ring's fill rate while the clock runs; each tick calls this, and so may the
-   * worker's loop. `now` is performance.now().
-   */
+  /** Judge the ring's fill rate while the clock runs; each tick calls this. `now` is performance.now(). */
   observe(now: number): void {
     if (this.#timer === null || now - this.#windowAt < RATE_WINDOW_MS) return;
     const ctl = this.#ctl;
