@@ -8,11 +8,9 @@
 // Prints one line `BENCH_CEILING <json>`.
 
 import { writeSync } from "node:fs";
-import { Pool } from "undici";
-import { BatchBuilder } from "../src/io/batch.js";
 import { DEFAULT_MAX_RECORDS_PER_REQUEST } from "../src/options.js";
 import type { WorkerSettings } from "../src/shared/protocol.js";
-import { WORKLOADS } from "./workloads.js";
+import { postBodies, w1Bodies, workerLikePool } from "./bodies.js";
 
 const PER_REQUEST = DEFAULT_MAX_RECORDS_PER_REQUEST;
 
@@ -63,35 +61,13 @@ function settings(spec: CeilingSpec, runId: string): WorkerSettings {
 /** The W1 records as the worker's request bodies, for a run of their own. */
 function bodiesFor(spec: CeilingSpec, runId: string): { s: WorkerSettings; bodies: Uint8Array[] } {
   const s = settings(spec, runId);
-  const builder = new BatchBuilder(s);
-  const bodies: Uint8Array[] = [];
-  const now = Date.now();
-  for (let i = 0; i < spec.records; i++) {
-    builder.add(JSON.stringify(WORKLOADS.w1.make(i, 0)), i, now, i);
-    if (builder.count === PER_REQUEST || i === spec.records - 1) {
-      const part = builder.takeBatch().metrics;
-      if (part !== null) bodies.push(part.body("null"));
-    }
-  }
-  return { s, bodies };
+  return { s, bodies: w1Bodies(s, spec.records, PER_REQUEST) };
 }
 
-/** ms to post `bodies` with `inFlight` requests at a time. */
+/** ms to post `bodies` with `inFlight` requests at a time, over a pool of their own. */
 async function post(s: WorkerSettings, bodies: Uint8Array[], inFlight: number): Promise<number> {
-  const pool = new Pool(s.origin, { connections: 2, pipelining: 1 });
-  const headers = { "content-type": "application/json", "x-trackio-write-token": s.writeToken ?? "" };
-  let next = 0;
-  const sender = async (): Promise<void> => {
-    while (next < bodies.length) {
-      const body = bodies[next++];
-      const res = await pool.request({ method: "POST", path: `${s.basePath}api/bulk_log`, body, headers });
-      const text = await res.body.text();
-      if (res.statusCode !== 200) throw new Error(`bulk_log answered ${res.statusCode}: ${text.slice(0, 300)}`);
-    }
-  };
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: inFlight }, sender));
-  const ms = performance.now() - t0;
+  const pool = workerLikePool(s);
+  const ms = await postBodies(pool, s, bodies, inFlight);
   await pool.close();
   return ms;
 }

@@ -7,13 +7,11 @@
 
 import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
-import { Pool } from "undici";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
-import { BatchBuilder } from "../src/io/batch.js";
 import { DEFAULT_MAX_RECORDS_PER_REQUEST } from "../src/options.js";
 import { testSettings } from "../test/support/transport.js";
+import { postBodies, w1Bodies, workerLikePool } from "./bodies.js";
 import { threadCpuNs } from "./measure.js";
-import { WORKLOADS } from "./workloads.js";
 
 const PER_REQUEST = Number(process.env.PER_REQUEST ?? DEFAULT_MAX_RECORDS_PER_REQUEST);
 
@@ -44,35 +42,15 @@ async function main(): Promise<void> {
       runId: "wire-floor-run",
       clientId: "wire-floor",
       configJson: "null",
+      writeToken: url.searchParams.get("write_token"),
     });
-    const builder = new BatchBuilder(s);
-    const bodies: Uint8Array[] = [];
-    const now = Date.now();
-    for (let r = 0; r <= requests; r++) {
-      for (let i = r * PER_REQUEST; i < (r + 1) * PER_REQUEST; i++) {
-        builder.add(JSON.stringify(WORKLOADS.w1.make(i, 0)), i, now, i);
-      }
-      const part = builder.takeBatch().metrics;
-      if (part === null) throw new Error("no metric lines");
-      bodies.push(part.body("null"));
-    }
-    const pool = new Pool(url.origin, { connections: 2, pipelining: 1 });
-    const headers = {
-      "content-type": "application/json",
-      "x-trackio-write-token": url.searchParams.get("write_token") ?? "",
-    };
-    const post = async (body: Uint8Array): Promise<void> => {
-      const res = await pool.request({ method: "POST", path: `${url.pathname}api/bulk_log`, body, headers });
-      const text = await res.body.text();
-      if (res.statusCode !== 200) throw new Error(`bulk_log answered ${res.statusCode}: ${text.slice(0, 300)}`);
-    };
+    const bodies = w1Bodies(s, (requests + 1) * PER_REQUEST, PER_REQUEST);
+    const pool = workerLikePool(s);
     // The first request opens the connection and, on Trackio, creates the project.
-    await post(bodies[0]);
+    await postBodies(pool, s, bodies.slice(0, 1), 1);
     const cpu0 = threadCpuNs();
-    const t0 = performance.now();
-    for (const body of bodies.slice(1)) await post(body);
+    const ms = await postBodies(pool, s, bodies.slice(1), 1);
     const cpuNs = threadCpuNs() - cpu0;
-    const ms = performance.now() - t0;
     await pool.close();
     const records = requests * PER_REQUEST;
     process.stdout.write(
