@@ -215,6 +215,20 @@ describe("results and errors from the event stream", () => {
     assert.equal(hooks.retries, 1);
   });
 
+  test("an artifact blob for an old server: NoEndpointError naming the version that has artifacts, nothing posted", async (t) => {
+    const server = await gradioFake(t);
+    const { transport } = transportFor(t, testSettings(server.origin, { retryDeadlineMs: 300 }));
+    const err = await rejectsWith(
+      transport.uploadArtifactBlob("p", "sha256-0", new Uint8Array([1, 2, 3])),
+      NoEndpointError,
+    );
+    assert.equal(
+      err.message,
+      `${server.origin}/ runs Trackio 0.23 or older (the Gradio protocol), which has no artifacts; upgrade the server to Trackio 0.30 or newer`,
+    );
+    assert.equal(server.calls().length, 0);
+  });
+
   test("a function the old server does not have: NotFoundError, nothing posted", async (t) => {
     const server = await gradioFake(t);
     const { transport } = transportFor(t, testSettings(server.origin));

@@ -234,5 +234,6 @@ export function gradioApi(ctx: GradioContext, endpoints: GradioEndpoints): Serve
     post: (name, body) =>
       gradioCall(ctx, endpoints, name, typeof body === "string" ? body : Buffer.from(body).toString()),
     mediaRefusal: `${ctx.displayUrl} runs Trackio 0.23 or older (the Gradio protocol), which cannot store media files under the names the records reference; upgrade the server to Trackio 0.34.1 or newer`,
+    artifactRefusal: `${ctx.displayUrl} runs Trackio 0.23 or older (the Gradio protocol), which has no artifacts; upgrade the server to Trackio 0.30 or newer`,
   };
 }

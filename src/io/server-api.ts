@@ -13,4 +13,6 @@ export interface ServerApi {
   post(name: string, body: Body): Promise<string>;
   /** Why this server cannot take media files, or null when it can. */
   readonly mediaRefusal: string | null;
+  /** Why this server cannot take artifacts, or null when it can. */
+  readonly artifactRefusal: string | null;
 }

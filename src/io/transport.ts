@@ -93,6 +93,7 @@ export class Transport {
     probePath: "version",
     post: (name, body) => this.#httpPost(name, body),
     mediaRefusal: null,
+    artifactRefusal: null,
   };
   serverVersion: string | null = null;
 
@@ -196,11 +197,7 @@ export class Transport {
   async uploadArtifactBlob(project: string, digest: string, bytes: Uint8Array): Promise<void> {
     await this.#retrying(async () => {
       const api = await this.#discover();
-      if (api.protocol === "gradio") {
-        throw new NoEndpointError(
-          `${this.#s.displayUrl} runs Trackio ${this.serverVersion ?? "0.23 or older"} (the Gradio protocol), which has no artifacts; upgrade the server to Trackio 0.30 or newer`,
-        );
-      }
+      if (api.artifactRefusal !== null) throw new NoEndpointError(api.artifactRefusal);
       const staged = await this.#stage({ name: digest, contentType: "application/octet-stream", bytes });
       const entry = {
         project,
