@@ -5,7 +5,7 @@
 import { type MediaDesc, RECORD_HEADER, type Region } from "../shared/codec.js";
 import type { WorkerSettings } from "../shared/protocol.js";
 import { BytesPart, bodyHead, ENDPOINTS, isoTimestamp, KIND_PREFIX, MetricEntries, OutBatch } from "./bodies.js";
-import { ByteWriter } from "./json-bytes.js";
+import { ByteWriter, copyBytes, NUMBER_MAX, writeAscii, writeNumber, writeUint } from "./json-bytes.js";
 import type { MediaJob } from "./media-files.js";
 
 // Read for every record, copied once (see decoder.ts).
@@ -149,29 +149,45 @@ export class BatchBuilder {
     const v = (off + HEADER) >> 3;
     const k = (off + HEADER + n * 8) >> 1;
     // The entry's head and its first key in one copy (see #headWith).
-    const from = this.#begin(n === 0 ? this.#metricHead : this.#headWith(r.u16[k], keys));
+    const head = n === 0 ? this.#metricHead : this.#headWith(r.u16[k], keys);
     const out = this.#out;
-    if (n === 0) out.byte(0x7b /* { */);
+    // Room for the entry up to its tail at once, then unchecked writes: one capacity check
+    // a record instead of one a piece.
+    let room = 2 + head.length + n * NUMBER_MAX;
+    for (let i = 1; i < n; i++) room += keys[r.u16[k + i]].length;
+    out.ensure(room);
+    const buf = out.buf;
+    let p = out.pos;
+    if (this.#entries.count > 0) buf[p++] = 0x2c /* , */;
+    this.#entries.open(p);
+    const from = p + this.#metricHead.length;
+    p = copyBytes(buf, p, head);
+    if (n === 0) buf[p++] = 0x7b /* { */;
     const slots = this.#slots;
     for (let i = 0; i < n; i++) {
       const id = r.u16[k + i];
-      if (i > 0) out.bytes(keys[id]);
+      if (i > 0) p = copyBytes(buf, p, keys[id]);
       const x = r.f64[v + i];
       // The same metric as the record before, unchanged (a learning rate, an epoch): copy its
       // text. Zeros are left out (0 and -0 are equal but written apart), NaN never matches.
       if (i < SLOTS && slots.key[i] === id && slots.value[i] === x && x !== 0) {
-        out.repeat(slots.at[i], slots.length[i]);
+        const at = slots.at[i];
+        const len = slots.length[i];
+        if (len > 8) buf.copyWithin(p, at, at + len);
+        else for (let j = 0; j < len; j++) buf[p + j] = buf[at + j];
+        p += len;
         continue;
       }
-      const at = out.pos;
-      out.number(x);
+      const at = p;
+      p = writeNumber(buf, p, x);
       if (i < SLOTS) {
         slots.key[i] = id;
         slots.value[i] = x;
         slots.at[i] = at;
-        slots.length[i] = out.pos - at;
+        slots.length[i] = p - at;
       }
     }
+    out.pos = p;
     this.#end(from, step, time, seq);
   }
 
@@ -233,17 +249,23 @@ export class BatchBuilder {
   // config is left out (the server reads only one that is truthy); its line says null.
   #tail(step: number, time: number, seq: number, config: string | null): void {
     const out = this.#out;
-    out.bytes(this.#stepKey);
-    plain(out, step);
-    this.#entries.close(out.pos, time);
+    out.ensure(this.#stepKey.length + this.#logIdKey.length + 2 * NUMBER_MAX + 2);
+    const buf = out.buf;
+    let p = copyBytes(buf, out.pos, this.#stepKey);
+    p = plain(buf, p, step);
+    this.#entries.close(p, time);
     if (config !== null && config !== "null") {
+      out.pos = p;
       out.bytes(this.#configKey);
       out.text(config);
+      out.ensure(this.#logIdKey.length + NUMBER_MAX + 2);
+      p = out.pos;
     }
-    out.bytes(this.#logIdKey);
-    plain(out, seq);
-    out.byte(0x22 /* " */);
-    out.byte(0x7d /* } */);
+    p = copyBytes(out.buf, p, this.#logIdKey);
+    p = plain(out.buf, p, seq);
+    out.buf[p++] = 0x22 /* " */;
+    out.buf[p++] = 0x7d /* } */;
+    out.pos = p;
   }
 
   /**
@@ -360,10 +382,9 @@ export class BatchBuilder {
 /** Positions of a numeric record whose last value's text is remembered. */
 const SLOTS = 64;
 
-/** A step or sequence number as `${x}` writes it. */
-function plain(out: ByteWriter, x: number): void {
-  if (Number.isSafeInteger(x) && x >= 0) out.uint(x);
-  else out.ascii(String(x));
+/** A step or sequence number as `${x}` writes it, at `p` (NUMBER_MAX bytes of room); returns the end. */
+function plain(buf: Uint8Array, p: number, x: number): number {
+  return Number.isSafeInteger(x) && x >= 0 ? writeUint(buf, p, x) : writeAscii(buf, p, String(x));
 }
 
 function utf8(s: string): Uint8Array {

@@ -24,7 +24,6 @@ const LO = LITTLE ? 0 : 1;
 export class ByteWriter {
   buf: Uint8Array;
   pos = 0;
-  readonly #fraction = new Fraction();
 
   /** A new buffer of `capacity` bytes, or `reuse` (its content is overwritten). */
   constructor(capacity = 64 * 1024, reuse: Uint8Array | null = null) {
@@ -42,16 +41,8 @@ export class ByteWriter {
   }
 
   bytes(b: Uint8Array): void {
-    const n = b.length;
-    this.ensure(n);
-    // A short copy by hand: TypedArray.prototype.set costs ~10 ns a call, a byte ~1 ns.
-    if (n > 8) this.buf.set(b, this.pos);
-    else {
-      const buf = this.buf;
-      const p = this.pos;
-      for (let i = 0; i < n; i++) buf[p + i] = b[i];
-    }
-    this.pos += n;
+    this.ensure(b.length);
+    this.pos = copyBytes(this.buf, this.pos, b);
   }
 
   /** Copy `n` bytes written before, from `start`. */
@@ -92,27 +83,45 @@ export class ByteWriter {
 
   /** `x` as numberJson(x) writes it. */
   number(x: number): void {
-    this.ensure(32);
-    const buf = this.buf;
-    let p = this.pos;
-    if (Number.isSafeInteger(x)) {
-      if (x < 0) {
-        buf[p++] = 0x2d;
-        this.pos = writeUint(buf, p, -x);
-      } else if (x === 0 && 1 / x < 0) this.ascii("-0.0");
-      else this.pos = writeUint(buf, p, x);
-      return;
-    }
-    if (x < 0) buf[p++] = 0x2d;
-    const end = this.#fraction.write(buf, p, x < 0 ? -x : x);
-    if (end >= 0) this.pos = end;
-    else this.ascii(numberJson(x));
+    this.ensure(NUMBER_MAX);
+    this.pos = writeNumber(this.buf, this.pos, x);
   }
 
   /** A copy of the bytes written, from `start`. */
   slice(start = 0): Uint8Array {
     return this.buf.slice(start, this.pos);
   }
+}
+
+/** The most bytes writeNumber writes (`-1.7976931348623157e+308` is 24). */
+export const NUMBER_MAX = 32;
+
+/** `b` at `p` in `buf`, which has room for it; returns the end. */
+export function copyBytes(buf: Uint8Array, p: number, b: Uint8Array): number {
+  const n = b.length;
+  // A short copy by hand: TypedArray.prototype.set costs ~10 ns a call, a byte ~1 ns.
+  if (n > 8) buf.set(b, p);
+  else for (let i = 0; i < n; i++) buf[p + i] = b[i];
+  return p + n;
+}
+
+/** `x` as numberJson(x) writes it, at `p` in `buf`, which has NUMBER_MAX bytes of room; returns the end. */
+export function writeNumber(buf: Uint8Array, p: number, x: number): number {
+  if (Number.isSafeInteger(x)) {
+    if (x >= 0) return x === 0 && 1 / x < 0 ? writeAscii(buf, p, "-0.0") : writeUint(buf, p, x);
+    buf[p] = 0x2d;
+    return writeUint(buf, p + 1, -x);
+  }
+  const start = p;
+  if (x < 0) buf[p++] = 0x2d;
+  const end = fraction.write(buf, p, x < 0 ? -x : x);
+  return end >= 0 ? end : writeAscii(buf, start, numberJson(x));
+}
+
+/** An ASCII string at `p` in `buf`, which has room for it; returns the end. */
+export function writeAscii(buf: Uint8Array, p: number, s: string): number {
+  for (let i = 0; i < s.length; i++) buf[p++] = s.charCodeAt(i);
+  return p;
 }
 
 /** The decimal digits of a safe integer n ≥ 0 at `p`; returns the end. */
@@ -309,3 +318,6 @@ const HALF_ULP = Float64Array.from({ length: 2048 }, (_, e) => 2 ** (e - 1076));
 
 /** How close two scaled distances may be before double arithmetic cannot tell them apart. */
 const NOISE = 1e-9;
+
+// The one Fraction writeNumber uses (after the class: a class is not hoisted).
+const fraction = new Fraction();
