@@ -17,7 +17,7 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from "./options.js";
-import { Producer } from "./producer.js";
+import { Producer, warmOverflowPath } from "./producer.js";
 import { isTty, ProgressLine } from "./progress-line.js";
 import { type ResolvedRun, resolveRun } from "./resume.js";
 import { workerSettings } from "./settings.js";
@@ -371,6 +371,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       if (this.#resumed.runId !== null) settings.runId = this.#resumed.runId;
       this.#nextStep = this.#resumed.nextStep;
     }
+    warmOverflowPath();
     const layout = createRing(o.ringBytes, KEY_TABLE_BYTES);
     const producer = new Producer(layout, {
       maxRecordBytes: Math.floor(o.ringBytes / MAX_RECORD_SHARE),

@@ -41,6 +41,7 @@ export class Overflow {
     private readonly writer: RingWriter,
     private readonly maxBytes: number,
     private readonly timeoutMs: number,
+    private readonly chunkBytes = CHUNK_BYTES,
   ) {}
 
   get empty(): boolean {
@@ -60,7 +61,7 @@ export class Overflow {
         this.spare = null;
         last = spare;
       } else {
-        last = { region: regionOf(new ArrayBuffer(Math.max(CHUNK_BYTES, size))), used: 0, read: 0, touched: 0 };
+        last = { region: regionOf(new ArrayBuffer(Math.max(this.chunkBytes, size))), used: 0, read: 0, touched: 0 };
       }
       this.chunks.push(last);
     }

@@ -26,7 +26,9 @@ import {
   CTL_FLUSH_SEQ,
   CTL_KEYS_LEN,
   CTL_SPOOL_REQ,
+  createRing,
   type RingLayout,
+  RingReader,
   RingViews,
   RingWriter,
   seqDiff,
@@ -58,6 +60,8 @@ export interface ProducerOptions {
   clockBase: number;
   /** `<canonical project>/<run>/`: where this run's media files go on the server. */
   mediaPrefix: string;
+  /** Bytes of a new overflow chunk (1 MiB unless a test or the warm-up says otherwise). */
+  overflowChunkBytes?: number;
 }
 
 export class Producer {
@@ -86,7 +90,12 @@ export class Producer {
     this.views = new RingViews(layout);
     this.writer = new RingWriter(this.views);
     this.#keys = new KeyTableWriter(this.views.keys, this.views.ctl, CTL_KEYS_LEN);
-    this.overflow = new Overflow(this.writer, options.maxOverflowBytes, options.overflowTimeoutMs);
+    this.overflow = new Overflow(
+      this.writer,
+      options.maxOverflowBytes,
+      options.overflowTimeoutMs,
+      options.overflowChunkBytes,
+    );
     this.#o = options;
   }
 
@@ -328,4 +337,45 @@ function growU16(a: Uint16Array): Uint16Array<ArrayBuffer> {
   const b = new Uint16Array(a.length * 2);
   b.set(a);
   return b;
+}
+
+// The overflow path's type feedback, made once per process before the first client exists.
+// A loop's log() calls are compiled (TurboFan) while the ring still has room, so the code
+// that runs when it first fills (Producer.numeric's slow branch, Overflow.reserve, commit and
+// moveToRing, and writeNumeric on an overflow chunk's region rather than the ring's views)
+// had never run: V8 deoptimized log() there ("insufficient type feedback", "wrong map") and
+// compiled it again, on the loop's thread and its background threads at once. In `npm run
+// bench -- --stalls` that burst held most of the blocks of 1,000 calls over 2 ms that came
+// after the ring filled. Running those paths here, on a scratch ring nobody reads, gives the
+// compiler their feedback before the user's loop does.
+let warmed = false;
+
+/** Run the overflow path on a scratch ring, once per process. Nothing reaches a worker. */
+export function warmOverflowPath(): void {
+  if (warmed) return;
+  warmed = true;
+  const layout = createRing(4096, 64);
+  const producer = new Producer(layout, {
+    maxRecordBytes: 1024,
+    maxOverflowBytes: 1 << 20,
+    overflowTimeoutMs: 1,
+    clockBase: 0,
+    mediaPrefix: "",
+    overflowChunkBytes: 4096,
+  });
+  // Plays the worker: frees the ring so that what overflowed moves into it.
+  const reader = new RingReader(new RingViews(layout));
+  const metrics = { warm: 0.5 };
+  for (let round = 0; round < 4; round++) {
+    for (let i = 0; i < 160; i++) {
+      producer.numeric(metrics, i, 0);
+      if (i % 16 === 0) producer.record(KIND_JSON, i, 0, "{}", 2);
+    }
+    let read = 0;
+    for (let off = reader.next(); off >= 0; off = reader.next()) {
+      reader.advance(reader.views.i32[off >> 2]);
+      read++;
+    }
+    reader.release(reader.pos, read);
+  }
 }
