@@ -36,12 +36,13 @@ export class Overflow {
   rejected = 0;
   blockedMs = 0;
   peakBytes = 0;
+  /** Bytes of a new chunk (smaller only for warmOverflowPath's scratch ring). */
+  chunkBytes = CHUNK_BYTES;
 
   constructor(
     private readonly writer: RingWriter,
     private readonly maxBytes: number,
     private readonly timeoutMs: number,
-    private readonly chunkBytes = CHUNK_BYTES,
   ) {}
 
   get empty(): boolean {

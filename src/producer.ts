@@ -60,8 +60,6 @@ export interface ProducerOptions {
   clockBase: number;
   /** `<canonical project>/<run>/`: where this run's media files go on the server. */
   mediaPrefix: string;
-  /** Bytes of a new overflow chunk (1 MiB unless a test or the warm-up says otherwise). */
-  overflowChunkBytes?: number;
 }
 
 export class Producer {
@@ -90,12 +88,7 @@ export class Producer {
     this.views = new RingViews(layout);
     this.writer = new RingWriter(this.views);
     this.#keys = new KeyTableWriter(this.views.keys, this.views.ctl, CTL_KEYS_LEN);
-    this.overflow = new Overflow(
-      this.writer,
-      options.maxOverflowBytes,
-      options.overflowTimeoutMs,
-      options.overflowChunkBytes,
-    );
+    this.overflow = new Overflow(this.writer, options.maxOverflowBytes, options.overflowTimeoutMs);
     this.#o = options;
   }
 
@@ -355,21 +348,26 @@ export function warmOverflowPath(): void {
   if (warmed) return;
   warmed = true;
   const layout = createRing(4096, 64);
+  // Options and objects of the same shapes and field types as a client's (a Smi where the
+  // client has a double would change the maps the compiled code checks).
   const producer = new Producer(layout, {
     maxRecordBytes: 1024,
     maxOverflowBytes: 1 << 20,
-    overflowTimeoutMs: 1,
-    clockBase: 0,
+    overflowTimeoutMs: 1000,
+    clockBase: Date.now(),
     mediaPrefix: "",
-    overflowChunkBytes: 4096,
   });
+  producer.overflow.chunkBytes = 4096;
+  const ctl = producer.views.ctl;
   // Plays the worker: frees the ring so that what overflowed moves into it.
   const reader = new RingReader(new RingViews(layout));
   const metrics = { warm: 0.5 };
   for (let round = 0; round < 4; round++) {
+    // now() with and without the worker's clock, and asking for it.
+    Atomics.store(ctl, CTL_CLOCK, round & 1 ? 1 + round : 0);
     for (let i = 0; i < 160; i++) {
-      producer.numeric(metrics, i, 0);
-      if (i % 16 === 0) producer.record(KIND_JSON, i, 0, "{}", 2);
+      producer.numeric(metrics, i, producer.now());
+      if (i % 16 === 0) producer.record(KIND_JSON, i, producer.now(), "{}", 2);
     }
     let read = 0;
     for (let off = reader.next(); off >= 0; off = reader.next()) {
@@ -378,4 +376,5 @@ export function warmOverflowPath(): void {
     }
     reader.release(reader.pos, read);
   }
+  for (let i = 0; i < 2 * CLOCK_REQUEST_CALLS; i++) producer.now();
 }
