@@ -343,9 +343,20 @@ function growU16(a: Uint16Array): Uint16Array<ArrayBuffer> {
 // compiler their feedback before the user's loop does.
 let warmed = false;
 
+/** What the warm-up ran through, for its test; null when the process was warm already. */
+export interface WarmUp {
+  /** Records written to the scratch ring, and of them, through the overflow. */
+  logged: number;
+  overflowed: number;
+  /** Read back from the ring (those the overflow held among them, moved in as room freed). */
+  read: number;
+  /** Whether now() asked for the worker's clock. */
+  clockAsked: boolean;
+}
+
 /** Run the overflow path on a scratch ring, once per process. Nothing reaches a worker. */
-export function warmOverflowPath(): void {
-  if (warmed) return;
+export function warmOverflowPath(): WarmUp | null {
+  if (warmed) return null;
   warmed = true;
   const layout = createRing(4096, 64);
   // Options and objects of the same shapes and field types as a client's (a Smi where the
@@ -362,6 +373,7 @@ export function warmOverflowPath(): void {
   // Plays the worker: frees the ring so that what overflowed moves into it.
   const reader = new RingReader(new RingViews(layout));
   const metrics = { warm: 0.5 };
+  let total = 0;
   for (let round = 0; round < 4; round++) {
     // now() with and without the worker's clock, and asking for it.
     Atomics.store(ctl, CTL_CLOCK, round & 1 ? 1 + round : 0);
@@ -375,6 +387,14 @@ export function warmOverflowPath(): void {
       read++;
     }
     reader.release(reader.pos, read);
+    total += read;
   }
+  Atomics.store(ctl, CTL_CLOCK, 0);
   for (let i = 0; i < 2 * CLOCK_REQUEST_CALLS; i++) producer.now();
+  return {
+    logged: producer.seq,
+    overflowed: producer.overflow.overflowed,
+    read: total,
+    clockAsked: Atomics.load(ctl, CTL_CLOCK_WANTED) === 1,
+  };
 }
