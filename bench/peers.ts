@@ -59,8 +59,14 @@ function runTagged<T>(cmd: string, args: string[], tag: string, env: NodeJS.Proc
   });
 }
 
-export function runCeiling(server: TrackioServer, project: string, records: number): Promise<CeilingResult> {
-  const spec = { writeUrl: server.writeUrl, project, run: "ceiling", records };
+/** `projects`: one a pass, named as long as the measured client's project; `run` its run name. */
+export function runCeiling(
+  server: TrackioServer,
+  projects: [string, string],
+  run: string,
+  records: number,
+): Promise<CeilingResult> {
+  const spec = { writeUrl: server.writeUrl, projects, run, records };
   return runTagged(
     process.execPath,
     ["--import", "tsx", "bench/ceiling.ts", JSON.stringify(spec)],

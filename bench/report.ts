@@ -276,7 +276,7 @@ function peersTable(results: ChildResult[], peers: Peers): { text: string; verdi
   if (peers.ceiling !== null) {
     const c = peers.ceiling;
     lines.push(
-      `  server ingest ceiling: ${fmt(c.recordsPerSec, 0)} records/s (${fmt(c.records, 0)} W1 records pre-built into ${c.requests} bulk_log bodies, each pass into a fresh project: two requests in flight ${fmt(c.twoInFlightPerSec, 0)}, one at a time ${fmt(c.oneAtATimePerSec, 0)})`,
+      `  server ingest ceiling: ${fmt(c.recordsPerSec, 0)} records/s (${fmt(c.records, 0)} W1 records pre-built into ${c.requests} bulk_log bodies of ${c.bytesPerRecord === undefined ? "?" : fmt(c.bytesPerRecord, 0)} bytes a record, each pass into a fresh project named as long as the client's: two requests in flight ${fmt(c.twoInFlightPerSec, 0)}, one at a time ${fmt(c.oneAtATimePerSec, 0)})`,
     );
   }
   const py = peers.python;

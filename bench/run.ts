@@ -110,7 +110,16 @@ async function runPeers(
     }
   };
   const project = specFor({ workload: "w1", target: "trackio", clients: [], n: 0 }, "worker", "-peers").project;
-  peers.ceiling = await step("server ingest ceiling", () => runCeiling(server, `${project}-ceiling`, sizes.ceiling));
+  // The ceiling's projects are named as long as the measured W1 client's ("worker" → "ceil-a"),
+  // under its run name: project, run, run id and log ids make up ~40% of a W1 entry's bytes.
+  const measured = specFor({ workload: "w1", target: "trackio", clients: [], n: 0 }, "worker", "");
+  const ceilingProjects: [string, string] = [
+    measured.project.replace(/worker$/, "ceil-a"),
+    measured.project.replace(/worker$/, "ceil-b"),
+  ];
+  peers.ceiling = await step("server ingest ceiling", () =>
+    runCeiling(server, ceilingProjects, measured.run ?? "bench", sizes.ceiling),
+  );
   peers.python = await step("Trackio's Python client", () =>
     runPython(server, `${project}-python`, sizes.python, Math.min(5000, sizes.python)),
   );
