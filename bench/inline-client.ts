@@ -1,7 +1,7 @@
 // The baseline: a Trackio client that does everything on the main thread, the way the
-// existing community clients work. log() buffers the record; every 128 records (or when a
-// timer fires) the batch is turned into one JSON body and POSTed with undici. Made to be a
-// fair opponent: the same batch size, body and header as the real client, a keep-alive
+// existing community clients work. log() buffers the record; every DEFAULT_MAX_BATCH records
+// (the real client's default, 4096) or when a timer fires, the batch is turned into one JSON
+// body and POSTed with undici. Made to be a fair opponent: the same batch size, body and header as the real client, a keep-alive
 // undici Pool with the same connection settings, no per-call allocation beyond the record
 // itself, and flush()/close() that await every outstanding post.
 //
@@ -10,6 +10,7 @@
 
 import { randomBytes } from "node:crypto";
 import { Pool } from "undici";
+import { DEFAULT_MAX_BATCH } from "../src/options.js";
 
 export type InlineValue = number | string | boolean | null | InlineValue[] | { [key: string]: InlineValue };
 export type InlineMetrics = Record<string, InlineValue>;
@@ -72,7 +73,7 @@ export class InlineClient {
     if (token) this.#headers["x-trackio-write-token"] = token;
     this.#project = opts.project;
     this.#run = opts.run;
-    this.#maxBatch = opts.maxBatch ?? 128;
+    this.#maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
     this.#intervalMs = opts.flushIntervalMs ?? 500;
     this.#pool = new Pool(url.origin, { connections: 2, pipelining: 1, keepAliveTimeout: 4000 });
     this.#metrics = new Array(this.#maxBatch);
