@@ -8,8 +8,15 @@ import { BytesPart, bodyHead, ENDPOINTS, isoTimestamp, KIND_PREFIX, MetricEntrie
 import { ByteWriter, copyBytes, NUMBER_MAX, writeAscii, writeNumber, writeUint } from "./json-bytes.js";
 import type { MediaJob } from "./media-files.js";
 
-// Read for every record, copied once (see decoder.ts).
+// Read for every record, copied once (see decoder.ts): where the worker runs through a
+// CommonJS transform (tsx, as in the tests and the bench), each read of an import is a getter
+// call.
 const HEADER = RECORD_HEADER;
+const MAX_NUMBER = NUMBER_MAX;
+const copy = copyBytes;
+const number = writeNumber;
+const uint = writeUint;
+const asciiAt = writeAscii;
 
 /**
  * Keys that Trackio's read API puts into every row (or that its Python client reserves) are
@@ -153,7 +160,7 @@ export class BatchBuilder {
     const out = this.#out;
     // Room for the entry up to its tail at once, then unchecked writes: one capacity check
     // a record instead of one a piece.
-    let room = 2 + head.length + n * NUMBER_MAX;
+    let room = 2 + head.length + n * MAX_NUMBER;
     for (let i = 1; i < n; i++) room += keys[r.u16[k + i]].length;
     out.ensure(room);
     const buf = out.buf;
@@ -161,12 +168,12 @@ export class BatchBuilder {
     if (this.#entries.count > 0) buf[p++] = 0x2c /* , */;
     this.#entries.open(p);
     const from = p + this.#metricHead.length;
-    p = copyBytes(buf, p, head);
+    p = copy(buf, p, head);
     if (n === 0) buf[p++] = 0x7b /* { */;
     const slots = this.#slots;
     for (let i = 0; i < n; i++) {
       const id = r.u16[k + i];
-      if (i > 0) p = copyBytes(buf, p, keys[id]);
+      if (i > 0) p = copy(buf, p, keys[id]);
       const x = r.f64[v + i];
       // The same metric as the record before, unchanged (a learning rate, an epoch): copy its
       // text. Zeros are left out (0 and -0 are equal but written apart), NaN never matches.
@@ -179,7 +186,7 @@ export class BatchBuilder {
         continue;
       }
       const at = p;
-      p = writeNumber(buf, p, x);
+      p = number(buf, p, x);
       if (i < SLOTS) {
         slots.key[i] = id;
         slots.value[i] = x;
@@ -249,19 +256,19 @@ export class BatchBuilder {
   // config is left out (the server reads only one that is truthy); its line says null.
   #tail(step: number, time: number, seq: number, config: string | null): void {
     const out = this.#out;
-    out.ensure(this.#stepKey.length + this.#logIdKey.length + 2 * NUMBER_MAX + 2);
+    out.ensure(this.#stepKey.length + this.#logIdKey.length + 2 * MAX_NUMBER + 2);
     const buf = out.buf;
-    let p = copyBytes(buf, out.pos, this.#stepKey);
+    let p = copy(buf, out.pos, this.#stepKey);
     p = plain(buf, p, step);
     this.#entries.close(p, time);
     if (config !== null && config !== "null") {
       out.pos = p;
       out.bytes(this.#configKey);
       out.text(config);
-      out.ensure(this.#logIdKey.length + NUMBER_MAX + 2);
+      out.ensure(this.#logIdKey.length + MAX_NUMBER + 2);
       p = out.pos;
     }
-    p = copyBytes(out.buf, p, this.#logIdKey);
+    p = copy(out.buf, p, this.#logIdKey);
     p = plain(out.buf, p, seq);
     out.buf[p++] = 0x22 /* " */;
     out.buf[p++] = 0x7d /* } */;
@@ -384,7 +391,7 @@ const SLOTS = 64;
 
 /** A step or sequence number as `${x}` writes it, at `p` (NUMBER_MAX bytes of room); returns the end. */
 function plain(buf: Uint8Array, p: number, x: number): number {
-  return Number.isSafeInteger(x) && x >= 0 ? writeUint(buf, p, x) : writeAscii(buf, p, String(x));
+  return Number.isSafeInteger(x) && x >= 0 ? uint(buf, p, x) : asciiAt(buf, p, String(x));
 }
 
 function utf8(s: string): Uint8Array {
