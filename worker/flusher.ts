@@ -43,6 +43,13 @@ const IDLE_MS = 1000;
  * upload it (the transport adds that to the request's timeout, at 1 Mbit/s).
  */
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
+/**
+ * Records that send the first batch after a quiet spell (nothing waiting, nothing read): a
+ * burst's first rows reach the server within milliseconds (a run shows up as it starts, a
+ * short loop has rows stored before it ends), while a steady stream is sent every maxBatch
+ * records or flushIntervalMs.
+ */
+const FIRST_BATCH = 128;
 /** Events kept for the main thread until its port is attached. */
 const MAX_QUEUED_EVENTS = 100;
 
@@ -69,6 +76,8 @@ export class Flusher {
   readonly #delivery: Delivery;
   readonly #webhook: Webhook | null;
   #firstReadAt = 0;
+  /** Nothing was waiting when the loop last slept: the next batch goes at FIRST_BATCH. */
+  #quiet = true;
   /** Records delivered, kept or given up on (mirrors CTL_DONE_SEQ). */
   #done: number;
   /** Every record below this must be sent without waiting for a full batch. */
@@ -229,8 +238,13 @@ export class Flusher {
     }
   }
 
+  /** Records that make a batch due now. */
+  #batchSize(): number {
+    return this.#quiet ? Math.min(FIRST_BATCH, this.#s.maxBatch) : this.#s.maxBatch;
+  }
+
   #due(n: number): boolean {
-    if (n >= this.#s.maxBatch || n >= this.#s.maxRecordsPerRequest || this.#batch.bytes >= MAX_BODY_BYTES) return true;
+    if (n >= this.#batchSize() || n >= this.#s.maxRecordsPerRequest || this.#batch.bytes >= MAX_BODY_BYTES) return true;
     // The reader stopped at a changed config that needs a request of its own.
     if (this.#batch.hasConfig && !this.#reader.drained() && this.#configWaits()) return true;
     if (performance.now() - this.#firstReadAt >= this.#s.flushIntervalMs) return true;
@@ -263,6 +277,7 @@ export class Flusher {
   }
 
   async #send(): Promise<void> {
+    this.#quiet = false;
     const { batch, media, records } = this.#takeBatch();
     const flight: InFlight = { batch, media, records, endPos: this.#reader.pos, kept: false, sending: new Sending() };
     this.#inFlight = flight;
@@ -357,7 +372,8 @@ export class Flusher {
     const timeout = n > 0 ? Math.max(0, this.#firstReadAt + this.#s.flushIntervalMs - performance.now()) : IDLE_MS;
     // Ask the producer for a notify when the first record arrives (idle) or when a full
     // batch is waiting; records in between cost the producer one load and nothing more.
-    const target = this.#done + (n === 0 ? 1 : this.#s.maxBatch);
+    if (n === 0) this.#quiet = true;
+    const target = this.#done + (n === 0 ? 1 : this.#batchSize());
     const wakeAt = (target + 1) | 0;
     Atomics.store(ctl, CTL_WAKE_AT, wakeAt === 0 ? 1 : wakeAt);
     const seen = Atomics.load(ctl, CTL_W);

@@ -73,7 +73,12 @@ interface Rig {
  * A started Flusher over a fresh ring. Batches are sent only when asked (flush, close, a ring
  * more than half full): maxBatch and the flush interval are out of reach.
  */
-async function rig(t: TestContext, server?: FakeTrackio, over: Partial<WorkerSettings> = {}): Promise<Rig> {
+async function rig(
+  t: TestContext,
+  server?: FakeTrackio,
+  over: Partial<WorkerSettings> = {},
+  capacity = CAPACITY,
+): Promise<Rig> {
   const fake = server ?? (await fakeTrackio(t));
   const s = testSettings(fake.origin, {
     spoolDir: tempDir(t, "flusher"),
@@ -82,7 +87,7 @@ async function rig(t: TestContext, server?: FakeTrackio, over: Partial<WorkerSet
     retryDeadlineMs: 300,
     ...over,
   });
-  const layout = createRing(CAPACITY, 256);
+  const layout = createRing(capacity, 256);
   const views = new RingViews(layout);
   const flusher = new Flusher(s, layout);
   flusher.start();
@@ -112,7 +117,37 @@ function assertStored(server: FakeTrackio, count: number): void {
   }
 }
 
+/** Resolves once the fake has stored `n` entries, or rejects after `ms`. */
+async function storedReach(server: FakeTrackio, n: number, ms = 5000): Promise<void> {
+  const until = performance.now() + ms;
+  while (server.stored.size < n) {
+    if (performance.now() > until) throw new Error(`stored ${server.stored.size} of ${n}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 describe("Flusher", () => {
+  test("after a quiet spell the first 128 records go at once; a stream then waits for maxBatch", async (t) => {
+    // A 64 KiB ring (over 1,300 records of two metrics), so that "more than half full" is out
+    // of reach too; the flush interval is.
+    const { server, producer } = await rig(t, undefined, { maxBatch: 300 }, 64 * 1024);
+    for (let i = 0; i < 127; i++) assert.ok(producer.log());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(server.stored.size, 0, "127 records wait");
+    const answer = server.hold();
+    assert.ok(producer.log());
+    await server.postsReach(1);
+    // Records that arrive while a request is out make a stream: they wait for maxBatch.
+    for (let i = 0; i < 200; i++) assert.ok(producer.log());
+    answer();
+    await storedReach(server, 128);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(server.stored.size, 128, "the 200 that came during the first request wait for 300");
+    for (let i = 0; i < 100; i++) assert.ok(producer.log());
+    await storedReach(server, 428);
+    assertStored(server, 428);
+  });
+
   test("flush(target) resolves once the records are released and DONE_SEQ has advanced", async (t) => {
     const { server, views, producer, flusher } = await rig(t);
     const answer = server.hold();
