@@ -174,8 +174,8 @@ export const DEFAULT_MAX_RECORDS_PER_REQUEST = 8192;
  * Every request costs the worker ~120 µs of CPU and Trackio a transaction, whatever its size,
  * so a loop's records are sent by time (flushIntervalMs, as Trackio's Python client sends
  * every 0.5 s) unless this many wait. At 128, a loop logging 10,000 steps/s made 78 requests a
- * second: the worker spent 6.2-6.5 µs of CPU a record, against 1.2 µs at 4096, 2.4 requests a
- * second (`npm run bench -- --only w5,w6`, three runs each).
+ * second: the worker spent 6.2-6.5 µs of CPU a record, against 1.2 µs at 4096, a request every
+ * ~0.4 s (`npm run bench -- --only w5,w6`, three runs each).
  */
 export const DEFAULT_MAX_BATCH = 4096;
 
