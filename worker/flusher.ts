@@ -258,7 +258,10 @@ export class Flusher {
 
   #read(): void {
     const before = this.#batch.records;
-    this.#decoder.readInto(this.#batch, this.#s.maxRecordsPerRequest, MAX_BODY_BYTES);
+    // After a quiet spell, no more than the first batch: a loop that logs faster than this
+    // thread reads would otherwise keep it reading until the request is full.
+    const max = this.#quiet ? Math.min(this.#batchSize(), this.#s.maxRecordsPerRequest) : this.#s.maxRecordsPerRequest;
+    this.#decoder.readInto(this.#batch, max, MAX_BODY_BYTES);
     if (before === 0 && this.#batch.records > 0) this.#firstReadAt = performance.now();
   }
 

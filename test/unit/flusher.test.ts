@@ -148,6 +148,20 @@ describe("Flusher", () => {
     assertStored(server, 428);
   });
 
+  test("after a quiet spell the first request carries 128 records even when more wait", async (t) => {
+    const { server, producer, flusher } = await rig(t, undefined, { maxBatch: 300 }, 64 * 1024);
+    const sizes: number[] = [];
+    server.answer = (entries) => {
+      sizes.push(entries.length);
+      return "store";
+    };
+    // Logged before the flusher runs (it shares this thread), as by a loop faster than it reads.
+    for (let i = 0; i < 500; i++) assert.ok(producer.log());
+    await flusher.flush(producer.writer.seq);
+    assert.deepEqual(sizes, [128, 372]);
+    assertStored(server, 500);
+  });
+
   test("flush(target) resolves once the records are released and DONE_SEQ has advanced", async (t) => {
     const { server, views, producer, flusher } = await rig(t);
     const answer = server.hold();
