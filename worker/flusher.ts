@@ -44,9 +44,9 @@ const IDLE_MS = 1000;
  */
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
 /**
- * Records that send the first batch after a quiet spell (nothing waiting when the loop last
- * slept): a burst's first rows go as soon as the worker sees 128 of them, so a run shows up
- * as it starts, while a steady stream is sent every maxBatch records or flushIntervalMs.
+ * The first batch after a quiet spell (nothing waiting when the loop last slept): a burst's
+ * first 128 records are read and sent as soon as they are there, so a run shows up as it
+ * starts, while a steady stream is sent every maxBatch records or flushIntervalMs.
  */
 const FIRST_BATCH = 128;
 /** Events kept for the main thread until its port is attached. */
