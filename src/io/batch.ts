@@ -5,7 +5,7 @@
 import { type MediaDesc, RECORD_HEADER, type Region } from "../shared/codec.js";
 import type { WorkerSettings } from "../shared/protocol.js";
 import { BytesPart, bodyHead, ENDPOINTS, isoTimestamp, KIND_PREFIX, MetricEntries, OutBatch } from "./bodies.js";
-import { ByteWriter, copyBytes, NUMBER_MAX, writeAscii, writeNumber, writeUint } from "./json-bytes.js";
+import { ByteWriter, copyBytes, copyEarlier, NUMBER_MAX, writeAscii, writeNumber, writeUint } from "./json-bytes.js";
 import type { MediaJob } from "./media-files.js";
 
 // Read for every record, copied once (see decoder.ts): where the worker runs through a
@@ -14,6 +14,7 @@ import type { MediaJob } from "./media-files.js";
 const HEADER = RECORD_HEADER;
 const MAX_NUMBER = NUMBER_MAX;
 const copy = copyBytes;
+const again = copyEarlier;
 const number = writeNumber;
 const uint = writeUint;
 const asciiAt = writeAscii;
@@ -178,11 +179,7 @@ export class BatchBuilder {
       // The same metric as the record before, unchanged (a learning rate, an epoch): copy its
       // text. Zeros are left out (0 and -0 are equal but written apart), NaN never matches.
       if (i < SLOTS && slots.key[i] === id && slots.value[i] === x && x !== 0) {
-        const at = slots.at[i];
-        const len = slots.length[i];
-        if (len > 8) buf.copyWithin(p, at, at + len);
-        else for (let j = 0; j < len; j++) buf[p + j] = buf[at + j];
-        p += len;
+        p = again(buf, p, slots.at[i], slots.length[i]);
         continue;
       }
       const at = p;

@@ -45,16 +45,6 @@ export class ByteWriter {
     this.pos = copyBytes(this.buf, this.pos, b);
   }
 
-  /** Copy `n` bytes written before, from `start`. */
-  repeat(start: number, n: number): void {
-    this.ensure(n);
-    const buf = this.buf;
-    const p = this.pos;
-    if (n > 8) buf.copyWithin(p, start, start + n);
-    else for (let i = 0; i < n; i++) buf[p + i] = buf[start + i];
-    this.pos = p + n;
-  }
-
   /** Any string, as UTF-8. */
   text(s: string): void {
     this.ensure(s.length * 3);
@@ -64,21 +54,12 @@ export class ByteWriter {
   /** A string known to be ASCII (number text, fixed JSON punctuation). */
   ascii(s: string): void {
     this.ensure(s.length);
-    const buf = this.buf;
-    let p = this.pos;
-    for (let i = 0; i < s.length; i++) buf[p++] = s.charCodeAt(i);
-    this.pos = p;
+    this.pos = writeAscii(this.buf, this.pos, s);
   }
 
   byte(c: number): void {
     this.ensure(1);
     this.buf[this.pos++] = c;
-  }
-
-  /** A safe integer ≥ 0 in decimal. */
-  uint(n: number): void {
-    this.ensure(16);
-    this.pos = writeUint(this.buf, this.pos, n);
   }
 
   /** `x` as numberJson(x) writes it. */
@@ -102,6 +83,14 @@ export function copyBytes(buf: Uint8Array, p: number, b: Uint8Array): number {
   // A short copy by hand: TypedArray.prototype.set costs ~10 ns a call, a byte ~1 ns.
   if (n > 8) buf.set(b, p);
   else for (let i = 0; i < n; i++) buf[p + i] = b[i];
+  return p + n;
+}
+
+/** The `n` bytes at `start`, written before, again at `p` in `buf` (room for them); returns the end. */
+export function copyEarlier(buf: Uint8Array, p: number, start: number, n: number): number {
+  // By hand when short, as copyBytes.
+  if (n > 8) buf.copyWithin(p, start, start + n);
+  else for (let i = 0; i < n; i++) buf[p + i] = buf[start + i];
   return p + n;
 }
 
