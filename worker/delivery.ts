@@ -14,7 +14,7 @@
 // flush()), and nothing leaves the ring before one of these has happened to it.
 
 import { listSpooledArtifacts } from "../src/io/artifact-spool.js";
-import { countsAsRecord, OutBatch, type Part } from "../src/io/bodies.js";
+import { OutBatch, type Part, recordCount } from "../src/io/bodies.js";
 import {
   afterFailure,
   type Controls,
@@ -224,9 +224,7 @@ export class Delivery {
   // repeats a record: they travel, spool and replay like records, but the record counters
   // leave them out.
   #count(counter: number, lines: readonly string[]): void {
-    let n = 0;
-    for (const line of lines) if (countsAsRecord(line)) n++;
-    this.#add(counter, n);
+    this.#add(counter, recordCount(lines));
   }
 
   #add(counter: number, n: number): void {

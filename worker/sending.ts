@@ -6,7 +6,7 @@
 // each record once, and the spool holds no needless copy. They are reported (an 'error'
 // event, the next flush()) only if the request fails.
 
-import { countsAsRecord, type Part } from "../src/io/bodies.js";
+import { type Part, recordCount } from "../src/io/bodies.js";
 import { removeFragment } from "../src/io/spool.js";
 import { keptBy, whoSends } from "../src/io/sync-hint.js";
 import { SpoolError, toWire, type WireError } from "../src/shared/errors.js";
@@ -49,8 +49,7 @@ export function sentAfterKept(kept: Kept, counters: BigInt64Array): void {
       return;
     }
   }
-  let n = 0;
-  for (const line of kept.lines) if (countsAsRecord(line)) n++;
+  const n = recordCount(kept.lines);
   // Out of the kept counter first: a reader never sees these records in two places.
   Atomics.sub(counters, kept.counter, BigInt(n));
   Atomics.add(counters, COUNTER_SENT, BigInt(n));

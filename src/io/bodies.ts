@@ -49,6 +49,13 @@ export function countsAsRecord(line: string): boolean {
   return !line.startsWith(KIND_PREFIX.system) && !line.startsWith(RESEND_PREFIX);
 }
 
+/** How many of `lines` count as records (see countsAsRecord). */
+export function recordCount(lines: readonly string[]): number {
+  let n = 0;
+  for (const line of lines) if (countsAsRecord(line)) n++;
+  return n;
+}
+
 /** Split lines by endpoint, keeping their order within each; lines of unknown kind go with metrics. */
 export function groupByEndpoint(lines: readonly string[]): { endpoint: Endpoint; lines: string[] }[] {
   const groups = ENDPOINTS.map((endpoint) => ({ endpoint, lines: [] as string[] }));
@@ -132,7 +139,7 @@ class TextPart implements Part {
     readonly endpoint: Endpoint,
     readonly text: string[],
   ) {
-    this.records = text.filter(countsAsRecord).length;
+    this.records = recordCount(text);
   }
   body(hfTokenJson: string): string {
     return bulkBody(this.endpoint, this.text, hfTokenJson);
@@ -252,19 +259,22 @@ export class BytesPart implements Part {
     return Buffer.from(buf.buffer, buf.byteOffset + from, to - from).toString("utf8");
   }
 
+  /** Where entry `i` ends (its separating comma, or the end of the last). */
+  #entryEnd(i: number): number {
+    return i + 1 < this.count ? this.entries.starts[i + 1] - 1 : this.end;
+  }
+
   /** Entry `i` as it is in the body. */
   entry(i: number): string {
-    const e = this.entries;
-    return this.#text(e.starts[i], i + 1 < this.count ? e.starts[i + 1] - 1 : this.end);
+    return this.#text(this.entries.starts[i], this.#entryEnd(i));
   }
 
   /** Entry `i` as an inbox-fragment line; `timestamp` is isoTimestamp of its time. */
   line(i: number, timestamp = isoTimestamp(this.entries.times[i])): string {
     const e = this.entries;
-    const end = i + 1 < this.count ? e.starts[i + 1] - 1 : this.end;
     // Without its opening brace, up to the step's end; then the config (if any) and log_id.
     const head = this.#text(e.starts[i] + 1, e.stepEnds[i]);
-    const rest = this.#text(e.stepEnds[i], end);
+    const rest = this.#text(e.stepEnds[i], this.#entryEnd(i));
     const prefix = e.resends.includes(i) ? RESEND_PREFIX : KIND_PREFIX.metric;
     const config = rest.startsWith(CONFIG_FIELD) ? "" : `${CONFIG_FIELD}null`;
     return `${prefix}${head},"timestamp":"${timestamp}"${config}${rest}`;

@@ -15,7 +15,7 @@ import {
   type SpooledArtifact,
 } from "./artifact-spool.js";
 import { sendArtifact } from "./artifacts.js";
-import { chunkLines, countsAsRecord, groupByEndpoint } from "./bodies.js";
+import { chunkLines, groupByEndpoint, recordCount } from "./bodies.js";
 import { type ConfigFate, type Controls, type Refusal, setAsideLines, settle } from "./isolate.js";
 import { listSpooledMedia, readSpooledMedia, removeSpooledMedia, type SpooledMedia } from "./media-files.js";
 import { damage } from "./record-line.js";
@@ -128,7 +128,7 @@ export async function replayFragment(
         continue;
       }
       const settled = await settle(transport, endpoint, chunk, controls);
-      const sent = settled.sent.filter(countsAsRecord).length;
+      const sent = recordCount(settled.sent);
       result.records += sent;
       onChunk?.(sent);
       result.refused.push(...settled.refused);
