@@ -109,10 +109,10 @@ async function runPeers(
       return null;
     }
   };
-  const project = specFor({ workload: "w1", target: "trackio", clients: [], n: 0 }, "worker", "-peers").project;
   // The ceiling's projects are named as long as the measured W1 client's ("worker" → "ceil-a"),
   // under its run name: project, run, run id and log ids make up ~40% of a W1 entry's bytes.
   const measured = specFor({ workload: "w1", target: "trackio", clients: [], n: 0 }, "worker", "");
+  const project = `${measured.project}-peers`;
   const ceilingProjects: [string, string] = [
     measured.project.replace(/worker$/, "ceil-a"),
     measured.project.replace(/worker$/, "ceil-b"),

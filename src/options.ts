@@ -156,12 +156,6 @@ export interface ParsedUrl {
 }
 
 /**
- * Split a server URL the way Trackio's Python client does: the `write_token` query parameter
- * is a credential, the rest of the query and the fragment are dropped, and the path gets a
- * trailing slash so that `api/<name>` resolves below it. A Space id (`user/space`) stands for
- * the Space's URL (see space.ts).
- */
-/**
  * A request costs the worker ~120 µs of CPU whatever its size (undici, the parser, and the
  * wake-ups around it on a VM), and Trackio a transaction: posting W1 records one request at a
  * time, 2,048 a request cost the sending thread 454-542 ns a record against Trackio and 8,192
@@ -179,6 +173,12 @@ export const DEFAULT_MAX_RECORDS_PER_REQUEST = 8192;
  */
 export const DEFAULT_MAX_BATCH = 4096;
 
+/**
+ * Split a server URL the way Trackio's Python client does: the `write_token` query parameter
+ * is a credential, the rest of the query and the fragment are dropped, and the path gets a
+ * trailing slash so that `api/<name>` resolves below it. A Space id (`user/space`) stands for
+ * the Space's URL (see space.ts).
+ */
 export function parseServerUrl(raw: string): ParsedUrl {
   let url: URL;
   try {
