@@ -1,10 +1,9 @@
 // `npm run bench -- --profile`: workload 1 with the worker client, without per-call timers,
-// under --cpu-prof. The client is compiled with tsc into .cache/ first (tsx
-// emits one line per file, which would make line ticks useless); the bench code itself still
+// under --cpu-prof. The client is the tsc build in .cache/ (bench/build.ts; tsx emits one line
+// per file, which would make line ticks useless), even with --tsx; the bench code itself
 // runs under tsx. Prints, for the main thread's samples inside the loop, self time per
 // function and the hottest source lines of the client; and the worker thread's self time.
 
-import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -120,25 +119,15 @@ function lineTable(s: Summary, buildDir: string, root: string, top: number): str
   return out.join("\n");
 }
 
-function build(root: string): string {
-  // In the checkout itself: node_modules may be shared by several checkouts (a symlink).
-  const dir = join(root, ".cache", "trackio-bench");
-  const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
-  const args = [tsc, "-p", "tsconfig.build.json", "--outDir", dir, "--declaration", "false", "--sourceMap", "false"];
-  const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`tsc build for profiling failed:\n${r.stdout}${r.stderr}`);
-  writeFileSync(join(dir, "package.json"), '{ "type": "module" }\n');
-  return dir;
-}
-
 export async function runProfile(
   root: string,
   runChild: (spec: ChildSpec, nodeArgs: string[]) => Promise<ChildResult>,
   specFor: (workload: WorkloadName, target: TargetKind, n: number) => ChildSpec,
   stamp: string,
+  built: { module: string; dir: string },
 ): Promise<void> {
-  const buildDir = build(root);
-  const clientModule = pathToFileURL(join(buildDir, "src", "index.js")).href;
+  const buildDir = built.dir;
+  const clientModule = built.module;
   const configs: ChildSpec[] = [
     specFor("w1", "trackio", 200_000),
     specFor("w1", "sink", 1_000_000),

@@ -358,7 +358,7 @@ function peersTable(results: ChildResult[], peers: Peers): { text: string; verdi
 export function report(
   results: ChildResult[],
   failures: { spec: ChildSpec; message: string }[],
-  meta: { mode: string; totalSec: number; workIters: number; otherCpuPct: number | null },
+  meta: { mode: string; totalSec: number; workIters: number; otherCpuPct: number | null; client: "built" | "tsx" },
   peers: Peers | null = null,
 ) {
   const m = machine();
@@ -370,7 +370,8 @@ export function report(
   }
   const overhead = results.map((r) => r.timerOverheadNs).sort((a, b) => a - b);
   const header = [
-    `trackio bench (${meta.mode}) — ${m.cpu}, ${m.cores} cores, ${m.memGB} GB, Node ${m.node}, ${m.platform}`,
+    `trackio bench (${meta.mode}) — ${m.cpu}, ${m.cores} cores, ${m.memGB} GB, Node ${m.node}, ${m.platform};` +
+      ` client ${meta.client === "built" ? "built by tsc, as users run it" : "run from its sources under tsx"}`,
     `commit ${m.commit ?? "unknown"}, ${m.date}, took ${meta.totalSec.toFixed(1)} s;` +
       ` other processes used ${meta.otherCpuPct === null ? "?" : meta.otherCpuPct.toFixed(0)}% of the machine meanwhile`,
     `Per-call latency: every other block of 1000 calls timed call by call; the timer pair's own cost` +
@@ -419,7 +420,7 @@ function summaryMarkdown(
   results: ChildResult[],
   groups: [WorkloadName, TargetKind][],
   m: Machine,
-  meta: { mode: string; totalSec: number },
+  meta: { mode: string; totalSec: number; client: "built" | "tsx" },
 ): string {
   const cell = (r: ChildResult | undefined, f: ChildResult | undefined, row: string, digits = 0) => {
     const def = ROWS.find((x) => x.label === row);
@@ -428,7 +429,7 @@ function summaryMarkdown(
   const pair = (a: ChildResult | undefined, b: ChildResult | undefined, f: ChildResult | undefined, row: string) =>
     `${cell(a, f, row)} / ${cell(b, f, row)}`;
   const lines = [
-    `${meta.mode} run, ${m.date.slice(0, 10)}, ${m.cpu} (${m.cores} vCPUs), Node ${m.node}, commit ${m.commit?.slice(0, 7) ?? "?"}; worker / inline`,
+    `${meta.mode} run, ${m.date.slice(0, 10)}, ${m.cpu} (${m.cores} vCPUs), Node ${m.node}, commit ${m.commit?.slice(0, 7) ?? "?"}, client ${meta.client === "built" ? "built" : "under tsx"}; worker / inline`,
     "",
     "| workload → target | n | log() p50 ns | p99 ns | p99.9 ns | mean ns, net | main CPU ms | acked during loop | loop end → all stored ms | stored/s | peak RSS MB |",
     "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --profile] [-- --stalls [--repeat k] [--compare <git ref>] [--pause-server]] [-- --child-flags "<node flags>"]
+// npm run bench [-- --quick] [-- --profile] [-- --stalls [--repeat k] [--compare <git ref>] [--pause-server]] [-- --child-flags "<node flags>"] [-- --tsx]
 // Narrowing, for investigation: --only w1,w3,peers  --target trackio,sink  --client worker,inline,floor
 // --n <steps> (every group)  --warmup <steps>
 // The peers (the server's ceiling, Trackio's Python client, eight ranks) run after the
@@ -8,12 +8,16 @@
 // --profile instead runs workload 1 with the worker client under --cpu-prof and prints the
 // main thread's self time per function. --stalls runs W1 for 300,000 steps with per-block
 // evidence of what the slow blocks are (bench/stalls.ts).
+// The children run the client as users do, built by tsc into .cache/trackio-bench first
+// (bench/build.ts); --tsx runs it from its TypeScript sources under tsx instead.
 
 import { spawn } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
+import { buildClient } from "./build.js";
 import { cpuSnapshot, otherProcessCpuMs, processCpuNs } from "./measure.js";
 import { type Peers, runCeiling, runPython, runRanks } from "./peers.js";
 import { runProfile } from "./profile.js";
@@ -157,6 +161,7 @@ function parseArgs(argv: string[]) {
     repeat: num("--repeat"),
     compare: value("--compare"),
     pauseServer: argv.includes("--pause-server"),
+    tsx: argv.includes("--tsx"),
     childFlags: (value("--child-flags") ?? "").split(" ").filter((f) => f !== ""),
     only: list("--only"),
     targets: list("--target"),
@@ -177,6 +182,8 @@ async function main(): Promise<void> {
       n: args.n ?? g.n,
       clients: g.clients.filter((c) => args.clients?.has(c) ?? true),
     }));
+  const buildDir = join(ROOT, ".cache", "trackio-bench");
+  const clientModule = args.tsx ? undefined : buildClient(ROOT, ROOT, buildDir);
   const workIters = calibrateSpin(1000);
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const sink = await startSink();
@@ -198,12 +205,14 @@ async function main(): Promise<void> {
       writeUrl: g.target === "trackio" ? (server as TrackioServer).writeUrl : sink.writeUrl,
       readUrl: g.target === "trackio" ? (server as TrackioServer).url : sink.url,
       project: `bench-${stamp}-${g.workload}-${g.target}-${client}${tag}`.replace(/[^A-Za-z0-9_-]/g, "-"),
+      clientModule,
     });
 
     if (args.profile) {
       const profSpec = (workload: WorkloadName, target: TargetKind, n: number) =>
         specFor({ workload, target, n, clients: [] }, "worker", "-prof");
-      await runProfile(ROOT, (s, a) => runChild(s, a), profSpec, stamp);
+      const built = clientModule ?? buildClient(ROOT, ROOT, buildDir);
+      await runProfile(ROOT, (s, a) => runChild(s, a), profSpec, stamp, { module: built, dir: buildDir });
       return;
     }
 
@@ -212,6 +221,7 @@ async function main(): Promise<void> {
       await runStalls({
         root: ROOT,
         compare: args.compare,
+        clientModule,
         pauseServer: args.pauseServer,
         repeat: args.repeat ?? 1,
         targets: [...(args.targets ?? ["trackio"])] as TargetKind[],
@@ -270,7 +280,12 @@ async function main(): Promise<void> {
       snap0 === null || snap1 === null
         ? null
         : (Math.max(0, snap1.busyMs - snap0.busyMs - (snap1.ownMs - snap0.ownMs) - serverMs) / runMs) * 100;
-    const { text, markdown, json } = report(results, failures, { mode, totalSec, workIters, otherCpuPct }, peers);
+    const { text, markdown, json } = report(
+      results,
+      failures,
+      { mode, totalSec, workIters, otherCpuPct, client: args.tsx ? "tsx" : "built" },
+      peers,
+    );
     process.stdout.write(text);
     mkdirSync(new URL("results/", import.meta.url), { recursive: true });
     const file = new URL(`results/${stamp}-${mode}.json`, import.meta.url);

@@ -8,6 +8,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
+import { buildClient } from "./build.js";
 import type { StallsBlock, StallsResult } from "./stalls-child.js";
 import { F } from "./stalls-evidence.js";
 import type { ChildSpec, TargetKind } from "./types.js";
@@ -189,17 +190,19 @@ function summaryTable(rows: StallsSummary[]): string {
 
 /**
  * src/ and worker/ of `ref` under .cache/, for --compare: the client as it was, run by the same
- * bench code in the same sitting. Returns the module the child imports.
+ * bench code in the same sitting, built as this tree's is (unless `tsx`). Returns the module
+ * the child imports.
  */
-function extractClient(root: string, ref: string): string {
+function extractClient(root: string, ref: string, tsx: boolean): string {
   const dir = `${root}.cache/stalls-${ref.replace(/[^A-Za-z0-9_.-]/g, "-")}/`;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const archive = spawnSync("git", ["archive", ref, "src", "worker"], { cwd: root, maxBuffer: 1 << 28 });
+  const files = ["src", "worker", "tsconfig.json", "tsconfig.build.json"];
+  const archive = spawnSync("git", ["archive", ref, ...files], { cwd: root, maxBuffer: 1 << 28 });
   if (archive.status !== 0) throw new Error(`git archive ${ref}: ${archive.stderr.toString()}`);
   const tar = spawnSync("tar", ["-x", "-C", dir], { input: archive.stdout });
   if (tar.status !== 0) throw new Error(`tar: ${tar.stderr.toString()}`);
-  return `${dir}src/index.ts`;
+  return tsx ? `${dir}src/index.ts` : buildClient(root, dir, `${dir}build`);
 }
 
 export async function runStalls(opts: {
@@ -208,15 +211,18 @@ export async function runStalls(opts: {
   targets: TargetKind[];
   /** A commit to run beside the working tree's client, alternating, in the same sitting. */
   compare: string | null;
+  /** This tree's client as the children import it (its tsc build), or undefined for its sources under tsx. */
+  clientModule: string | undefined;
   /** Also run each case with the server stopped (SIGSTOP) during the loop: the stalls without it. */
   pauseServer: boolean;
   specFor: (target: TargetKind, tag: string) => ChildSpec;
   runChild: (spec: ChildSpec) => Promise<StallsResult>;
   outFile: URL;
 }): Promise<void> {
-  const clients: { name: string; module: string | undefined }[] = [{ name: "", module: undefined }];
+  const clients: { name: string; module: string | undefined }[] = [{ name: "", module: opts.clientModule }];
   if (opts.compare !== null) {
-    clients.unshift({ name: `${opts.compare} `, module: extractClient(opts.root, opts.compare) });
+    const module = extractClient(opts.root, opts.compare, opts.clientModule === undefined);
+    clients.unshift({ name: `${opts.compare} `, module });
     clients[1].name = "this tree ";
   }
   const summaries: StallsSummary[] = [];
