@@ -139,6 +139,35 @@ for (let i = 0; i < 100; i++) {
   PAIRS[2 * i + 1] = 0x30 + (i % 10);
 }
 
+/** One digit d at `p`; returns the end. */
+function digit(buf: Uint8Array, p: number, d: number): number {
+  buf[p] = 0x30 + d;
+  return p + 1;
+}
+
+/**
+ * n (0 ≤ n < 10^8) as exactly 8 digits. Its two halves of four are worked out side by side:
+ * two short chains of divisions instead of writePadded's one of four (bench/numbers.ts: 61 →
+ * 52 ns a 16-17-digit double).
+ */
+function write8(buf: Uint8Array, p: number, n: number): number {
+  const a = (n / 10000) | 0;
+  const b = n - a * 10000;
+  const a1 = (a / 100) | 0;
+  const b1 = (b / 100) | 0;
+  const a0 = (a - a1 * 100) << 1;
+  const b0 = (b - b1 * 100) << 1;
+  buf[p] = PAIRS[a1 << 1];
+  buf[p + 1] = PAIRS[(a1 << 1) + 1];
+  buf[p + 2] = PAIRS[a0];
+  buf[p + 3] = PAIRS[a0 + 1];
+  buf[p + 4] = PAIRS[b1 << 1];
+  buf[p + 5] = PAIRS[(b1 << 1) + 1];
+  buf[p + 6] = PAIRS[b0];
+  buf[p + 7] = PAIRS[b0 + 1];
+  return p + 8;
+}
+
 /** n (an int32 ≥ 0) as exactly `len` digits, zero-padded. */
 function writePadded(buf: Uint8Array, p: number, n: number, len: number): number {
   const end = p + len;
@@ -291,7 +320,18 @@ class Fraction {
       buf[at++] = 0x2e;
       for (let i = point; i < 0; i++) buf[at++] = 0x30;
     }
-    const end = hi > 0 ? writePadded(buf, writeSmall(buf, at, hi), lo, width) : writeSmall(buf, at, lo);
+    let end: number;
+    if (hi === 0) end = writeSmall(buf, at, lo);
+    else {
+      // hi holds up to nine digits; eight of them at once when it has eight or nine.
+      const next =
+        hi < 1e7
+          ? writeSmall(buf, at, hi)
+          : hi < 1e8
+            ? write8(buf, at, hi)
+            : write8(buf, digit(buf, at, (hi / 1e8) | 0), hi % 1e8);
+      end = width === 8 ? write8(buf, next, lo) : writePadded(buf, next, lo, width);
+    }
     if (point <= 0) return end;
     // Make room for the point: move the fraction's digits one place on.
     for (let i = end; i > p + point; i--) buf[i] = buf[i - 1];
