@@ -44,6 +44,10 @@ const FULL: Group[] = [
   { workload: "w4", target: "trackio", clients: ["floor", "worker", "inline"], n: 100_000 },
   { workload: "w5", target: "trackio", clients: ["floor", "worker", "inline"], n: 200_000 },
   { workload: "w6", target: "trackio", clients: ["floor", "worker", "inline"], n: 30_000 },
+  // The same loops with nothing beside them but the client: the Trackio rows also carry the
+  // server's own work on the loop's two cores (see bench/README, "Slowdown").
+  { workload: "w5", target: "sink", clients: ["worker", "inline"], n: 200_000 },
+  { workload: "w6", target: "sink", clients: ["worker", "inline"], n: 30_000 },
 ];
 
 /** The peers (bench/peers.ts): ceiling records, Python client steps, eight ranks × steps. */
