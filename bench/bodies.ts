@@ -43,6 +43,8 @@ export async function postBodies(
       const res = await pool.request({ method: "POST", path: `${s.basePath}api/bulk_log`, body, headers });
       const text = await res.body.text();
       if (res.statusCode !== 200) throw new Error(`bulk_log answered ${res.statusCode}: ${text.slice(0, 300)}`);
+      // wire-floor.ts's GAP_MS: the thread idle between requests, as behind a slow server.
+      if (process.env.GAP_MS) await new Promise((r) => setTimeout(r, Number(process.env.GAP_MS)));
     }
   };
   const t0 = performance.now();

@@ -1,7 +1,9 @@
 // `npx tsx bench/wire-floor.ts [sink|trackio] [requests]`: the CPU a thread spends sending
 // request bodies that are already built, per record: the floor under the bench's "worker
 // thread CPU per record", which no encoding work can go below. W1 records, 8,192 a request
-// (the default maxRecordsPerRequest; PER_REQUEST=n in the environment for another size), written by BatchBuilder as the worker writes them, then
+// (the default maxRecordsPerRequest; PER_REQUEST=n in the environment for another size;
+// GAP_MS=n waits n ms after each answer, as the worker waits while Trackio stores a request),
+// written by BatchBuilder as the worker writes them, then
 // posted one request at a time through an undici Pool like the worker's (two keep-alive
 // connections); CPU of this thread from /proc/thread-self/schedstat, over the posts only.
 
