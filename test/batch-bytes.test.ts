@@ -72,6 +72,40 @@ describe("ByteWriter.number", () => {
     }
     assert.deepEqual(bad, []);
   });
+
+  // Under 1e-6 a number is written with an exponent, from two scalings (see Fraction.write).
+  test("writes what numberJson writes under 1e-6, where the text has an exponent", () => {
+    const tiny = fc.double({ min: 1e-28, max: 2e-6, noNaN: true });
+    fc.assert(
+      fc.property(tiny, fc.boolean(), (x, negative) => {
+        const y = negative ? -x : x;
+        return written(y) === numberJson(y);
+      }),
+      { seed: SEED, numRuns: 20_000 },
+    );
+    const next = rng(SEED + 1);
+    const f = new Float64Array(1);
+    const u = new Uint32Array(f.buffer);
+    const bad: string[] = [];
+    const check = (x: number) => {
+      const got = written(x);
+      if (got !== numberJson(x) && bad.length < 10) bad.push(`${numberJson(x)} written as ${got}`);
+    };
+    for (let i = 0; i < 50_000; i++) {
+      check(1e-7 / (i + 1));
+      check(3e-4 * 0.999 ** (i + 7000));
+      // A decimal of 1 to 4 digits from 1e-30 to 1e-5, and the doubles just beside it.
+      const base = Number(`${(next() % 9999) + 1}e${-(next() % 26) - 9}`);
+      check(base);
+      f[0] = base;
+      u[0] = (u[0] + 1) >>> 0;
+      check(f[0]);
+      f[0] = base;
+      u[0] = (u[0] - 1) >>> 0;
+      check(f[0]);
+    }
+    assert.deepEqual(bad, []);
+  });
 });
 
 const T0 = Date.UTC(2026, 10, 30, 19, 0, 0, 1);

@@ -139,6 +139,19 @@ for (let i = 0; i < 100; i++) {
   PAIRS[2 * i + 1] = 0x30 + (i % 10);
 }
 
+/** The digits hi·10^width + lo (lo zero-padded to `width`; hi may be 0) at `p`; returns the end. */
+function digits(buf: Uint8Array, p: number, hi: number, lo: number, width: number): number {
+  if (hi === 0) return writeSmall(buf, p, lo);
+  // hi holds up to nine digits; eight of them at once when it has eight or nine.
+  const next =
+    hi < 1e7
+      ? writeSmall(buf, p, hi)
+      : hi < 1e8
+        ? write8(buf, p, hi)
+        : write8(buf, digit(buf, p, (hi / 1e8) | 0), hi % 1e8);
+  return width === 8 ? write8(buf, next, lo) : writePadded(buf, next, lo, width);
+}
+
 /** One digit d at `p`; returns the end. */
 function digit(buf: Uint8Array, p: number, d: number): number {
   buf[p] = 0x30 + d;
@@ -186,12 +199,14 @@ function writePadded(buf: Uint8Array, p: number, n: number, len: number): number
 /**
  * Shortest round-trip digits of a positive double that is not a safe integer: String(x)'s
  * (ECMAScript's Number::toString: the fewest digits that read back as the same double, the
- * nearest such, ties to even). Handles 1e-6 ≤ a < 1e15, written without an exponent; for
- * anything else, or whenever a choice is too close to call in double arithmetic, write()
- * returns -1 having written nothing.
+ * nearest such, ties to even). Handles 1e-27 ≤ a < 1e15: without an exponent from 1e-6 on,
+ * as `1.5e-7` below; for anything else, or whenever a choice is too close to call in double
+ * arithmetic, write() returns -1 having written nothing.
  *
  * How: X = a·10^k, with k chosen so that X lies in (2^53, 10^17), is P + E exactly (Dekker's
- * product with an exact power of ten; P an even integer, |E| ≤ 8). The decimals that read
+ * product with an exact power of ten; P an even integer, |E| ≤ 8). Below 1e-6, k is over 22
+ * and 10^k no double: X is a·10^22·10^(k-22), two exact products, and E carries their errors
+ * with a rounding error of ~1e-15, which the NOISE margin covers. The decimals that read
  * back as `a`, scaled alike, lie within X - low … X + high (half the gap to the neighbouring
  * doubles, 0.55 to 11). That span is narrower than 100, so a multiple of 100 inside it is the
  * only one and the shortest (its trailing zeros dropped); failing that, the nearest multiple
@@ -204,28 +219,56 @@ class Fraction {
   exp = 0;
 
   write(buf: Uint8Array, p: number, a: number): number {
-    if (!(a >= 1e-6 && a < 1e15)) return -1;
+    if (!(a >= 1e-27 && a < 1e15)) return -1;
     bits[0] = a;
     const hiWord = words[HI];
     const loWord = words[LO];
     const biased = hiWord >>> 20;
     // floor(log10 a), or one less.
     const e10 = Math.floor((biased - 1023) * 0.30102999566398114);
-    // 10^22 is the largest exact power: when e10 may be one low there, the check below decides.
-    let k = Math.min(16 - e10, 22);
-    let P = a * POW10[k];
-    if (P >= 1e17) P = a * POW10[--k];
-    if (!(P > 9.1e15 && P < 1e17)) return -1;
     const t = SPLIT * a;
     const aHi = t - (t - a);
     const aLo = a - aHi;
-    const E = aHi * POW10_HI[k] - P + aHi * POW10_LO[k] + aLo * POW10_HI[k] + aLo * POW10_LO[k];
-    const high = HALF_ULP[biased] * POW10[k];
+    let k = 16 - e10;
+    let P: number;
+    let E: number;
+    let high: number;
+    // Whether E is exact (one product) or carries a rounding error (two, below 1e-6).
+    const exact = k <= 22;
+    if (exact) {
+      // 10^22 is the largest exact power: when e10 may be one low there, the check below decides.
+      P = a * POW10[k];
+      if (P >= 1e17) P = a * POW10[--k];
+      if (!(P > 9.1e15 && P < 1e17)) return -1;
+      E = aHi * POW10_HI[k] - P + aHi * POW10_LO[k] + aLo * POW10_HI[k] + aLo * POW10_LO[k];
+      high = HALF_ULP[biased] * POW10[k];
+    } else {
+      const P1 = a * POW10[22];
+      const E1 = aHi * POW10_HI[22] - P1 + aHi * POW10_LO[22] + aLo * POW10_HI[22] + aLo * POW10_LO[22];
+      let m = k - 22;
+      P = P1 * POW10[m];
+      if (P >= 1e17) {
+        k--;
+        P = P1 * POW10[--m];
+      }
+      if (!(P > 9.1e15 && P < 1e17)) return -1;
+      const t1 = SPLIT * P1;
+      const pHi = t1 - (t1 - P1);
+      const pLo = P1 - pHi;
+      E = pHi * POW10_HI[m] - P + pHi * POW10_LO[m] + pLo * POW10_HI[m] + pLo * POW10_LO[m] + E1 * POW10[m];
+      high = HALF_ULP[biased] * POW10[22] * POW10[m];
+    }
     // Below a power of two the neighbour is twice as close.
     const low = (hiWord & 0xfffff) === 0 && loWord === 0 ? high / 2 : high;
     // P = hi·10^8 + pl exactly (hi·10^8 < 2^53 is exact; the product may round hi one off).
     let hi = Math.floor(P * 1e-8);
     let pl = P - hi * 1e8;
+    if (!exact) {
+      // Two errors may add up past ±8, where #near's window ends: their whole part goes into pl.
+      const whole = Math.round(E);
+      pl += whole;
+      E -= whole;
+    }
     if (pl < 0) {
       hi--;
       pl += 1e8;
@@ -239,9 +282,11 @@ class Fraction {
     if (lo === NONE) lo = this.#near(l, E, 10, low, high);
     if (lo === UNSURE) return -1;
     if (lo === NONE) {
-      // X rounded to an integer, half to even (P is even).
+      // X rounded to an integer, half to even (P is even; an inexact E too near a half is
+      // left to numberJson).
       const f = Math.floor(E);
       const frac = E - f;
+      if (!exact && Math.abs(frac - 0.5) < NOISE) return -1;
       lo = l + (frac > 0.5 || (frac === 0.5 && (f & 1) !== 0) ? f + 1 : f);
     }
     if (lo < 0) {
@@ -313,25 +358,24 @@ class Fraction {
     const n = hi > 0 ? digitCount(hi) + width : digitCount(lo);
     // Where the decimal point goes, counted from the first digit.
     const point = n + exp;
-    if (point >= n || point <= -6) return -1;
+    if (point >= n) return -1;
+    if (point <= -6) {
+      // d.ddde-x: the digits one place on, then the first moved before the point.
+      let end = digits(buf, p + 1, hi, lo, width);
+      buf[p] = buf[p + 1];
+      if (n > 1) buf[p + 1] = 0x2e;
+      else end = p + 1;
+      buf[end++] = 0x65 /* e */;
+      buf[end++] = 0x2d /* - */;
+      return writeSmall(buf, end, 1 - point);
+    }
     let at = p;
     if (point <= 0) {
       buf[at++] = 0x30;
       buf[at++] = 0x2e;
       for (let i = point; i < 0; i++) buf[at++] = 0x30;
     }
-    let end: number;
-    if (hi === 0) end = writeSmall(buf, at, lo);
-    else {
-      // hi holds up to nine digits; eight of them at once when it has eight or nine.
-      const next =
-        hi < 1e7
-          ? writeSmall(buf, at, hi)
-          : hi < 1e8
-            ? write8(buf, at, hi)
-            : write8(buf, digit(buf, at, (hi / 1e8) | 0), hi % 1e8);
-      end = width === 8 ? write8(buf, next, lo) : writePadded(buf, next, lo, width);
-    }
+    const end = digits(buf, at, hi, lo, width);
     if (point <= 0) return end;
     // Make room for the point: move the fraction's digits one place on.
     for (let i = end; i > p + point; i--) buf[i] = buf[i - 1];
