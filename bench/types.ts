@@ -35,8 +35,10 @@ export interface ChildSpec {
   serverPid?: number;
   /** Stalls mode: SIGSTOP the server (serverPid) for the loop, SIGCONT after it. */
   pauseServer?: boolean;
-  /** Import the real client from here (a tsc build, for line-accurate profiles) instead of src/. */
+  /** Import the real client from here (its tsc build, bench/build.ts) instead of src/. */
   clientModule?: string;
+  /** Which run of a repeated group (W5, W6: see SLOWDOWN_RUNS in run.ts). */
+  rep?: number;
 }
 
 /** Latency percentiles of single log() calls, in ns, timer overhead subtracted. */
