@@ -1,7 +1,7 @@
 // The client as users run it: src/ and worker/ compiled by tsc (as `npm run build` does),
-// for the bench's children to import instead of the TypeScript sources under tsx. Under tsx,
-// every binding one module imports from another is read through a getter call, which the
-// built client does not pay; on the worker's per-value paths that cost ~40 ns a W1 record.
+// for the bench's children to import instead of the TypeScript sources under tsx, which read
+// every binding one module imports from another through a getter call (bench/README,
+// "Method", has what that changed in the figures: nothing beyond their noise).
 
 import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";

@@ -33,7 +33,7 @@ interface Group {
   target: TargetKind;
   clients: ClientKind[];
   n: number;
-  /** Which run of a repeated group (see SLOWDOWN_RUNS); 1 when the group runs once. */
+  /** Which round of a repeated group (see SLOWDOWN_RUNS); undefined for a group that runs once. */
   rep?: number;
 }
 
@@ -64,7 +64,7 @@ const FULL: Group[] = [
   { workload: "w5", target: "trackio", clients: ["floor", "worker", "inline"], n: 200_000 },
   { workload: "w6", target: "trackio", clients: ["floor", "worker", "inline"], n: 30_000 },
   // The same loops with nothing beside them but the client: the Trackio rows also carry the
-  // server's own work on the loop's two cores (see bench/README, "Slowdown").
+  // server's own work on the loop's two cores (bench/README, "What runs against what").
   { workload: "w5", target: "sink", clients: ["worker", "inline"], n: 200_000 },
   { workload: "w6", target: "sink", clients: ["worker", "inline"], n: 30_000 },
 ];
