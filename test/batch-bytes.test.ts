@@ -43,34 +43,19 @@ describe("ByteWriter.number", () => {
 
   test("writes what numberJson writes for the values training loops log, and their neighbours", () => {
     const next = rng(SEED);
-    const f = new Float64Array(1);
-    const u = new Uint32Array(f.buffer);
-    const bad: string[] = [];
-    const check = (x: number) => {
-      const got = written(x);
-      if (got !== numberJson(x) && bad.length < 10) bad.push(`${numberJson(x)} written as ${got}`);
-    };
+    const sweep = new Sweep();
     for (let i = 0; i < 100_000; i++) {
-      check(1 / (i + 1));
-      check(i * 1e-6);
-      check((i % 97) * 0.01);
-      check(-i / 7);
-      check(2 ** ((i % 140) - 40));
-      check(Math.fround(i / 3));
-      u[0] = next();
-      u[1] = next();
-      check(f[0]);
-      // A decimal of 1 to 4 digits anywhere from 1e-9 to 1e18, and the doubles just beside it.
-      const base = Number(`${(next() % 9999) + 1}e${(next() % 28) - 12}`);
-      check(base);
-      f[0] = base;
-      u[0] = (u[0] + 1) >>> 0;
-      check(f[0]);
-      f[0] = base;
-      u[0] = (u[0] - 1) >>> 0;
-      check(f[0]);
+      sweep.check(1 / (i + 1));
+      sweep.check(i * 1e-6);
+      sweep.check((i % 97) * 0.01);
+      sweep.check(-i / 7);
+      sweep.check(2 ** ((i % 140) - 40));
+      sweep.check(Math.fround(i / 3));
+      sweep.checkBits(next(), next());
+      // A decimal of 1 to 4 digits anywhere from 1e-9 to 1e18.
+      sweep.checkAround(Number(`${(next() % 9999) + 1}e${(next() % 28) - 12}`));
     }
-    assert.deepEqual(bad, []);
+    assert.deepEqual(sweep.bad, []);
   });
 
   // Under 1e-6 a number is written with an exponent, from two scalings (see Fraction.write).
@@ -84,29 +69,45 @@ describe("ByteWriter.number", () => {
       { seed: SEED, numRuns: 20_000 },
     );
     const next = rng(SEED + 1);
-    const f = new Float64Array(1);
-    const u = new Uint32Array(f.buffer);
-    const bad: string[] = [];
-    const check = (x: number) => {
-      const got = written(x);
-      if (got !== numberJson(x) && bad.length < 10) bad.push(`${numberJson(x)} written as ${got}`);
-    };
+    const sweep = new Sweep();
     for (let i = 0; i < 50_000; i++) {
-      check(1e-7 / (i + 1));
-      check(3e-4 * 0.999 ** (i + 7000));
-      // A decimal of 1 to 4 digits from 1e-30 to 1e-5, and the doubles just beside it.
-      const base = Number(`${(next() % 9999) + 1}e${-(next() % 26) - 9}`);
-      check(base);
-      f[0] = base;
-      u[0] = (u[0] + 1) >>> 0;
-      check(f[0]);
-      f[0] = base;
-      u[0] = (u[0] - 1) >>> 0;
-      check(f[0]);
+      sweep.check(1e-7 / (i + 1));
+      sweep.check(3e-4 * 0.999 ** (i + 7000));
+      // A decimal of 1 to 4 digits from 1e-30 to 1e-5.
+      sweep.checkAround(Number(`${(next() % 9999) + 1}e${-(next() % 26) - 9}`));
     }
-    assert.deepEqual(bad, []);
+    assert.deepEqual(sweep.bad, []);
   });
 });
+
+/** Doubles checked against numberJson; the first ten it writes otherwise are kept in `bad`. */
+class Sweep {
+  readonly bad: string[] = [];
+  readonly #f = new Float64Array(1);
+  readonly #u = new Uint32Array(this.#f.buffer);
+
+  check(x: number): void {
+    const got = written(x);
+    if (got !== numberJson(x) && this.bad.length < 10) this.bad.push(`${numberJson(x)} written as ${got}`);
+  }
+
+  /** The double whose two 32-bit halves are `lo` and `hi`. */
+  checkBits(lo: number, hi: number): void {
+    this.#u[0] = lo;
+    this.#u[1] = hi;
+    this.check(this.#f[0]);
+  }
+
+  /** `x` and the doubles just beside it. */
+  checkAround(x: number): void {
+    this.check(x);
+    for (const step of [1, -1]) {
+      this.#f[0] = x;
+      this.#u[0] = (this.#u[0] + step) >>> 0;
+      this.check(this.#f[0]);
+    }
+  }
+}
 
 const T0 = Date.UTC(2026, 10, 30, 19, 0, 0, 1);
 
