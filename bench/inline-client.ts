@@ -1,9 +1,10 @@
 // The baseline: a Trackio client that does everything on the main thread, the way the
 // existing community clients work. log() buffers the record; every DEFAULT_MAX_BATCH records
 // (the real client's default, 4096) or when a timer fires, the batch is turned into one JSON
-// body and POSTed with undici. Made to be a fair opponent: the same batch size, body and header as the real client, a keep-alive
-// undici Pool with the same connection settings, no per-call allocation beyond the record
-// itself, and flush()/close() that await every outstanding post.
+// body and POSTed with undici. Made to be a fair opponent: the same batch size, body and
+// header as the real client, a keep-alive undici Pool with the same connection settings, no
+// per-call allocation beyond the record itself, and flush()/close() that await every
+// outstanding post.
 //
 // Deliberately NOT done (each would make it slower, i.e. the comparison is generous to it):
 // NaN/Infinity mapping (JSON.stringify turns them into null), retries, a byte cap.

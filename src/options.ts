@@ -156,17 +156,19 @@ export interface ParsedUrl {
 }
 
 /**
- * A request costs the worker ~120 µs of CPU whatever its size (undici, the parser, and the
- * wake-ups around it on a VM), and Trackio a transaction: posting W1 records one request at a
- * time, 2,048 a request cost the sending thread 454-542 ns a record against Trackio and 8,192
- * cost 183-233 (bench/wire-floor.ts), and the server stored them ~10% faster. Requests are
- * also capped at 2 MiB (worker/flusher.ts), so larger records make fewer per request.
+ * A request costs the worker CPU whatever its size (undici, the parser, and the wake-ups
+ * around it on a VM: ~0.13 ms back to back against a sink, ~0.6 ms behind Trackio, where the
+ * worker idles while the server stores the request before it; bench/wire-floor.ts), and
+ * Trackio a transaction: posting W1 records one request at a time, 2,048 a request cost the
+ * sending thread 454-542 ns a record against Trackio and 8,192 cost 183-233, and the server
+ * stored them ~10% faster. Requests are also capped at 2 MiB (worker/flusher.ts), so larger
+ * records make fewer per request.
  */
 export const DEFAULT_MAX_RECORDS_PER_REQUEST = 8192;
 
 /**
- * Every request costs the worker ~120 µs of CPU and Trackio a transaction, whatever its size,
- * so a loop's records are sent by time (flushIntervalMs, as Trackio's Python client sends
+ * Since every request has a cost whatever its size (see DEFAULT_MAX_RECORDS_PER_REQUEST), a
+ * loop's records are sent by time (flushIntervalMs, as Trackio's Python client sends
  * every 0.5 s) unless this many wait. At 128, a loop logging 10,000 steps/s made 78 requests a
  * second: the worker spent 6.2-6.5 µs of CPU a record, against 1.2 µs at 4096, a request every
  * ~0.4 s (`npm run bench -- --only w5,w6`, three runs each).
