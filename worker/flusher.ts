@@ -49,8 +49,18 @@ const MAX_BODY_BYTES = 2 * 1024 * 1024;
  * starts, while a steady stream is sent every maxBatch records or flushIntervalMs.
  */
 const FIRST_BATCH = 128;
+/**
+ * Records the read-ahead encodes between two turns of the event loop (~0.8 ms of W1 records):
+ * the request it runs beside is written to the socket in one of those turns (see readAhead).
+ */
+const READ_AHEAD_SLICE = 2048;
 /** Events kept for the main thread until its port is attached. */
 const MAX_QUEUED_EVENTS = 100;
+
+/** One turn of the event loop: resolves in its check phase. */
+function turn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
 
 /** A batch between the ring and its fate. */
 interface InFlight {
@@ -256,12 +266,13 @@ export class Flusher {
     return seqDiff(this.#flushTarget, this.#done) > 0;
   }
 
-  #read(): void {
+  /** Read from the ring into the batch, at most `slice` records more. */
+  #read(slice = Number.POSITIVE_INFINITY): void {
     const before = this.#batch.records;
     // After a quiet spell, no more than the first batch: a loop that logs faster than this
     // thread reads would otherwise keep it reading until the request is full.
     const max = this.#quiet ? Math.min(this.#batchSize(), this.#s.maxRecordsPerRequest) : this.#s.maxRecordsPerRequest;
-    this.#decoder.readInto(this.#batch, max, MAX_BODY_BYTES);
+    this.#decoder.readInto(this.#batch, Math.min(max, before + slice), MAX_BODY_BYTES);
     if (before === 0 && this.#batch.records > 0) this.#firstReadAt = performance.now();
   }
 
@@ -284,11 +295,14 @@ export class Flusher {
     const flight: InFlight = { batch, media, records, endPos: this.#reader.pos, kept: false, sending: new Sending() };
     this.#inFlight = flight;
     if (batch.count > 0) {
-      const delivered = this.#delivery.deliver(batch, this.#closing, flight.sending);
+      let settled = false;
+      const delivered = this.#delivery.deliver(batch, this.#closing, flight.sending).finally(() => {
+        settled = true;
+      });
       // Rejections are seen by the await below; this keeps one that comes while the next
       // batch is read from counting as unhandled.
       delivered.catch(() => {});
-      await this.#readAhead();
+      await this.#readAhead(flight, () => settled);
       await delivered;
     }
     // After the records that reference them, as Trackio's Python client sends them.
@@ -301,17 +315,27 @@ export class Flusher {
 
   // While the server works on one request, write the next body, so that it can go out the
   // moment the answer comes instead of after the time it takes to encode (about 3 ms of a
-  // ~130 ms request of 8,192 W1 records against Trackio; the bench could not tell the
-  // difference in records/s). First let the request's own bytes reach the socket.
-  async #readAhead(): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    if (this.#inFlight === null || this.#inFlight.kept) return;
-    try {
-      this.#read();
-    } catch (err) {
-      // The request in flight must still be seen through and released; the loop's own
-      // read meets the same record next and reports it as a loop failure does.
-      this.#emit({ type: "error", error: toWire(err) });
+  // ~130 ms request of 8,192 W1 records against Trackio). In slices, each after a turn of
+  // the event loop: undici writes a request on a keep-alive socket from a setImmediate of
+  // its own (it first lets the idle socket report a close), queued after this one, so one
+  // read of the whole body here held the request back until the body was written, and the
+  // server waited those 3 ms for every request. One turn more before the first slice lets
+  // that immediate go first. Stops when the request settles: the loop reads the rest then.
+  async #readAhead(flight: InFlight, settled: () => boolean): Promise<void> {
+    await turn();
+    for (;;) {
+      await turn();
+      if (this.#inFlight !== flight || flight.kept || settled()) return;
+      const before = this.#batch.records;
+      try {
+        this.#read(READ_AHEAD_SLICE);
+      } catch (err) {
+        // The request in flight must still be seen through and released; the loop's own
+        // read meets the same record next and reports it as a loop failure does.
+        this.#emit({ type: "error", error: toWire(err) });
+        return;
+      }
+      if (this.#batch.records - before < READ_AHEAD_SLICE) return;
     }
   }
 
