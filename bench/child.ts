@@ -6,7 +6,16 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { runRows } from "../test/support/read-api.js";
 import { InlineClient } from "./inline-client.js";
-import { type Logger, type LoopState, loopBare, loopSync, loopYielding, newLoopState, sampleHeap } from "./loop.js";
+import {
+  type Logger,
+  type LoopState,
+  loopBare,
+  loopSync,
+  loopYielding,
+  newLoopState,
+  sampleHeap,
+  warmEncoder,
+} from "./loop.js";
 import { latencyOf, processCpuNs, runAsChild, SyncProbe, threadCpuNs, timerOverheadNs } from "./measure.js";
 import type { ChildResult, ChildSpec, ClientKind } from "./types.js";
 import { type Metrics, WORKLOADS, type Workload } from "./workloads.js";
@@ -80,6 +89,7 @@ async function main(): Promise<ChildResult> {
     const warm = makeSubject(spec.client, spec.sinkUrl, `${spec.project}-warmup`, "warmup");
     warm.log(w.make(0, 0), 0);
     await runLoop(warm, w, spec.warmup, iters, newLoopState());
+    await warmEncoder(warm, w, spec.warmup, spec.warmValues);
     await warm.close();
   }
   debug("warm-up done");

@@ -1,6 +1,6 @@
 // npm run bench [-- --quick] [-- --profile] [-- --stalls [--repeat k] [--compare <git ref>] [--pause-server]] [-- --child-flags "<node flags>"] [-- --tsx]
 // Narrowing, for investigation: --only w1,w3,peers  --target trackio,sink  --client worker,inline,floor
-// --n <steps> (every group)  --warmup <steps>  --runs <k> (of W5 and W6; 3 in a full run, 1 in quick)
+// --n <steps> (every group)  --warmup <steps>  --warm-values <n>  --runs <k> (of W5 and W6; 3 in a full run, 1 in quick)
 // The peers (the server's ceiling, Trackio's Python client, eight ranks) run after the
 // groups, unless --only leaves out "peers".
 // Starts a real Trackio server and a discarding sink, runs every (workload, target, client)
@@ -152,7 +152,7 @@ async function runPeers(
   );
   const rankSpec = specFor({ workload: "w1", target: "trackio", clients: [], n: sizes.rankSteps }, "worker", "-ranks");
   peers.ranks = await step(`${sizes.ranks} ranks at once`, () =>
-    runRanks({ ...rankSpec, warmup: Math.min(rankSpec.warmup, 5000) }, sizes.ranks, runChild),
+    runRanks({ ...rankSpec, warmup: Math.min(rankSpec.warmup, 5000), warmValues: 0 }, sizes.ranks, runChild),
   );
   return peers;
 }
@@ -191,6 +191,7 @@ function parseArgs(argv: string[]) {
     clients: list("--client"),
     n: num("--n"),
     warmup: num("--warmup"),
+    warmValues: num("--warm-values"),
     runs: num("--runs"),
   };
 }
@@ -219,6 +220,7 @@ async function main(): Promise<void> {
     server = await startTrackio();
     const base = {
       warmup: args.warmup ?? (args.quick ? 5_000 : 20_000),
+      warmValues: args.warmValues ?? (args.quick ? 400_000 : 4_000_000),
       workIters,
       sinkUrl: sink.writeUrl,
     };

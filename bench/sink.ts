@@ -3,6 +3,7 @@
 // (occurrences of `"log_id"`) per project. GET /count?project=P reads the count back.
 // It runs in the orchestrator process, which is otherwise idle while a child measures.
 
+import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -62,4 +63,20 @@ export async function startSink(): Promise<Sink> {
       server.close(() => resolve());
     });
   return sink;
+}
+
+/**
+ * The sink in a process of its own (for scripts that measure this process's CPU, which the
+ * sink's work must not add to). Its write URL, and how to stop it.
+ */
+export async function startSinkProcess(): Promise<{ writeUrl: string; stop(): void }> {
+  const code = `import(${JSON.stringify(new URL("./sink.ts", import.meta.url).href)}).then(async (m) => { const s = await m.startSink(); process.stdout.write(s.writeUrl + "\\n"); });`;
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const writeUrl = await new Promise<string>((resolve, reject) => {
+    child.stdout.once("data", (d: Buffer) => resolve(String(d).trim()));
+    child.once("exit", (c) => reject(new Error(`the sink exited (${c})`)));
+  });
+  return { writeUrl, stop: () => child.kill() };
 }

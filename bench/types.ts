@@ -13,6 +13,12 @@ export interface ChildSpec {
   n: number;
   /** Calls made on a throwaway client (always against the sink) before the measured run. */
   warmup: number;
+  /**
+   * Metric values the same throwaway client then logs with no work between calls (1,000,000
+   * W1 records in a full run): the worker's encoder reaches its steady cost only after about
+   * a million W1 records (README, Method).
+   */
+  warmValues: number;
   /** Iterations of spin() that take about 1 µs (times the workload's workUs). */
   workIters: number;
   /** Write URL of the measured target (ignored by the floor). */

@@ -7,33 +7,20 @@
 // posted one request at a time through an undici Pool like the worker's (two keep-alive
 // connections); CPU of this thread from /proc/thread-self/schedstat, over the posts only.
 
-import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { startTrackio, type TrackioServer } from "../scripts/trackio-server.js";
 import { DEFAULT_MAX_RECORDS_PER_REQUEST } from "../src/options.js";
 import { testSettings } from "../test/support/transport.js";
 import { postBodies, w1Bodies, workerLikePool } from "./bodies.js";
 import { threadCpuNs } from "./measure.js";
+import { startSinkProcess } from "./sink.js";
 
 const PER_REQUEST = Number(process.env.PER_REQUEST ?? DEFAULT_MAX_RECORDS_PER_REQUEST);
-
-/** The bench's sink in a process of its own, so that its work is not this thread's. */
-async function sinkProcess(): Promise<{ writeUrl: string; stop(): void }> {
-  const code = `import(${JSON.stringify(new URL("./sink.ts", import.meta.url).href)}).then(async (m) => { const s = await m.startSink(); process.stdout.write(s.writeUrl + "\\n"); });`;
-  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const writeUrl = await new Promise<string>((resolve, reject) => {
-    child.stdout.once("data", (d: Buffer) => resolve(String(d).trim()));
-    child.once("exit", (c) => reject(new Error(`the sink exited (${c})`)));
-  });
-  return { writeUrl, stop: () => child.kill() };
-}
 
 async function main(): Promise<void> {
   const target = process.argv[2] === "trackio" ? "trackio" : "sink";
   const requests = Number(process.argv[3] ?? 100);
-  const sink = target === "sink" ? await sinkProcess() : null;
+  const sink = target === "sink" ? await startSinkProcess() : null;
   const server: TrackioServer | null = target === "trackio" ? await startTrackio() : null;
   try {
     const url = new URL(server?.writeUrl ?? (sink?.writeUrl as string));
