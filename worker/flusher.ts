@@ -266,14 +266,15 @@ export class Flusher {
     return seqDiff(this.#flushTarget, this.#done) > 0;
   }
 
-  /** Read from the ring into the batch, at most `slice` records more. */
-  #read(slice = Number.POSITIVE_INFINITY): void {
+  /** Read from the ring into the batch, at most `slice` records more; returns how many. */
+  #read(slice = Number.POSITIVE_INFINITY): number {
     const before = this.#batch.records;
     // After a quiet spell, no more than the first batch: a loop that logs faster than this
     // thread reads would otherwise keep it reading until the request is full.
     const max = this.#quiet ? Math.min(this.#batchSize(), this.#s.maxRecordsPerRequest) : this.#s.maxRecordsPerRequest;
-    this.#decoder.readInto(this.#batch, Math.min(max, before + slice), MAX_BODY_BYTES);
-    if (before === 0 && this.#batch.records > 0) this.#firstReadAt = performance.now();
+    const read = this.#decoder.readInto(this.#batch, Math.min(max, before + slice), MAX_BODY_BYTES);
+    if (before === 0 && read > 0) this.#firstReadAt = performance.now();
+    return read;
   }
 
   #configWaits(): boolean {
@@ -326,16 +327,16 @@ export class Flusher {
     for (;;) {
       await turn();
       if (this.#inFlight !== flight || flight.kept || settled()) return;
-      const before = this.#batch.records;
+      let read: number;
       try {
-        this.#read(READ_AHEAD_SLICE);
+        read = this.#read(READ_AHEAD_SLICE);
       } catch (err) {
         // The request in flight must still be seen through and released; the loop's own
         // read meets the same record next and reports it as a loop failure does.
         this.#emit({ type: "error", error: toWire(err) });
         return;
       }
-      if (this.#batch.records - before < READ_AHEAD_SLICE) return;
+      if (read < READ_AHEAD_SLICE) return;
     }
   }
 
