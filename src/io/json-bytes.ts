@@ -233,7 +233,9 @@ class Fraction {
     let P: number;
     let E: number;
     let high: number;
-    // Whether E is exact (one product) or carries a rounding error (two, below 1e-6).
+    // Whether E is exact (one product) or carries a rounding error (two, below 1e-6). Each
+    // product's error is written out where it is needed: a helper for it cost the path below
+    // 1e-6 64 → 72 ns a value (bench/numbers.ts).
     const exact = k <= 22;
     if (exact) {
       // 10^22 is the largest exact power: when e10 may be one low there, the check below decides.
