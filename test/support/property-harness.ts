@@ -115,7 +115,7 @@ export function metricRowsSql(runId: string): string {
   return `SELECT step, log_id, metrics FROM metrics WHERE run_id = ${sqlString(runId)} ORDER BY id`;
 }
 
-function statsText(st: ClientStats): string {
+export function statsText(st: ClientStats): string {
   return `logged ${st.logged}, sent ${st.sent}, quarantined ${st.quarantined}, spooled ${st.spooled}, failed ${st.failed}, pending ${st.pending}`;
 }
 
